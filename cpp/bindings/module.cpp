@@ -1,0 +1,179 @@
+// pybind11 bindings: the only place the engine meets Python.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "core/cpu_features.h"
+#include "core/executor.h"
+
+namespace py = pybind11;
+using namespace snep;
+
+namespace {
+
+PyObject* error_class(const char* name) {
+  // Leaked on purpose: a static py::object would be destroyed after the interpreter.
+  static PyObject* mod = py::module_::import("softneuro_ep.capi.onnxruntime_pybind11_state").release().ptr();
+  return py::handle(mod).attr(name).ptr();
+}
+
+Attrs to_attrs(const py::dict& d) {
+  Attrs a;
+  for (auto item : d) {
+    std::string k = py::str(item.first);
+    py::handle v = item.second;
+    AttrValue av;
+    if (py::isinstance<py::bool_>(v) || py::isinstance<py::int_>(v)) { av.kind = AttrValue::Int; av.i = v.cast<int64_t>(); }
+    else if (py::isinstance<py::float_>(v)) { av.kind = AttrValue::Float; av.f = v.cast<double>(); }
+    else if (py::isinstance<py::str>(v)) { av.kind = AttrValue::String; av.s = v.cast<std::string>(); }
+    else if (py::isinstance<py::bytes>(v)) { av.kind = AttrValue::String; av.s = v.cast<std::string>(); }
+    else if (py::isinstance<py::sequence>(v)) {
+      py::sequence seq = v.cast<py::sequence>();
+      bool all_int = true, all_str = seq.size() > 0;
+      for (auto e : seq) {
+        if (!(py::isinstance<py::int_>(e) || py::isinstance<py::bool_>(e))) all_int = false;
+        if (!(py::isinstance<py::str>(e) || py::isinstance<py::bytes>(e))) all_str = false;
+      }
+      if (all_str) { av.kind = AttrValue::Strings; for (auto e : seq) av.strings.push_back(e.cast<std::string>()); }
+      else if (all_int) { av.kind = AttrValue::Ints; for (auto e : seq) av.ints.push_back(e.cast<int64_t>()); }
+      else { av.kind = AttrValue::Floats; for (auto e : seq) av.floats.push_back(e.cast<double>()); }
+    } else {
+      throw InvalidArgumentError("attribute " + k + " has an unsupported type");
+    }
+    a.values[k] = std::move(av);
+  }
+  return a;
+}
+
+py::dtype np_dtype(DType t) {
+  switch (t) {
+    case DType::Float32: return py::dtype("float32");
+    case DType::Float64: return py::dtype("float64");
+    case DType::Float16: return py::dtype("float16");
+    case DType::BFloat16: return py::dtype("uint16");
+    case DType::Int64: return py::dtype("int64");
+    case DType::Int32: return py::dtype("int32");
+    case DType::Int16: return py::dtype("int16");
+    case DType::Int8: return py::dtype("int8");
+    case DType::UInt8: return py::dtype("uint8");
+    case DType::UInt16: return py::dtype("uint16");
+    case DType::UInt32: return py::dtype("uint32");
+    case DType::UInt64: return py::dtype("uint64");
+    case DType::Bool: return py::dtype("bool");
+    default: throw NotImplementedError(std::string("dtype ") + dtype_name(t) + " not supported");
+  }
+}
+
+const void* checked_buffer(const py::array& a, const Plan::Tensor& t, const char* what, size_t i) {
+  if (!(a.flags() & py::array::c_style))
+    throw InvalidArgumentError(std::string(what) + " " + std::to_string(i) + " is not C-contiguous");
+  if ((size_t)a.nbytes() != t.bytes() || (size_t)a.itemsize() != dtype_size(t.dtype))
+    throw InvalidArgumentError(std::string(what) + " " + std::to_string(i) + " has the wrong size or dtype for this plan");
+  return a.data();
+}
+
+py::list run_plan(Plan& p, const py::list& feeds, bool profile) {
+  std::vector<const void*> in(p.num_inputs(), nullptr);
+  std::vector<py::array> keep;
+  if ((int)feeds.size() != p.num_inputs())
+    throw InvalidArgumentError("expected " + std::to_string(p.num_inputs()) + " feeds, got " + std::to_string(feeds.size()));
+  for (const auto& t : p.tensors()) {
+    if (t.kind != Plan::Kind::Input) continue;
+    py::array a = feeds[t.index].cast<py::array>();
+    in[t.index] = checked_buffer(a, t, "feed", t.index);
+    keep.push_back(a);
+  }
+  std::vector<py::array> outs(p.num_outputs());
+  std::vector<void*> out_ptrs(p.num_outputs(), nullptr);
+  for (const auto& t : p.tensors()) {
+    if (t.kind != Plan::Kind::Output) continue;
+    outs[t.index] = py::array(np_dtype(t.dtype), t.shape);
+    out_ptrs[t.index] = outs[t.index].mutable_data();
+  }
+  std::vector<double> times;
+  {
+    py::gil_scoped_release nogil;
+    p.run(in, out_ptrs, profile ? &times : nullptr);
+  }
+  py::list result;
+  for (auto& o : outs) result.append(o);
+  if (profile) return py::list(py::make_tuple(result, times));
+  return result;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_engine, m) {
+  m.doc() = "softneuro-ep C++ engine";
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const InvalidArgumentError& e) { PyErr_SetString(error_class("InvalidArgument"), e.what());
+    } catch (const InvalidGraphError& e) { PyErr_SetString(error_class("InvalidGraph"), e.what());
+    } catch (const NotImplementedError& e) { PyErr_SetString(error_class("NotImplemented"), e.what());
+    } catch (const FailError& e) { PyErr_SetString(error_class("Fail"), e.what());
+    }
+  });
+
+  py::class_<Plan>(m, "Plan")
+      .def(py::init<int>(), py::arg("num_threads"))
+      .def("add_arena_tensor", [](Plan& p, int dt, std::vector<int64_t> shape, size_t off) {
+             return p.add_arena_tensor((DType)dt, std::move(shape), off); })
+      .def("add_constant", [](Plan& p, int dt, py::array a) {
+             py::array c = py::array::ensure(a, py::array::c_style);
+             std::vector<int64_t> shape(c.shape(), c.shape() + c.ndim());
+             if ((size_t)c.itemsize() != dtype_size((DType)dt))
+               throw InvalidArgumentError("constant itemsize does not match its dtype");
+             return p.add_constant((DType)dt, shape, c.data()); })
+      .def("add_input", [](Plan& p, int dt, std::vector<int64_t> shape, int i) {
+             return p.add_input((DType)dt, std::move(shape), i); })
+      .def("add_output", [](Plan& p, int dt, std::vector<int64_t> shape, int i) {
+             return p.add_output((DType)dt, std::move(shape), i); })
+      .def("add_step", [](Plan& p, const std::string& name, const std::string& op, const py::dict& attrs,
+                          const std::vector<int>& in, const std::vector<int>& out, const std::string& desc) {
+             return p.add_step(name, op, to_attrs(attrs), in, out, desc); },
+           py::arg("name"), py::arg("op"), py::arg("attrs"), py::arg("inputs"), py::arg("outputs"),
+           py::arg("descriptor") = "")
+      .def("set_arena_bytes", &Plan::set_arena_bytes)
+      .def("finalize", [](Plan& p) { py::gil_scoped_release nogil; p.finalize(); })
+      .def("run", [](Plan& p, const py::list& feeds) { return run_plan(p, feeds, false); })
+      .def("run_profiled", [](Plan& p, const py::list& feeds) { return run_plan(p, feeds, true); })
+      .def_property_readonly("arena_bytes", &Plan::arena_bytes)
+      .def_property_readonly("workspace_bytes", &Plan::workspace_bytes)
+      .def_property_readonly("num_threads", &Plan::num_threads)
+      .def("step_routines", [](const Plan& p) {
+             py::list l;
+             for (auto& s : p.steps()) l.append(py::make_tuple(s.layer.name, s.layer.op, s.routine->descriptor()));
+             return l; });
+
+  m.def("routines", [](const std::string& op) {
+    py::list l;
+    for (Routine* r : Registry::get().all()) {
+      if (!op.empty() && r->op() != op) continue;
+      py::dict d;
+      d["op"] = r->op(); d["descriptor"] = r->descriptor(); d["version"] = r->version();
+      d["isa"] = r->isa(); d["usable"] = r->usable();
+      l.append(d);
+    }
+    return l;
+  }, py::arg("op") = "");
+
+  m.def("supported_ops", [] {
+    std::vector<std::string> ops;
+    for (Routine* r : Registry::get().all()) ops.push_back(r->op());
+    std::sort(ops.begin(), ops.end());
+    ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
+    return ops;
+  });
+
+  m.def("cpu_info", [] {
+    py::dict d;
+    const auto& f = cpu_features();
+    d["model"] = cpu_model_name();
+    d["avx2"] = f.avx2 && f.fma; d["avx512f"] = cpu_has("avx512f");
+    d["avx512_vnni"] = cpu_has("avx512_vnni"); d["avx512_bf16"] = cpu_has("avx512_bf16");
+    d["hardware_threads"] = (int)std::thread::hardware_concurrency();
+    return d;
+  });
+}

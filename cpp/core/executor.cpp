@@ -1,0 +1,177 @@
+#include "core/executor.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+namespace snep {
+
+static size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
+
+AlignedBuffer::AlignedBuffer(size_t bytes) : n(bytes) {
+  p = std::aligned_alloc(64, align64(std::max<size_t>(bytes, 64)));
+  if (!p) throw FailError("out of memory allocating " + std::to_string(bytes) + " bytes");
+}
+AlignedBuffer::~AlignedBuffer() { std::free(p); }
+
+size_t Plan::Tensor::bytes() const {
+  size_t n = dtype_size(dtype);
+  for (auto d : shape) n *= (size_t)d;
+  return n;
+}
+
+Plan::Plan(int num_threads) : pool_(num_threads) {}
+
+int Plan::add_arena_tensor(DType dt, std::vector<int64_t> shape, size_t offset) {
+  Tensor t; t.kind = Kind::Arena; t.dtype = dt; t.shape = std::move(shape); t.offset = offset;
+  tensors_.push_back(std::move(t));
+  return (int)tensors_.size() - 1;
+}
+
+int Plan::add_constant(DType dt, std::vector<int64_t> shape, const void* src) {
+  Tensor t; t.kind = Kind::Constant; t.dtype = dt; t.shape = std::move(shape);
+  t.data = std::make_shared<AlignedBuffer>(t.bytes());
+  if (t.bytes()) std::memcpy(t.data->p, src, t.bytes());
+  tensors_.push_back(std::move(t));
+  return (int)tensors_.size() - 1;
+}
+
+int Plan::add_input(DType dt, std::vector<int64_t> shape, int feed_index) {
+  Tensor t; t.kind = Kind::Input; t.dtype = dt; t.shape = std::move(shape); t.index = feed_index;
+  tensors_.push_back(std::move(t));
+  n_inputs_ = std::max(n_inputs_, feed_index + 1);
+  return (int)tensors_.size() - 1;
+}
+
+int Plan::add_output(DType dt, std::vector<int64_t> shape, int out_index) {
+  Tensor t; t.kind = Kind::Output; t.dtype = dt; t.shape = std::move(shape); t.index = out_index;
+  tensors_.push_back(std::move(t));
+  n_outputs_ = std::max(n_outputs_, out_index + 1);
+  return (int)tensors_.size() - 1;
+}
+
+TensorInfo Plan::info(int id) const {
+  TensorInfo ti;
+  if (id < 0) { ti.present = false; return ti; }
+  const Tensor& t = tensors_.at(id);
+  ti.dtype = t.dtype;
+  ti.shape = t.shape;
+  if (t.kind == Kind::Constant) ti.const_data = t.data->p;
+  return ti;
+}
+
+int Plan::add_step(const std::string& name, const std::string& op, Attrs attrs,
+                   const std::vector<int>& in, const std::vector<int>& out, const std::string& desc) {
+  SNEP_CHECK(!finalized_, FailError, "plan already finalized");
+  Step s;
+  s.layer.name = name;
+  s.layer.op = op;
+  s.layer.attrs = std::move(attrs);
+  for (int id : in) {
+    SNEP_CHECK(id < (int)tensors_.size(), InvalidArgumentError, "bad tensor id in step " + name);
+    s.layer.inputs.push_back(info(id));
+  }
+  for (int id : out) {
+    SNEP_CHECK(id >= 0 && id < (int)tensors_.size(), InvalidArgumentError, "bad tensor id in step " + name);
+    s.layer.outputs.push_back(info(id));
+  }
+  s.in = in;
+  s.out = out;
+  const auto& cands = Registry::get().for_op(op);
+  if (cands.empty())
+    throw NotImplementedError("no routine for op " + op + " (node '" + name + "')");
+  if (!desc.empty()) {
+    Routine* r = Registry::get().by_descriptor(op, desc);
+    SNEP_CHECK(r, InvalidArgumentError, "unknown routine " + desc + " for op " + op + " (node '" + name + "')");
+    SNEP_CHECK(r->usable(), InvalidArgumentError, "routine " + desc + " needs " + r->isa() + ", absent on this CPU");
+    SNEP_CHECK(r->supports(s.layer), InvalidArgumentError,
+               "routine " + desc + " does not support " + s.layer.where());
+    s.routine = r;
+  } else {
+    for (Routine* r : cands)
+      if (r->usable() && r->supports(s.layer)) { s.routine = r; break; }
+    if (!s.routine) {
+      std::string sig;
+      for (auto& t : s.layer.inputs) {
+        sig += sig.empty() ? "" : ", ";
+        sig += t.present ? dtype_name(t.dtype) : "none";
+        if (t.present) { sig += "["; for (size_t i = 0; i < t.shape.size(); ++i) sig += (i ? "," : "") + std::to_string(t.shape[i]); sig += "]"; }
+      }
+      throw NotImplementedError("no routine supports " + s.layer.where() + " with inputs (" + sig + ")");
+    }
+  }
+  steps_.push_back(std::move(s));
+  return (int)steps_.size() - 1;
+}
+
+void Plan::finalize() {
+  if (finalized_) return;
+  for (auto& s : steps_) {
+    s.kernel = s.routine->prepare(s.layer);
+    workspace_bytes_ = std::max(workspace_bytes_, s.kernel->workspace_bytes());
+    // Constant inputs are pre-packed by prepare(); drop the layer's view of them.
+    for (auto& t : s.layer.inputs) t.const_data = nullptr;
+  }
+  total_bytes_ = align64(arena_bytes_) + align64(workspace_bytes_);
+  finalized_ = true;
+}
+
+std::unique_ptr<Plan::Context> Plan::acquire() {
+  {
+    std::lock_guard<std::mutex> g(ctx_mu_);
+    if (!free_ctx_.empty()) {
+      auto c = std::move(free_ctx_.back());
+      free_ctx_.pop_back();
+      return c;
+    }
+  }
+  auto c = std::make_unique<Context>();
+  c->arena = std::make_unique<AlignedBuffer>(total_bytes_);
+  c->ptrs.resize(tensors_.size());
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const Tensor& t = tensors_[i];
+    if (t.kind == Kind::Arena) c->ptrs[i] = static_cast<char*>(c->arena->p) + t.offset;
+    else if (t.kind == Kind::Constant) c->ptrs[i] = t.data->p;
+  }
+  size_t nin = 0, nout = 0;
+  for (auto& s : steps_) { nin = std::max(nin, s.in.size()); nout = std::max(nout, s.out.size()); }
+  c->in_ptrs.resize(nin);
+  c->out_ptrs.resize(nout);
+  return c;
+}
+
+void Plan::release(std::unique_ptr<Context> c) {
+  std::lock_guard<std::mutex> g(ctx_mu_);
+  free_ctx_.push_back(std::move(c));
+}
+
+void Plan::run(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
+               std::vector<double>* step_us) {
+  SNEP_CHECK(finalized_, FailError, "plan not finalized");
+  SNEP_CHECK((int)feeds.size() == n_inputs_ && (int)outs.size() == n_outputs_, InvalidArgumentError,
+             "wrong number of feeds or outputs for this plan");
+  auto c = acquire();
+  struct Releaser { Plan* p; std::unique_ptr<Context>* c; ~Releaser() { p->release(std::move(*c)); } } rel{this, &c};
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const Tensor& t = tensors_[i];
+    if (t.kind == Kind::Input) c->ptrs[i] = const_cast<void*>(feeds[t.index]);
+    else if (t.kind == Kind::Output) c->ptrs[i] = outs[t.index];
+  }
+  void* ws = static_cast<char*>(c->arena->p) + align64(arena_bytes_);
+  if (step_us) step_us->assign(steps_.size(), 0.0);
+  for (size_t si = 0; si < steps_.size(); ++si) {
+    Step& s = steps_[si];
+    for (size_t k = 0; k < s.in.size(); ++k) c->in_ptrs[k] = s.in[k] < 0 ? nullptr : c->ptrs[s.in[k]];
+    for (size_t k = 0; k < s.out.size(); ++k) c->out_ptrs[k] = c->ptrs[s.out[k]];
+    RunArgs a{c->in_ptrs.data(), c->out_ptrs.data(), ws, &pool_};
+    if (step_us) {
+      auto t0 = std::chrono::steady_clock::now();
+      s.kernel->run(a);
+      (*step_us)[si] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      s.kernel->run(a);
+    }
+  }
+}
+
+}  // namespace snep

@@ -1,0 +1,92 @@
+// The executable plan: tensors (arena slots, constants, feeds, outputs) and
+// ordered steps, each a prepared kernel of one routine. Built once per input
+// shape by graph_passes/lower.py; run() is the hot path (no Python, no
+// allocation in steady state, safe to call from several threads at once).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/routine.h"
+#include "core/thread_pool.h"
+
+namespace snep {
+
+struct AlignedBuffer {
+  void* p = nullptr;
+  size_t n = 0;
+  explicit AlignedBuffer(size_t bytes);
+  ~AlignedBuffer();
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+};
+
+class Plan {
+ public:
+  enum class Kind { Arena, Constant, Input, Output };
+  struct Tensor {
+    Kind kind = Kind::Arena;
+    DType dtype = DType::Float32;
+    std::vector<int64_t> shape;
+    size_t offset = 0;   // arena offset
+    int index = -1;      // feed or output position
+    std::shared_ptr<AlignedBuffer> data;  // constants
+    size_t bytes() const;
+  };
+  struct Step {
+    Layer layer;
+    Routine* routine = nullptr;
+    std::unique_ptr<Kernel> kernel;
+    std::vector<int> in, out;  // tensor ids, -1 for an omitted optional input
+  };
+
+  explicit Plan(int num_threads);
+
+  int add_arena_tensor(DType dt, std::vector<int64_t> shape, size_t offset);
+  int add_constant(DType dt, std::vector<int64_t> shape, const void* src);
+  int add_input(DType dt, std::vector<int64_t> shape, int feed_index);
+  int add_output(DType dt, std::vector<int64_t> shape, int out_index);
+  // Returns the step index; throws NotImplementedError naming the node when no
+  // usable routine supports the layer. desc="" picks the first that does.
+  int add_step(const std::string& name, const std::string& op, Attrs attrs,
+               const std::vector<int>& in, const std::vector<int>& out, const std::string& desc);
+  void set_arena_bytes(size_t n) { arena_bytes_ = n; }
+  void finalize();
+
+  // feeds[i] / outs[i] point at buffers of the tensors added by add_input/add_output.
+  // step_us, when given, receives each step's wall time in microseconds.
+  void run(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
+           std::vector<double>* step_us = nullptr);
+
+  const std::vector<Tensor>& tensors() const { return tensors_; }
+  const std::vector<Step>& steps() const { return steps_; }
+  size_t arena_bytes() const { return arena_bytes_; }
+  size_t workspace_bytes() const { return workspace_bytes_; }
+  int num_threads() const { return pool_.num_threads(); }
+  int num_inputs() const { return n_inputs_; }
+  int num_outputs() const { return n_outputs_; }
+
+ private:
+  struct Context {  // per concurrent run: arena and pointer tables
+    std::unique_ptr<AlignedBuffer> arena;
+    std::vector<void*> ptrs;
+    std::vector<const void*> in_ptrs;
+    std::vector<void*> out_ptrs;
+  };
+  std::unique_ptr<Context> acquire();
+  void release(std::unique_ptr<Context> c);
+  TensorInfo info(int id) const;
+
+  ThreadPool pool_;
+  std::vector<Tensor> tensors_;
+  std::vector<Step> steps_;
+  size_t arena_bytes_ = 0, workspace_bytes_ = 0, total_bytes_ = 0;
+  int n_inputs_ = 0, n_outputs_ = 0;
+  bool finalized_ = false;
+  std::mutex ctx_mu_;
+  std::vector<std::unique_ptr<Context>> free_ctx_;
+};
+
+}  // namespace snep

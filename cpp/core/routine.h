@@ -1,0 +1,132 @@
+// Layers, routines and kernels.
+//
+// A Layer is what is computed (op, attributes, input/output shapes and dtypes,
+// and the values of constant inputs). A Routine is one way to compute an op,
+// named by a SoftNeuro-style descriptor DEVICE[:DTYPE][:LAYOUT][/ALGO][/PARAMS].
+// Routine::prepare() turns a layer into a Kernel once per plan (pre-packing
+// weights); Kernel::run() is the hot path and must not allocate.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/attrs.h"
+#include "core/dtype.h"
+#include "core/errors.h"
+
+namespace snep {
+
+class ThreadPool;
+
+struct TensorInfo {
+  bool present = true;             // false for an omitted optional input
+  DType dtype = DType::Float32;
+  std::vector<int64_t> shape;
+  const void* const_data = nullptr;  // non-null when the value is known at plan time
+
+  int64_t numel() const { int64_t n = 1; for (auto d : shape) n *= d; return n; }
+  size_t bytes() const { return (size_t)numel() * dtype_size(dtype); }
+  int rank() const { return (int)shape.size(); }
+  template <class T> const T* cdata() const { return static_cast<const T*>(const_data); }
+};
+
+struct Layer {
+  std::string name;  // node name, for messages
+  std::string op;
+  Attrs attrs;
+  std::vector<TensorInfo> inputs;
+  std::vector<TensorInfo> outputs;
+
+  bool has_input(size_t i) const { return i < inputs.size() && inputs[i].present; }
+  const TensorInfo& in(size_t i) const { return inputs.at(i); }
+  const TensorInfo& out(size_t i) const { return outputs.at(i); }
+  std::string where() const { return op + " node '" + name + "'"; }
+};
+
+struct RunArgs {
+  const void* const* in;  // one pointer per layer input (nullptr for omitted optional ones)
+  void* const* out;       // one pointer per layer output, sized as the layer says
+  void* workspace;        // workspace_bytes() of scratch, 64-byte aligned
+  ThreadPool* pool;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual size_t workspace_bytes() const { return 0; }
+  virtual void run(const RunArgs& a) = 0;
+};
+
+class Routine {
+ public:
+  virtual ~Routine() = default;
+  virtual std::string op() const = 0;
+  virtual std::string descriptor() const = 0;  // e.g. "cpu:float32:nchw/im2col_gemm"
+  virtual int version() const { return 1; }    // bump when the code changes speed or results
+  virtual std::string isa() const { return ""; }  // "avx512f", "avx2" or "" (any x86-64)
+  virtual bool usable() const;                 // isa() present on this CPU
+  // Whether this routine computes the layer exactly as ONNX specifies it.
+  virtual bool supports(const Layer& l) const = 0;
+  virtual std::unique_ptr<Kernel> prepare(const Layer& l) const = 0;
+};
+
+// A kernel built from a lambda, for routines with no prepared state.
+class FnKernel : public Kernel {
+ public:
+  using Fn = std::function<void(const RunArgs&)>;
+  explicit FnKernel(Fn fn, size_t ws = 0) : fn_(std::move(fn)), ws_(ws) {}
+  size_t workspace_bytes() const override { return ws_; }
+  void run(const RunArgs& a) override { fn_(a); }
+ private:
+  Fn fn_;
+  size_t ws_;
+};
+
+class Registry {
+ public:
+  static Registry& get();
+  void add(std::unique_ptr<Routine> r);
+  const std::vector<Routine*>& for_op(const std::string& op) const;
+  Routine* by_descriptor(const std::string& op, const std::string& desc) const;
+  std::vector<Routine*> all() const;
+ private:
+  std::vector<std::unique_ptr<Routine>> owned_;
+};
+
+// Registers a routine at load time: SNEP_REGISTER_ROUTINE(MyRoutine, args...)
+#define SNEP_CONCAT_(a, b) a##b
+#define SNEP_CONCAT(a, b) SNEP_CONCAT_(a, b)
+#define SNEP_REGISTER_ROUTINE(...)                                              \
+  static const bool SNEP_CONCAT(snep_registered_, __LINE__) = [] {              \
+    ::snep::Registry::get().add(std::make_unique<__VA_ARGS__>());               \
+    return true; }()
+
+// A routine whose whole definition is a supports() predicate and a prepare()
+// lambda: most simple ops need nothing more.
+class LambdaRoutine : public Routine {
+ public:
+  using Supports = std::function<bool(const Layer&)>;
+  using Prepare = std::function<std::unique_ptr<Kernel>(const Layer&)>;
+  LambdaRoutine(std::string op, std::string desc, Supports s, Prepare p, std::string isa = "")
+      : op_(std::move(op)), desc_(std::move(desc)), s_(std::move(s)), p_(std::move(p)), isa_(std::move(isa)) {}
+  std::string op() const override { return op_; }
+  std::string descriptor() const override { return desc_; }
+  std::string isa() const override { return isa_; }
+  bool supports(const Layer& l) const override { return s_(l); }
+  std::unique_ptr<Kernel> prepare(const Layer& l) const override { return p_(l); }
+ private:
+  std::string op_, desc_;
+  Supports s_;
+  Prepare p_;
+  std::string isa_;
+};
+
+// SNEP_REGISTER_LAMBDA("Relu", "cpu:float32/direct", supports_fn, prepare_fn)
+#define SNEP_REGISTER_LAMBDA(OP, DESC, SUPPORTS, PREPARE)                       \
+  static const bool SNEP_CONCAT(snep_registered_, __LINE__) = [] {              \
+    ::snep::Registry::get().add(std::make_unique<::snep::LambdaRoutine>(OP, DESC, SUPPORTS, PREPARE)); \
+    return true; }()
+
+}  // namespace snep

@@ -1,0 +1,68 @@
+// Activations fused into Conv/Gemm/MatMul epilogues (attrs "activation" and
+// "activation_params", set by graph_passes/fuse.py) and used by the
+// standalone activation routines, so both compute the same function.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "core/attrs.h"
+#include "core/errors.h"
+
+namespace snep {
+
+enum class Act { None, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh };
+
+struct Activation {
+  Act kind = Act::None;
+  float a = 0, b = 0;  // Clip: min,max  LeakyRelu: alpha  HardSigmoid: alpha,beta
+
+  static Activation from_attrs(const Attrs& attrs) {
+    Activation act;
+    std::string k = attrs.get_string("activation", "");
+    auto p = attrs.get_floats("activation_params");
+    auto param = [&](size_t i, double d) { return (float)(i < p.size() ? p[i] : d); };
+    if (k.empty()) act.kind = Act::None;
+    else if (k == "Relu") act.kind = Act::Relu;
+    else if (k == "Clip") { act.kind = Act::Clip; act.a = param(0, -INFINITY); act.b = param(1, INFINITY); }
+    else if (k == "Sigmoid") act.kind = Act::Sigmoid;
+    else if (k == "HardSigmoid") { act.kind = Act::HardSigmoid; act.a = param(0, 0.2); act.b = param(1, 0.5); }
+    else if (k == "HardSwish") act.kind = Act::HardSwish;
+    else if (k == "LeakyRelu") { act.kind = Act::LeakyRelu; act.a = param(0, 0.01); }
+    else if (k == "Tanh") act.kind = Act::Tanh;
+    else throw NotImplementedError("fused activation " + k + " is not supported");
+    return act;
+  }
+
+  inline float operator()(float x) const {
+    switch (kind) {
+      case Act::None: return x;
+      case Act::Relu: return x > 0.f ? x : 0.f;
+      case Act::Clip: return std::min(std::max(x, a), b);
+      case Act::Sigmoid: return 1.f / (1.f + std::exp(-x));
+      case Act::HardSigmoid: return std::max(0.f, std::min(1.f, a * x + b));
+      case Act::HardSwish: return x * std::max(0.f, std::min(1.f, x * (1.f / 6.f) + 0.5f));
+      case Act::LeakyRelu: return x >= 0.f ? x : a * x;
+      case Act::Tanh: return std::tanh(x);
+    }
+    return x;
+  }
+
+  // Applies in place to n contiguous floats; the switch is outside the loop so
+  // each case vectorises.
+  void apply(float* x, int64_t n) const {
+    switch (kind) {
+      case Act::None: return;
+      case Act::Relu: for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.f ? x[i] : 0.f; return;
+      case Act::Clip: for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], a), b); return;
+      case Act::HardSigmoid: for (int64_t i = 0; i < n; ++i) x[i] = std::max(0.f, std::min(1.f, a * x[i] + b)); return;
+      case Act::HardSwish:
+        for (int64_t i = 0; i < n; ++i) x[i] = x[i] * std::max(0.f, std::min(1.f, x[i] * (1.f / 6.f) + 0.5f));
+        return;
+      case Act::LeakyRelu: for (int64_t i = 0; i < n; ++i) x[i] = x[i] >= 0.f ? x[i] : a * x[i]; return;
+      default: for (int64_t i = 0; i < n; ++i) x[i] = (*this)(x[i]); return;
+    }
+  }
+};
+
+}  // namespace snep
