@@ -1,0 +1,157 @@
+"""Fusions on a static, folded graph. The fused forms are the engine's own
+extensions of standard ops (every Conv/Gemm/MatMul routine implements them and
+the conformance references check them):
+
+  attrs  activation="Relu"|"Clip"|"Sigmoid"|"HardSigmoid"|"HardSwish"|"LeakyRelu"|"Tanh",
+         activation_params=[...]   (Clip: min,max; LeakyRelu: alpha; HardSigmoid: alpha,beta)
+  Conv   optional input 3: Z, same shape as the output, added before the activation
+  MatMul optional input 2: bias of length N added along the last dim
+
+Passes: Conv+BatchNormalization folding; Conv+Add residual; MatMul+Add bias;
+Conv/Gemm/MatMul + activation.
+"""
+import numpy as np
+
+ACTIVATIONS = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh"}
+
+
+def _single_consumer(g, name, consumers):
+    if name in g.output_names():
+        return None
+    c = consumers.get(name, [])
+    return c[0] if len(c) == 1 else None
+
+
+def _remove(g, dead):
+    ids = {id(n) for n in dead}
+    g.nodes = [n for n in g.nodes if id(n) not in ids]
+
+
+def fold_batchnorm(g):
+    consumers = g.consumers()
+    dead = []
+    for conv in g.nodes:
+        if conv.op != "Conv" or conv.inputs[1] not in g.initializers:
+            continue
+        bn = _single_consumer(g, conv.outputs[0], consumers)
+        if bn is None or bn.op != "BatchNormalization" or len([o for o in bn.outputs if o]) != 1:
+            continue
+        if bn.attrs.get("training_mode", 0) or not bn.attrs.get("spatial", 1):
+            continue
+        if not all(i in g.initializers for i in bn.inputs[1:5]):
+            continue
+        has_b = len(conv.inputs) > 2 and conv.inputs[2]
+        if has_b and conv.inputs[2] not in g.initializers:
+            continue
+        scale, bias, mean, var = (g.initializers[i].astype(np.float64) for i in bn.inputs[1:5])
+        w = g.initializers[conv.inputs[1]]
+        if w.dtype != np.float32:
+            continue
+        b = g.initializers[conv.inputs[2]].astype(np.float64) if has_b else 0.0
+        s = scale / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
+        new_w = (w.astype(np.float64) * s.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
+        new_b = ((b - mean) * s + bias).astype(np.float32)
+        wn, bn_name = conv.outputs[0] + "__bnw", conv.outputs[0] + "__bnb"
+        g.initializers[wn], g.initializers[bn_name] = new_w, new_b
+        conv.inputs = [conv.inputs[0], wn, bn_name]
+        conv.outputs = [bn.outputs[0]]
+        dead.append(bn)
+    _remove(g, dead)
+
+
+def fuse_residual_add(g, types):
+    """Add(Conv(x), z) -> Conv(x, ..., Z=z) when z has the output's shape; the
+    fused Conv takes the Add's place so z is ready when it runs."""
+    consumers = g.consumers()
+    replace = {}
+    for conv in g.nodes:
+        if conv.op != "Conv" or conv.attrs.get("activation") or len(conv.inputs) > 3:
+            continue
+        add = _single_consumer(g, conv.outputs[0], consumers)
+        if add is None or add.op != "Add" or id(add) in replace:
+            continue
+        other = add.inputs[1] if add.inputs[0] == conv.outputs[0] else add.inputs[0]
+        if other == conv.outputs[0]:
+            continue
+        ov, cv = types.get(other), types.get(conv.outputs[0])
+        if ov is None or cv is None or ov.shape != cv.shape or ov.elem_type != cv.elem_type:
+            continue
+        ins = list(conv.inputs) + [""] * (3 - len(conv.inputs))
+        fused = type(conv)("Conv", ins[:3] + [other], [add.outputs[0]], dict(conv.attrs), conv.name, conv.domain)
+        replace[id(add)] = fused
+        replace[id(conv)] = None
+    if replace:
+        g.nodes = [replace.get(id(n), n) for n in g.nodes if replace.get(id(n), n) is not None]
+
+
+def fuse_matmul_bias(g, types):
+    consumers = g.consumers()
+    dead = []
+    for mm in g.nodes:
+        if mm.op != "MatMul" or len(mm.inputs) != 2:
+            continue
+        add = _single_consumer(g, mm.outputs[0], consumers)
+        if add is None or add.op != "Add":
+            continue
+        other = add.inputs[1] if add.inputs[0] == mm.outputs[0] else add.inputs[0]
+        bias = g.initializers.get(other)
+        out = types.get(mm.outputs[0])
+        if bias is None or out is None or not out.shape or bias.dtype != np.float32:
+            continue
+        n = out.shape[-1]
+        if bias.size != n or any(d != 1 for d in bias.shape[:-1]) or (bias.ndim and bias.shape[-1] != n):
+            continue
+        if bias.ndim > len(out.shape):
+            continue
+        name = other + "__flat"
+        g.initializers[name] = bias.reshape(n)
+        mm.inputs = [mm.inputs[0], mm.inputs[1], name]
+        mm.outputs = [add.outputs[0]]
+        dead.append(add)
+    _remove(g, dead)
+
+
+def _activation_params(node, g):
+    a = node.attrs
+    if node.op == "Clip":
+        if g.opset < 11:
+            return [a.get("min", -3.4028234663852886e38), a.get("max", 3.4028234663852886e38)]
+        lo = node.inputs[1] if len(node.inputs) > 1 else ""
+        hi = node.inputs[2] if len(node.inputs) > 2 else ""
+        if (lo and lo not in g.initializers) or (hi and hi not in g.initializers):
+            return None
+        return [float(g.initializers[lo]) if lo else -np.inf, float(g.initializers[hi]) if hi else np.inf]
+    if node.op == "LeakyRelu":
+        return [a.get("alpha", 0.01)]
+    if node.op == "HardSigmoid":
+        return [a.get("alpha", 0.2), a.get("beta", 0.5)]
+    return []
+
+
+def fuse_activation(g, types):
+    consumers = g.consumers()
+    dead = []
+    for node in g.nodes:
+        if node.op not in ("Conv", "Gemm", "MatMul") or node.attrs.get("activation"):
+            continue
+        out = types.get(node.outputs[0])
+        if out is None or out.elem_type != 1:  # float32 only
+            continue
+        act = _single_consumer(g, node.outputs[0], consumers)
+        if act is None or act.op not in ACTIVATIONS:
+            continue
+        params = _activation_params(act, g)
+        if params is None:
+            continue
+        node.attrs["activation"] = act.op
+        node.attrs["activation_params"] = [float(p) for p in params]
+        node.outputs = [act.outputs[0]]
+        dead.append(act)
+    _remove(g, dead)
+
+
+def fuse_all(g, types):
+    fold_batchnorm(g)
+    fuse_residual_add(g, types)
+    fuse_matmul_bias(g, types)
+    fuse_activation(g, types)

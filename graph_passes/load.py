@@ -1,0 +1,82 @@
+"""Load and check a model from a path, bytes or a ModelProto, and turn it into the IR.
+
+Errors are onnxruntime's classes: NoSuchFile, InvalidProtobuf, InvalidGraph, NotImplemented.
+"""
+import os
+
+import onnx
+from onnx import numpy_helper
+
+from ..capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf, NoSuchFile, NotImplemented as NotImpl
+from .attrs import node_attrs
+from .ir import Graph, Node, Value
+
+
+def load_model(path_or_bytes):
+    if isinstance(path_or_bytes, onnx.ModelProto):
+        model = path_or_bytes
+    elif isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        try:
+            model = onnx.load_from_string(bytes(path_or_bytes))
+        except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends
+            raise InvalidProtobuf(f"[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from bytes failed: {e}") from None
+    elif isinstance(path_or_bytes, (str, os.PathLike)):
+        path = os.fspath(path_or_bytes)
+        if not os.path.isfile(path):
+            raise NoSuchFile(f"[ONNXRuntimeError] : 3 : NO_SUCHFILE : Load model from {path} failed: File doesn't exist")
+        try:
+            model = onnx.load(path, load_external_data=True)
+        except FileNotFoundError as e:
+            raise NoSuchFile(f"Load model from {path} failed: external data missing: {e}") from None
+        except Exception as e:  # noqa: BLE001
+            raise InvalidProtobuf(f"[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from {path} failed: {e}") from None
+    else:
+        raise TypeError(f"Unable to load from type '{type(path_or_bytes)}'")
+    if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
+        raise InvalidProtobuf("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : the model has no graph")
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        raise InvalidGraph(f"[ONNXRuntimeError] : 10 : INVALID_GRAPH : This is an invalid model. {e}") from None
+    except Exception as e:  # noqa: BLE001 - e.g. a model over 2 GB given as a proto
+        raise InvalidGraph(f"[ONNXRuntimeError] : 10 : INVALID_GRAPH : {e}") from None
+    return model
+
+
+def _value(vi):
+    tt = vi.type.tensor_type
+    if not vi.type.HasField("tensor_type"):
+        raise NotImpl(f"input/output '{vi.name}' is not a tensor (sequences, maps and optionals are not supported)")
+    shape = None
+    if tt.HasField("shape"):
+        shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim)
+    return Value(vi.name, tt.elem_type, shape)
+
+
+def default_opset(model):
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            return o.version
+    return 1
+
+
+def to_ir(model):
+    g = model.graph
+    inits = {}
+    for t in g.initializer:
+        inits[t.name] = numpy_helper.to_array(t)
+    for t in g.sparse_initializer:
+        raise NotImpl(f"sparse initializer '{t.values.name}' is not supported")
+    inputs, overridable = [], []
+    for vi in g.input:
+        (overridable if vi.name in inits else inputs).append(_value(vi))
+    nodes = []
+    for k, n in enumerate(g.node):
+        if n.domain not in ("", "ai.onnx"):
+            raise NotImpl(f"[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
+                          f"{n.op_type} node with name '{n.name}' (domain '{n.domain}' is not supported)")
+        nodes.append(Node(n.op_type, list(n.input), list(n.output), node_attrs(n), n.name or f"{n.op_type}_{k}"))
+    outputs = [_value(vi) for vi in g.output]
+    return Graph(nodes=nodes, initializers=inits, inputs=inputs, outputs=outputs,
+                 opset=default_opset(model), overridable=overridable)
+

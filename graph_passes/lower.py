@@ -1,0 +1,93 @@
+"""Lowering: a static, folded, fused graph -> the engine's Plan.
+
+Feeds and graph outputs are bound to caller buffers (outputs are written in
+place, no copy); every other produced tensor gets an arena slot from
+memory_plan. A graph output that is a feed, a constant, or listed twice is
+produced by an Identity copy step so each output buffer has one writer.
+"""
+import numpy as np
+
+from .. import _engine
+from ..capi.onnxruntime_pybind11_state import NotImplemented as NotImpl
+from .attrs import to_engine
+from .dtypes import NP_TO_ONNX, np_dtype
+from .ir import Node
+from .memory_plan import plan_memory
+from .shapes import is_static
+
+
+def _copy_duplicate_outputs(g):
+    produced = {o for n in g.nodes for o in n.outputs if o}
+    seen = set()
+    for k, v in enumerate(g.outputs):
+        if v.name in produced and v.name not in seen:
+            seen.add(v.name)
+            continue
+        alias = f"{v.name}__out{k}"
+        g.nodes.append(Node("Identity", [v.name], [alias], {}, f"output_copy_{k}"))
+        g.outputs[k] = type(v)(alias, v.elem_type, v.shape)
+        seen.add(alias)
+
+
+def lower(g, types, feed_names, num_threads, routine_choice=None):
+    """Returns (plan, output_names_in_plan_order). routine_choice: node name -> descriptor."""
+    routine_choice = routine_choice or {}
+    _copy_duplicate_outputs(g)
+    for n in g.nodes:
+        for o in n.outputs:
+            if o and o not in types and n.op == "Identity":
+                types[o] = types[n.inputs[0]]
+    plan = _engine.Plan(num_threads)
+    ids = {}
+    for k, name in enumerate(feed_names):
+        v = types[name]
+        ids[name] = plan.add_input(v.elem_type, list(v.shape), k)
+    out_index = {v.name: k for k, v in enumerate(g.outputs)}
+    for name, k in out_index.items():
+        v = types.get(name)
+        if not is_static(v):
+            raise NotImpl(f"the shape of output '{name}' cannot be determined statically")
+        ids[name] = plan.add_output(v.elem_type, list(v.shape), k)
+
+    # Liveness of intermediate tensors over step indices.
+    first, last = {}, {}
+    for s, n in enumerate(g.nodes):
+        for i in n.inputs:
+            if i in first:
+                last[i] = s
+        for o in n.outputs:
+            if o and o not in ids and o not in g.initializers:
+                first[o], last[o] = s, s
+    sizes = {}
+    for name in first:
+        v = types.get(name)
+        if not is_static(v):
+            node = next(n for n in g.nodes if name in n.outputs)
+            raise NotImpl(f"{node.where()}: the shape of '{name}' depends on data (not supported yet)")
+        sizes[name] = int(np.prod(v.shape, dtype=np.int64)) * np_dtype(v.elem_type).itemsize
+    offsets, arena = plan_memory({k: (first[k], last[k], sizes[k]) for k in first})
+    for name, off in offsets.items():
+        v = types[name]
+        ids[name] = plan.add_arena_tensor(v.elem_type, list(v.shape), off)
+    plan.set_arena_bytes(arena)
+
+    for n in g.nodes:
+        ins = []
+        for i in n.inputs:
+            if not i:
+                ins.append(-1)
+            elif i in ids:
+                ins.append(ids[i])
+            elif i in g.initializers:
+                arr = np.ascontiguousarray(g.initializers[i])
+                ids[i] = plan.add_constant(NP_TO_ONNX[arr.dtype], arr)
+                ins.append(ids[i])
+            else:
+                raise NotImpl(f"{n.where()}: input '{i}' is not available")
+        outs = [ids[o] for o in n.outputs if o]  # pipeline.name_skipped_outputs keeps positions
+        attrs = to_engine(n.attrs)
+        attrs["_opset"] = g.opset
+        plan.add_step(n.name, n.op, attrs, ins, outs, routine_choice.get(n.name, ""))
+    plan.finalize()
+    return plan, [v.name for v in g.outputs]
+

@@ -1,0 +1,66 @@
+"""One specialisation of a model: bind concrete input shapes, fold, fuse, lower.
+
+    specialize(graph, input_shapes, num_threads, optimize=True) -> Specialized
+"""
+from dataclasses import dataclass
+from typing import List
+
+from ..capi.onnxruntime_pybind11_state import NotImplemented as NotImpl
+from .fold import fold_constants
+from .fuse import fuse_all
+from .lower import lower
+from .shapes import is_static
+
+
+@dataclass
+class Specialized:
+    plan: object               # _engine.Plan
+    output_names: List[str]    # plan output order (graph outputs)
+    graph: object              # the lowered graph, for inspection
+
+
+def prune(g):
+    """Drops nodes no graph output depends on."""
+    needed = {v.name for v in g.outputs}
+    kept = []
+    for n in reversed(g.nodes):
+        if any(o in needed for o in n.outputs if o):
+            kept.append(n)
+            needed.update(i for i in n.inputs if i)
+    g.nodes = kept[::-1]
+
+
+def name_skipped_outputs(g):
+    """An omitted optional output followed by a used one gets a name, so
+    kernels see outputs at their ONNX positions."""
+    for n in g.nodes:
+        last = max((k for k, o in enumerate(n.outputs) if o), default=-1)
+        n.outputs = [o or f"{n.name}__unused{k}" for k, o in enumerate(n.outputs[:last + 1])]
+
+
+def check_static(g, types):
+    for n in g.nodes:
+        for o in n.outputs:
+            if o and not is_static(types.get(o)):
+                raise NotImpl(f"{n.where()}: the shape of output '{o}' cannot be determined statically "
+                              "(data-dependent shapes are not supported yet)")
+
+
+def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=None):
+    g = graph.copy()
+    for v in graph.overridable:  # an overridden initializer is fed like an input
+        if v.name in input_shapes:
+            g.initializers.pop(v.name)
+            g.inputs.append(v)
+    prune(g)
+    types = fold_constants(g, input_shapes)
+    prune(g)
+    name_skipped_outputs(g)
+    if any(o not in types for n in g.nodes for o in n.outputs):
+        types = fold_constants(g, input_shapes)
+    check_static(g, types)
+    if optimize:
+        fuse_all(g, types)
+    feed_names = [v.name for v in g.inputs]
+    plan, out_names = lower(g, types, feed_names, num_threads, routine_choice)
+    return Specialized(plan, out_names, g)

@@ -1,0 +1,58 @@
+"""Static shape inference for one specialisation of the graph (concrete input shapes).
+
+onnx's shape inference does the work. Large initializers are declared as typed
+inputs rather than embedded (inference only needs the small, value-carrying
+ones such as Reshape targets), which keeps this fast on big models.
+"""
+import onnx
+from onnx import helper, numpy_helper
+
+from ..capi.onnxruntime_pybind11_state import InvalidGraph
+from .attrs import to_proto_kwargs
+from .dtypes import NP_TO_ONNX
+from .ir import Value
+
+SMALL = 4096  # elements: initializers up to this size are passed with their values
+
+
+def _to_proto(g, input_shapes):
+    ins = []
+    for v in g.inputs:
+        shape = input_shapes.get(v.name, v.shape)
+        ins.append(helper.make_tensor_value_info(v.name, v.elem_type, shape))
+    inits = []
+    for name, arr in g.initializers.items():
+        if arr.size <= SMALL:
+            inits.append(numpy_helper.from_array(arr, name))
+        else:
+            ins.append(helper.make_tensor_value_info(name, NP_TO_ONNX[arr.dtype], arr.shape))
+    nodes = [helper.make_node(n.op, n.inputs, n.outputs, name=n.name, domain=n.domain, **to_proto_kwargs(n.attrs))
+             for n in g.nodes]
+    outs = [helper.make_tensor_value_info(v.name, v.elem_type, None) for v in g.outputs]
+    graph = helper.make_graph(nodes, "g", ins, outs, inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", g.opset)], ir_version=8)
+
+
+def infer_static(g, input_shapes):
+    """name -> Value for every tensor onnx can type (inputs, initializers, node outputs)."""
+    model = _to_proto(g, input_shapes)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception as e:  # noqa: BLE001 - InferenceError and friends
+        raise InvalidGraph(f"[ONNXRuntimeError] : 10 : INVALID_GRAPH : shape inference failed: {e}") from None
+    types = {}
+    for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
+        tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type") or tt.elem_type == 0:
+            continue
+        shape = None
+        if tt.HasField("shape"):
+            shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim)
+        types[vi.name] = Value(vi.name, tt.elem_type, shape)
+    for name, arr in g.initializers.items():
+        types[name] = Value(name, NP_TO_ONNX[arr.dtype], tuple(arr.shape))
+    return types
+
+
+def is_static(v):
+    return v is not None and v.shape is not None and all(isinstance(d, int) and not isinstance(d, bool) for d in v.shape)

@@ -1,0 +1,80 @@
+"""Feed validation with onnxruntime's error classes and messages.
+
+Built once per session (FeedChecker), then called on every run(): it must stay
+cheap, so the common case (a contiguous array of the right dtype and shape)
+takes a few attribute reads per input.
+"""
+import numpy as np
+
+from .capi.onnxruntime_pybind11_state import InvalidArgument
+from .graph_passes.dtypes import ONNX_TYPE_STR, np_dtype
+
+
+class _Input:
+    __slots__ = ("name", "dtype", "type_str", "shape", "rank")
+
+    def __init__(self, v, free_dims):
+        self.name = v.name
+        self.dtype = np_dtype(v.elem_type)
+        self.type_str = ONNX_TYPE_STR.get(v.elem_type)
+        shape = None
+        if v.shape is not None:
+            shape = tuple(free_dims.get(d, None) if isinstance(d, str) else d for d in v.shape)
+        self.shape = shape
+        self.rank = None if shape is None else len(shape)
+
+
+def _type_str(dtype):
+    from .graph_passes.dtypes import NP_TO_ONNX
+    code = NP_TO_ONNX.get(np.dtype(dtype))
+    return ONNX_TYPE_STR.get(code, f"numpy {dtype}")
+
+
+class FeedChecker:
+    def __init__(self, inputs, overridable, free_dims):
+        self.inputs = [_Input(v, free_dims) for v in inputs]
+        self.overridable = {v.name: _Input(v, free_dims) for v in overridable}
+        self.names = [i.name for i in self.inputs]
+        self.known = set(self.names) | set(self.overridable)
+
+    def _array(self, spec, x):
+        if not isinstance(x, np.ndarray):
+            if hasattr(x, "__array__") or isinstance(x, (list, tuple, int, float, bool, np.generic)):
+                x = np.asarray(x, dtype=spec.dtype) if isinstance(x, (list, tuple, int, float, bool)) else np.asarray(x)
+            else:
+                raise InvalidArgument(f"Input '{spec.name}' must be a numpy array, got {type(x).__name__}")
+        if x.dtype != spec.dtype:
+            raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Unexpected input data type. "
+                                  f"Actual: ({_type_str(x.dtype)}) , expected: ({spec.type_str})")
+        if spec.shape is not None:
+            if x.ndim != spec.rank:
+                raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Invalid rank for input: "
+                                      f"{spec.name} Got: {x.ndim} Expected: {spec.rank} "
+                                      "Please fix either the inputs/outputs or the model.")
+            bad = [(k, g, e) for k, (g, e) in enumerate(zip(x.shape, spec.shape)) if e is not None and g != e]
+            if bad:
+                lines = "".join(f" index: {k} Got: {g} Expected: {e}\n" for k, g, e in bad)
+                raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions for "
+                                      f"input: {spec.name} for the following indices\n{lines} "
+                                      "Please fix either the inputs/outputs or the model.")
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        return x
+
+    def check(self, feed):
+        """Arrays in plan order, plus the names of fed overridable initializers."""
+        if not isinstance(feed, dict):
+            raise TypeError("input_feed must be a dict of input name -> array")
+        if len(feed) != len(self.inputs) or not all(n in feed for n in self.names):
+            missing = [n for n in self.names if n not in feed]
+            if missing:
+                raise ValueError(f"Required inputs ({missing}) are missing from input feed ({list(feed)}).")
+            for n in feed:
+                if n not in self.known:
+                    raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Invalid input name: {n}")
+        arrays = [self._array(spec, feed[spec.name]) for spec in self.inputs]
+        overrides = ()
+        if len(feed) != len(self.inputs):
+            overrides = tuple(sorted(n for n in feed if n in self.overridable))
+            arrays += [self._array(self.overridable[n], feed[n]) for n in overrides]
+        return arrays, overrides

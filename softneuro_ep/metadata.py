@@ -1,0 +1,24 @@
+"""NodeArg and ModelMetadata, as onnxruntime exposes them."""
+from .graph_passes.dtypes import ONNX_TYPE_STR
+
+
+class NodeArg:
+    def __init__(self, name, elem_type, shape):
+        self.name = name
+        self.type = ONNX_TYPE_STR.get(elem_type, "tensor(undefined)")
+        # ints for fixed dims, strings for symbolic ones, None for unknown
+        self.shape = [] if shape is None else [d if isinstance(d, (int, str)) else None for d in shape]
+
+    def __repr__(self):
+        return f"NodeArg(name='{self.name}', type='{self.type}', shape={self.shape})"
+
+
+class ModelMetadata:
+    def __init__(self, model):
+        self.producer_name = model.producer_name
+        self.graph_name = model.graph.name
+        self.domain = model.domain
+        self.description = model.doc_string
+        self.graph_description = model.graph.doc_string
+        self.version = model.model_version
+        self.custom_metadata_map = {p.key: p.value for p in model.metadata_props}

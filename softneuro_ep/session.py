@@ -1,0 +1,160 @@
+"""InferenceSession: onnxruntime's API over the engine.
+
+Session creation loads, checks and converts the model once; a plan is built per
+distinct set of input shapes (at creation when every input dim is fixed) and
+kept in a small LRU cache. run() validates the feed and calls the C++ plan,
+which runs with the GIL released.
+"""
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+
+from .capi.onnxruntime_pybind11_state import InvalidArgument
+from .feeds import FeedChecker
+from .graph_passes.load import load_model, to_ir
+from .graph_passes.pipeline import specialize
+from .metadata import ModelMetadata, NodeArg
+from .options import GraphOptimizationLevel, RunOptions, SessionOptions
+from .providers import resolve_providers
+
+PLAN_CACHE_SIZE = 8
+
+
+def default_threads():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+class InferenceSession:
+    def __init__(self, path_or_bytes, sess_options=None, providers=None, provider_options=None, **kwargs):
+        self._model_path = path_or_bytes if isinstance(path_or_bytes, (str, os.PathLike)) else None
+        self._sess_options = sess_options if sess_options is not None else SessionOptions()
+        self._providers, self._provider_options, self._tuning = resolve_providers(
+            providers, provider_options, self._sess_options)
+        model = load_model(path_or_bytes)
+        self._meta = ModelMetadata(model)
+        self._graph = to_ir(model)
+        del model
+        so = self._sess_options
+        self._threads = so.intra_op_num_threads if so.intra_op_num_threads > 0 else default_threads()
+        self._optimize = so.graph_optimization_level != GraphOptimizationLevel.ORT_DISABLE_ALL
+        self._feeds = FeedChecker(self._graph.inputs, self._graph.overridable, so._free_dims)
+        self._inputs = [NodeArg(v.name, v.elem_type, v.shape) for v in self._graph.inputs]
+        self._outputs = [NodeArg(v.name, v.elem_type, v.shape) for v in self._graph.outputs]
+        self._overridable = [NodeArg(v.name, v.elem_type, v.shape) for v in self._graph.overridable]
+        self._out_index = {v.name: k for k, v in enumerate(self._graph.outputs)}
+        self._plans = OrderedDict()
+        self._lock = threading.Lock()
+        self._profile = [] if so.enable_profiling else None
+        self._profile_start = time.time()
+        static = [spec.shape for spec in self._feeds.inputs]
+        if all(s is not None and all(d is not None for d in s) for s in static):
+            self._plan_for(tuple(tuple(s) for s in static), ())
+
+    # ---- plans -----------------------------------------------------------
+    def _plan_for(self, shapes, overrides):
+        key = (shapes, overrides)
+        with self._lock:
+            spec = self._plans.get(key)
+            if spec is not None:
+                self._plans.move_to_end(key)
+                return spec
+            names = [i.name for i in self._feeds.inputs] + list(overrides)
+            spec = specialize(self._graph, dict(zip(names, shapes)), self._threads, optimize=self._optimize)
+            self._plans[key] = spec
+            if len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+            if self._sess_options.optimized_model_filepath and len(self._plans) == 1:
+                from .graph_passes.export import save_graph
+                save_graph(spec.graph, self._sess_options.optimized_model_filepath)
+            return spec
+
+    # ---- running ---------------------------------------------------------
+    def run(self, output_names, input_feed, run_options=None):
+        arrays, overrides = self._feeds.check(input_feed)
+        key = (tuple(a.shape for a in arrays), overrides)
+        spec = self._plans.get(key)
+        if spec is None:
+            spec = self._plan_for(key[0], overrides)
+        if self._profile is None:
+            outs = spec.plan.run(arrays)
+        else:
+            t0 = time.time()
+            outs, step_us = spec.plan.run_profiled(arrays)
+            self._profile.append((t0, step_us, spec.plan.step_routines()))
+        if not output_names:
+            return outs
+        try:
+            return [outs[self._out_index[n]] for n in output_names]
+        except KeyError as e:
+            raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Invalid Output Name:{e.args[0]}") from None
+
+    def run_with_ort_values(self, *args, **kwargs):
+        raise InvalidArgument("OrtValue is not supported; use run() with numpy arrays")
+
+    # ---- introspection ---------------------------------------------------
+    def get_inputs(self):
+        return list(self._inputs)
+
+    def get_outputs(self):
+        return list(self._outputs)
+
+    def get_overridable_initializers(self):
+        return list(self._overridable)
+
+    def get_modelmeta(self):
+        return self._meta
+
+    def get_providers(self):
+        return list(self._providers)
+
+    def get_provider_options(self):
+        return {k: dict(v) for k, v in self._provider_options.items()}
+
+    def get_session_options(self):
+        return self._sess_options
+
+    def set_providers(self, providers=None, provider_options=None):
+        self._providers, self._provider_options, self._tuning = resolve_providers(
+            providers, provider_options, self._sess_options)
+
+    def get_profiling_start_time_ns(self):
+        return int(self._profile_start * 1e9)
+
+    def end_profiling(self):
+        """Writes the per-step times of every profiled run as a Chrome trace
+        (the format onnxruntime writes) and returns the file name."""
+        if self._profile is None:
+            return ""
+        events = []
+        for run_id, (t0, step_us, routines) in enumerate(self._profile):
+            ts = (t0 - self._profile_start) * 1e6
+            for us, (name, op, desc) in zip(step_us, routines):
+                events.append({"cat": "Node", "name": name, "ph": "X", "ts": round(ts), "dur": round(us, 3),
+                               "pid": 0, "tid": 0, "args": {"op_name": op, "routine": desc, "run": run_id}})
+                ts += us
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(self._profile_start))
+        path = f"{self._sess_options.profile_file_prefix}_{stamp}.json"
+        with open(path, "w") as f:
+            json.dump(events, f)
+        self._profile = []
+        return path
+
+    # ---- engine-specific ---------------------------------------------------
+    def plan_summary(self, input_shapes=None):
+        """(node name, op, routine descriptor) for each step of the plan for
+        these input shapes (the first plan built when omitted)."""
+        if input_shapes is None:
+            if not self._plans:
+                return []
+            spec = next(iter(self._plans.values()))
+        else:
+            spec = self._plan_for(tuple(tuple(s) for s in input_shapes), ())
+        return spec.plan.step_routines()
+
+
+__all__ = ["InferenceSession", "SessionOptions", "RunOptions"]
