@@ -1,0 +1,1 @@
+"""Command line, benchmarks and model builders (installed as softneuro_ep.tools)."""

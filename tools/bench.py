@@ -1,0 +1,112 @@
+"""Benchmark this engine against onnxruntime on one model, interleaved.
+
+Method (2-core machines are noisy and onnxruntime's workers spin after each
+run): both sessions use the same thread count and the same inputs; the engines
+alternate in blocks, the first run of every block is dropped, and blocks are
+added until the medians settle or the time budget is spent. The ratio is
+onnxruntime's median over ours (> 1: we are faster).
+
+    compare(model, feed, threads=2, budget_s=20) -> dict
+"""
+import statistics
+import time
+
+import numpy as np
+
+
+def _time_block(run, n):
+    times = []
+    for _ in range(n + 1):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return times[1:]  # the first run of a block pays for the other engine's spinning threads
+
+
+def make_sessions(model_bytes, threads):
+    import onnxruntime as ort
+
+    import softneuro_ep as snep
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    ref = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    so2 = snep.SessionOptions()
+    so2.intra_op_num_threads = threads
+    ours = snep.InferenceSession(model_bytes, so2)
+    return ref, ours
+
+
+def rel_l2(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def compare(model_bytes, feed, threads=2, budget_s=20.0, block=5, min_blocks=4, sessions=None):
+    ref, ours = sessions or make_sessions(model_bytes, threads)
+    want = ref.run(None, feed)
+    got = ours.run(None, feed)
+    err = max(rel_l2(g, w) for g, w in zip(got, want))
+    t_ref, t_ours = [], []
+    start = time.perf_counter()
+    blocks = 0
+    while True:
+        t_ref += _time_block(lambda: ref.run(None, feed), block)
+        t_ours += _time_block(lambda: ours.run(None, feed), block)
+        blocks += 1
+        if blocks >= min_blocks and time.perf_counter() - start > budget_s:
+            break
+        if blocks >= 4 * min_blocks and _settled(t_ref) and _settled(t_ours):
+            break
+    m_ref, m_ours = statistics.median(t_ref), statistics.median(t_ours)
+    return {"threads": threads, "ort_ms": m_ref * 1e3, "ours_ms": m_ours * 1e3, "ratio": m_ref / m_ours,
+            "runs": len(t_ours), "rel_l2": err,
+            "ort_iqr_ms": _iqr(t_ref) * 1e3, "ours_iqr_ms": _iqr(t_ours) * 1e3}
+
+
+def _iqr(xs):
+    q = statistics.quantiles(xs, n=4)
+    return q[2] - q[0]
+
+
+def _settled(xs):
+    half = len(xs) // 2
+    a, b = statistics.median(xs[:half]), statistics.median(xs[half:])
+    return abs(a - b) / max(a, 1e-12) < 0.03
+
+
+def session_creation(model_bytes, threads, repeats=5):
+    """Median seconds to create a session (onnxruntime, ours), interleaved."""
+    import onnxruntime as ort
+
+    import softneuro_ep as snep
+    t_ref, t_ours = [], []
+    for _ in range(repeats):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        t0 = time.perf_counter()
+        ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+        t_ref.append(time.perf_counter() - t0)
+        so2 = snep.SessionOptions()
+        so2.intra_op_num_threads = threads
+        t0 = time.perf_counter()
+        snep.InferenceSession(model_bytes, so2)
+        t_ours.append(time.perf_counter() - t0)
+    return statistics.median(t_ref), statistics.median(t_ours)
+
+
+def random_feed(session, batch=1, seed=0):
+    """Inputs for every model input: float ones uniform in [-1, 1], int ones small non-negative."""
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for i in session.get_inputs():
+        shape = [batch if not isinstance(d, int) else d for d in i.shape]
+        if i.type == "tensor(float)":
+            feed[i.name] = rng.uniform(-1, 1, size=shape).astype(np.float32)
+        elif i.type in ("tensor(int64)", "tensor(int32)"):
+            dt = np.int64 if i.type == "tensor(int64)" else np.int32
+            feed[i.name] = rng.integers(0, 2, size=shape).astype(dt) if "mask" in i.name else \
+                rng.integers(0, 100, size=shape).astype(dt)
+        else:
+            raise ValueError(f"no random feed for {i.type}")
+    return feed

@@ -1,0 +1,129 @@
+"""`softneuro-ep` command line.
+
+  softneuro-ep run [MODEL] [--threads N] [--batch B] [--repeat R]   (no MODEL: an embedded MobileNetV2)
+  softneuro-ep routines [OP] [--json]
+  softneuro-ep inspect MODEL [--batch B] [--json]
+  softneuro-ep bench MODEL [--threads N] [--vs onnxruntime] [--budget S]
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_MODEL = "mobilenet_v2"
+
+
+def _load(model, batch):
+    """Model bytes from a path or a builder name (see softneuro_ep.tools.models)."""
+    import os
+    if model is None:
+        model = DEFAULT_MODEL
+    if os.path.exists(model):
+        with open(model, "rb") as f:
+            return model, f.read()
+    from .models import MODEL_NAMES, build
+    if model in MODEL_NAMES:
+        return f"{model} (built-in, random weights)", build(model).SerializeToString()
+    raise SystemExit(f"softneuro-ep: no such file or built-in model: {model} (built-ins: {', '.join(MODEL_NAMES)})")
+
+
+def _session(model_bytes, threads):
+    import softneuro_ep as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    return ort.InferenceSession(model_bytes, so)
+
+
+def cmd_run(a):
+    from .bench import random_feed
+    name, data = _load(a.model, a.batch)
+    t0 = time.perf_counter()
+    sess = _session(data, a.threads)
+    feed = random_feed(sess, a.batch)
+    outs = sess.run(None, feed)  # builds the plan for these shapes
+    t_create = time.perf_counter() - t0
+    times = []
+    for _ in range(a.repeat):
+        t = time.perf_counter()
+        outs = sess.run(None, feed)
+        times.append(time.perf_counter() - t)
+    print(f"model: {name}")
+    print(f"session + first plan: {t_create * 1e3:.1f} ms   threads: {sess._threads}")
+    for i in sess.get_inputs():
+        print(f"input  {i.name}: {list(feed[i.name].shape)} {i.type}")
+    for o, v in zip(sess.get_outputs(), outs):
+        print(f"output {o.name}: {list(v.shape)} {v.dtype}  mean {float(np.mean(v)):.5g}  std {float(np.std(v)):.5g}"
+              f"  min {float(np.min(v)):.5g}  max {float(np.max(v)):.5g}")
+    print(f"latency over {a.repeat} runs: median {statistics.median(times) * 1e3:.3f} ms, "
+          f"min {min(times) * 1e3:.3f} ms")
+
+
+def cmd_routines(a):
+    from .. import _engine
+    rows = _engine.routines(a.op or "")
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print(f"{'op':<24}{'descriptor':<40}{'isa':<12}usable")
+    for r in sorted(rows, key=lambda r: (r["op"], r["descriptor"])):
+        print(f"{r['op']:<24}{r['descriptor']:<40}{r['isa'] or '-':<12}{'yes' if r['usable'] else 'no'}")
+
+
+def cmd_inspect(a):
+    from .bench import random_feed
+    name, data = _load(a.model, a.batch)
+    sess = _session(data, a.threads)
+    feed = random_feed(sess, a.batch)
+    sess.run(None, feed)
+    steps = sess.plan_summary([feed[i.name].shape for i in sess.get_inputs()])
+    if a.json:
+        print(json.dumps([{"node": n, "op": o, "routine": d} for n, o, d in steps], indent=1))
+        return
+    print(f"model: {name}: {len(steps)} steps")
+    for k, (n, o, d) in enumerate(steps):
+        print(f"{k:>4} {o:<22}{d:<36}{n}")
+
+
+def cmd_bench(a):
+    from .bench import compare, make_sessions, random_feed
+    name, data = _load(a.model, a.batch)
+    ref, ours = make_sessions(data, a.threads)
+    feed = random_feed(ours, a.batch)
+    r = compare(data, feed, a.threads, budget_s=a.budget, sessions=(ref, ours))
+    if a.json:
+        print(json.dumps(dict(r, model=name)))
+        return
+    print(f"{name}: threads {r['threads']}, {r['runs']} runs each")
+    print(f"  onnxruntime {r['ort_ms']:.3f} ms (IQR {r['ort_iqr_ms']:.3f})   softneuro-ep {r['ours_ms']:.3f} ms "
+          f"(IQR {r['ours_iqr_ms']:.3f})   ratio ort/ours {r['ratio']:.3f}   rel L2 {r['rel_l2']:.2e}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="softneuro-ep", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="load, plan and run a model on random inputs")
+    r.add_argument("model", nargs="?")
+    r.add_argument("--repeat", type=int, default=20)
+    ro = sub.add_parser("routines", help="list registered routines")
+    ro.add_argument("op", nargs="?")
+    ro.add_argument("--json", action="store_true")
+    i = sub.add_parser("inspect", help="show the plan's steps and chosen routines")
+    i.add_argument("model")
+    i.add_argument("--json", action="store_true")
+    b = sub.add_parser("bench", help="latency against onnxruntime, interleaved")
+    b.add_argument("model")
+    b.add_argument("--vs", default="onnxruntime", choices=["onnxruntime"])
+    b.add_argument("--budget", type=float, default=20.0, help="seconds of timing")
+    b.add_argument("--json", action="store_true")
+    for s in (r, i, b):
+        s.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
+        s.add_argument("--batch", type=int, default=1)
+    a = p.parse_args(argv)
+    {"run": cmd_run, "routines": cmd_routines, "inspect": cmd_inspect, "bench": cmd_bench}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
