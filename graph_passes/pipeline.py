@@ -46,7 +46,7 @@ def check_static(g, types):
                               "(data-dependent shapes are not supported yet)")
 
 
-def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=None):
+def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=None, export_path=None):
     g = graph.copy()
     for v in graph.overridable:  # an overridden initializer is fed like an input
         if v.name in input_shapes:
@@ -63,4 +63,8 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
         fuse_all(g, types)
     feed_names = [v.name for v in g.inputs]
     plan, out_names = lower(g, types, feed_names, num_threads, routine_choice)
+    if export_path:
+        from .export import save_graph
+        save_graph(g, export_path)
+    g.initializers = {k: None for k in g.initializers}  # the plan holds them now; keep only the names
     return Specialized(plan, out_names, g)

@@ -43,20 +43,29 @@ class InferenceSession:
         self._threads = so.intra_op_num_threads if so.intra_op_num_threads > 0 else default_threads()
         self._optimize = so.graph_optimization_level != GraphOptimizationLevel.ORT_DISABLE_ALL
         self._feeds = FeedChecker(self._graph.inputs, self._graph.overridable, so._free_dims)
-        self._inputs = [NodeArg(v.name, v.elem_type, v.shape) for v in self._graph.inputs]
-        self._outputs = [NodeArg(v.name, v.elem_type, v.shape) for v in self._graph.outputs]
-        self._overridable = [NodeArg(v.name, v.elem_type, v.shape) for v in self._graph.overridable]
+        fd = so._free_dims
+        self._inputs = [NodeArg(v.name, v.elem_type, v.shape, fd) for v in self._graph.inputs]
+        self._outputs = [NodeArg(v.name, v.elem_type, v.shape, fd) for v in self._graph.outputs]
+        self._overridable = [NodeArg(v.name, v.elem_type, v.shape, fd) for v in self._graph.overridable]
         self._out_index = {v.name: k for k, v in enumerate(self._graph.outputs)}
         self._plans = OrderedDict()
         self._lock = threading.Lock()
         self._profile = [] if so.enable_profiling else None
         self._profile_start = time.time()
+        self._profile_prefix = so.profile_file_prefix
         static = [spec.shape for spec in self._feeds.inputs]
+        export = so.optimized_model_filepath or None
         if all(s is not None and all(d is not None for d in s) for s in static):
-            self._plan_for(tuple(tuple(s) for s in static), ())
+            self._plan_for(tuple(tuple(s) for s in static), (), export)
+        elif export:
+            # Written at creation, as onnxruntime does. With dynamic shapes a
+            # shape-specialised graph is not valid for every input, so the
+            # checked, unspecialised graph is written instead.
+            from .graph_passes.export import save_graph
+            save_graph(self._graph, export)
 
     # ---- plans -----------------------------------------------------------
-    def _plan_for(self, shapes, overrides):
+    def _plan_for(self, shapes, overrides, export_path=None):
         key = (shapes, overrides)
         with self._lock:
             spec = self._plans.get(key)
@@ -64,34 +73,40 @@ class InferenceSession:
                 self._plans.move_to_end(key)
                 return spec
             names = [i.name for i in self._feeds.inputs] + list(overrides)
-            spec = specialize(self._graph, dict(zip(names, shapes)), self._threads, optimize=self._optimize)
+            export = self._sess_options.optimized_model_filepath if not self._plans else None
+            spec = specialize(self._graph, dict(zip(names, shapes)), self._threads, optimize=self._optimize,
+                              export_path=export)
             self._plans[key] = spec
             if len(self._plans) > PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
-            if self._sess_options.optimized_model_filepath and len(self._plans) == 1:
-                from .graph_passes.export import save_graph
-                save_graph(spec.graph, self._sess_options.optimized_model_filepath)
             return spec
 
     # ---- running ---------------------------------------------------------
     def run(self, output_names, input_feed, run_options=None):
+        idx = None
+        if output_names:  # checked before running, as onnxruntime does
+            if isinstance(output_names, str):
+                raise TypeError("run(): output_names must be a list of output names (or None), not a str")
+            try:
+                idx = [self._out_index[n] for n in output_names]
+            except KeyError as e:
+                raise InvalidArgument(
+                    f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Invalid output name:{e.args[0]}") from None
         arrays, overrides = self._feeds.check(input_feed)
         key = (tuple(a.shape for a in arrays), overrides)
         spec = self._plans.get(key)
         if spec is None:
             spec = self._plan_for(key[0], overrides)
-        if self._profile is None:
+        profile = self._profile
+        if profile is None:
             outs = spec.plan.run(arrays)
         else:
             t0 = time.time()
             outs, step_us = spec.plan.run_profiled(arrays)
-            self._profile.append((t0, step_us, spec.plan.step_routines()))
-        if not output_names:
+            profile.append((t0, threading.get_ident(), step_us, spec.plan.step_routines()))
+        if idx is None:
             return outs
-        try:
-            return [outs[self._out_index[n]] for n in output_names]
-        except KeyError as e:
-            raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Invalid Output Name:{e.args[0]}") from None
+        return [outs[k] for k in idx]
 
     def run_with_ort_values(self, *args, **kwargs):
         raise InvalidArgument("OrtValue is not supported; use run() with numpy arrays")
@@ -128,20 +143,28 @@ class InferenceSession:
     def end_profiling(self):
         """Writes the per-step times of every profiled run as a Chrome trace
         (the format onnxruntime writes) and returns the file name."""
-        if self._profile is None:
+        records, self._profile = self._profile, None  # profiling stops here, as in onnxruntime
+        if records is None:
             return ""
+        pid = os.getpid()
         events = []
-        for run_id, (t0, step_us, routines) in enumerate(self._profile):
+        for run_id, (t0, tid, step_us, routines) in enumerate(records):
             ts = (t0 - self._profile_start) * 1e6
             for us, (name, op, desc) in zip(step_us, routines):
                 events.append({"cat": "Node", "name": name, "ph": "X", "ts": round(ts), "dur": round(us, 3),
-                               "pid": 0, "tid": 0, "args": {"op_name": op, "routine": desc, "run": run_id}})
+                               "pid": pid, "tid": tid, "args": {"op_name": op, "routine": desc, "run": run_id}})
                 ts += us
-        stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(self._profile_start))
-        path = f"{self._sess_options.profile_file_prefix}_{stamp}.json"
+        # onnxruntime's name: prefix, start time to the millisecond; a counter
+        # keeps two sessions started in the same millisecond apart
+        start = self._profile_start
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(start)) + f"_{int(start * 1000) % 1000:03d}"
+        path = f"{self._profile_prefix}_{stamp}.json"
+        k = 1
+        while os.path.exists(path):
+            path = f"{self._profile_prefix}_{stamp}_{k}.json"
+            k += 1
         with open(path, "w") as f:
             json.dump(events, f)
-        self._profile = []
         return path
 
     # ---- engine-specific ---------------------------------------------------

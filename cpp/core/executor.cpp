@@ -112,6 +112,13 @@ void Plan::finalize() {
     // Constant inputs are pre-packed by prepare(); drop the layer's view of them.
     for (auto& t : s.layer.inputs) t.const_data = nullptr;
   }
+  // Free constants that every reader has packed into its own copy.
+  std::vector<bool> needed(tensors_.size(), false);
+  for (auto& s : steps_)
+    for (size_t k = 0; k < s.in.size(); ++k)
+      if (s.in[k] >= 0 && s.kernel->reads_input_at_run((int)k)) needed[s.in[k]] = true;
+  for (size_t i = 0; i < tensors_.size(); ++i)
+    if (tensors_[i].kind == Kind::Constant && !needed[i]) tensors_[i].data.reset();
   total_bytes_ = align64(arena_bytes_) + align64(workspace_bytes_);
   finalized_ = true;
 }
@@ -131,7 +138,7 @@ std::unique_ptr<Plan::Context> Plan::acquire() {
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const Tensor& t = tensors_[i];
     if (t.kind == Kind::Arena) c->ptrs[i] = static_cast<char*>(c->arena->p) + t.offset;
-    else if (t.kind == Kind::Constant) c->ptrs[i] = t.data->p;
+    else if (t.kind == Kind::Constant) c->ptrs[i] = t.data ? t.data->p : nullptr;
   }
   size_t nin = 0, nout = 0;
   for (auto& s : steps_) { nin = std::max(nin, s.in.size()); nout = std::max(nout, s.out.size()); }

@@ -56,6 +56,9 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual size_t workspace_bytes() const { return 0; }
+  // False when run() never reads constant input i because prepare() kept its
+  // own (packed) copy: the plan then frees the original after finalize().
+  virtual bool reads_input_at_run(int /*i*/) const { return true; }
   virtual void run(const RunArgs& a) = 0;
 };
 
