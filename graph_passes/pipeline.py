@@ -10,6 +10,7 @@ from .fold import fold_constants
 from .fuse import fuse_all
 from .lower import lower
 from .shapes import is_static
+from .tune import choose_routines
 
 
 @dataclass
@@ -17,6 +18,7 @@ class Specialized:
     plan: object               # _engine.Plan
     output_names: List[str]    # plan output order (graph outputs)
     graph: object              # the lowered graph, for inspection
+    tuned: object = None       # graph_passes.tune.TuneResult when tuning ran
 
 
 def prune(g):
@@ -46,7 +48,10 @@ def check_static(g, types):
                               "(data-dependent shapes are not supported yet)")
 
 
-def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=None, export_path=None):
+def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=None, export_path=None,
+               tune_options=None, cache=None):
+    """routine_choice (node name -> descriptor) skips tuning; else tune_options
+    (graph_passes.tune.TuneOptions, None: defaults only) decide."""
     g = graph.copy()
     for v in graph.overridable:  # an overridden initializer is fed like an input
         if v.name in input_shapes:
@@ -62,9 +67,16 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
     if optimize:
         fuse_all(g, types)
     feed_names = [v.name for v in g.inputs]
+    tuned = None
+    if routine_choice is None and tune_options is not None and tune_options.tuning != "none":
+        tuned = choose_routines(g, types, num_threads, tune_options, cache)
+        routine_choice = tuned.choice
+    elif routine_choice is None and tune_options is not None and tune_options.pins:
+        tuned = choose_routines(g, types, num_threads, tune_options, None)
+        routine_choice = tuned.choice
     plan, out_names = lower(g, types, feed_names, num_threads, routine_choice)
     if export_path:
         from .export import save_graph
         save_graph(g, export_path)
     g.initializers = {k: None for k in g.initializers}  # the plan holds them now; keep only the names
-    return Specialized(plan, out_names, g)
+    return Specialized(plan, out_names, g, tuned)

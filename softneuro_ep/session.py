@@ -11,13 +11,15 @@ import threading
 import time
 from collections import OrderedDict
 
-from .capi.onnxruntime_pybind11_state import InvalidArgument
+from .capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 from .feeds import FeedChecker
 from .graph_passes.load import load_model, to_ir
 from .graph_passes.pipeline import specialize
 from .metadata import ModelMetadata, NodeArg
 from .options import GraphOptimizationLevel, RunOptions, SessionOptions
-from .providers import resolve_providers
+from . import tuning_options
+from .profile_cache import ProfileCache
+from .providers import SOFTNEURO, resolve_providers
 
 PLAN_CACHE_SIZE = 8
 
@@ -40,6 +42,9 @@ class InferenceSession:
         self._graph = to_ir(model)
         del model
         so = self._sess_options
+        self._tune = tuning_options.parse(self._tuning, so._config, cpu_only=SOFTNEURO not in self._providers,
+                                          quiet=so.log_severity_level >= 3)
+        self._cache = None
         self._threads = so.intra_op_num_threads if so.intra_op_num_threads > 0 else default_threads()
         self._optimize = so.graph_optimization_level != GraphOptimizationLevel.ORT_DISABLE_ALL
         self._feeds = FeedChecker(self._graph.inputs, self._graph.overridable, so._free_dims)
@@ -74,8 +79,10 @@ class InferenceSession:
                 return spec
             names = [i.name for i in self._feeds.inputs] + list(overrides)
             export = self._sess_options.optimized_model_filepath if not self._plans else None
+            if self._cache is None and (self._tune.options.tuning != "none"):
+                self._cache = ProfileCache(self._tune.cache_path)
             spec = specialize(self._graph, dict(zip(names, shapes)), self._threads, optimize=self._optimize,
-                              export_path=export)
+                              export_path=export, tune_options=self._tune.options, cache=self._cache)
             self._plans[key] = spec
             if len(self._plans) > PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
@@ -83,6 +90,8 @@ class InferenceSession:
 
     # ---- running ---------------------------------------------------------
     def run(self, output_names, input_feed, run_options=None):
+        if run_options is not None and run_options.terminate:
+            raise Fail("[ONNXRuntimeError] : 1 : FAIL : Exiting due to terminate flag being set to true.")
         idx = None
         if output_names:  # checked before running, as onnxruntime does
             if isinstance(output_names, str):
@@ -107,6 +116,25 @@ class InferenceSession:
         if idx is None:
             return outs
         return [outs[k] for k in idx]
+
+    def run_async(self, output_names, input_feed, callback, user_data, run_options=None):
+        """As onnxruntime: runs on another thread, then calls
+        callback(outputs, user_data, error_message) ('' when it succeeded)."""
+        def work():
+            try:
+                outs = self.run(output_names, input_feed, run_options)
+            except Exception as e:  # noqa: BLE001 - handed to the callback, as onnxruntime does
+                callback([], user_data, str(e))
+            else:
+                callback(outs, user_data, "")
+        threading.Thread(target=work, daemon=True).start()
+
+    def disable_fallback(self):
+        """onnxruntime's switch for retrying on CPU after a provider error; this
+        engine has no fallback, so there is nothing to switch."""
+
+    def enable_fallback(self):
+        """See disable_fallback."""
 
     def run_with_ort_values(self, *args, **kwargs):
         raise InvalidArgument("OrtValue is not supported; use run() with numpy arrays")

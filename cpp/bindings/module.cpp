@@ -135,6 +135,32 @@ PYBIND11_MODULE(_engine, m) {
              return p.add_step(name, op, to_attrs(attrs), in, out, desc); },
            py::arg("name"), py::arg("op"), py::arg("attrs"), py::arg("inputs"), py::arg("outputs"),
            py::arg("descriptor") = "")
+      .def("supports", [](const Plan& p, const std::string& desc, const std::string& name, const std::string& op,
+                          const py::dict& attrs, const std::vector<int>& in, const std::vector<int>& out) {
+             // Whether routine `desc` is usable here and supports this layer (tensors of this plan).
+             Routine* r = Registry::get().by_descriptor(op, desc);
+             if (!r || !r->usable()) return false;
+             return r->supports(p.make_layer(name, op, to_attrs(attrs), in, out)); })
+      .def("time_median", [](Plan& p, const py::list& feeds, int warmup, int min_reps, int max_reps, double budget_us) {
+             std::vector<const void*> in(p.num_inputs(), nullptr);
+             std::vector<py::array> keep;
+             for (const auto& t : p.tensors()) {
+               if (t.kind != Plan::Kind::Input) continue;
+               py::array a = feeds[t.index].cast<py::array>();
+               in[t.index] = checked_buffer(a, t, "feed", t.index);
+               keep.push_back(a);
+             }
+             std::vector<py::array> outs(p.num_outputs());
+             std::vector<void*> out_ptrs(p.num_outputs(), nullptr);
+             for (const auto& t : p.tensors()) {
+               if (t.kind != Plan::Kind::Output) continue;
+               outs[t.index] = py::array(np_dtype(t.dtype), t.shape);
+               out_ptrs[t.index] = outs[t.index].mutable_data();
+             }
+             py::gil_scoped_release nogil;
+             return p.time_median(in, out_ptrs, warmup, min_reps, max_reps, budget_us); },
+           py::arg("feeds"), py::arg("warmup") = 2, py::arg("min_reps") = 5, py::arg("max_reps") = 50,
+           py::arg("budget_us") = 20000.0)
       .def("set_arena_bytes", &Plan::set_arena_bytes)
       .def("finalize", [](Plan& p) { py::gil_scoped_release nogil; p.finalize(); })
       .def("run", [](Plan& p, const py::list& feeds) { return run_plan(p, feeds, false); })

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 
 namespace snep {
@@ -60,21 +61,28 @@ TensorInfo Plan::info(int id) const {
   return ti;
 }
 
+Layer Plan::make_layer(const std::string& name, const std::string& op, Attrs attrs,
+                       const std::vector<int>& in, const std::vector<int>& out) const {
+  Layer l;
+  l.name = name;
+  l.op = op;
+  l.attrs = std::move(attrs);
+  for (int id : in) {
+    SNEP_CHECK(id < (int)tensors_.size(), InvalidArgumentError, "bad tensor id in step " + name);
+    l.inputs.push_back(info(id));
+  }
+  for (int id : out) {
+    SNEP_CHECK(id >= 0 && id < (int)tensors_.size(), InvalidArgumentError, "bad tensor id in step " + name);
+    l.outputs.push_back(info(id));
+  }
+  return l;
+}
+
 int Plan::add_step(const std::string& name, const std::string& op, Attrs attrs,
                    const std::vector<int>& in, const std::vector<int>& out, const std::string& desc) {
   SNEP_CHECK(!finalized_, FailError, "plan already finalized");
   Step s;
-  s.layer.name = name;
-  s.layer.op = op;
-  s.layer.attrs = std::move(attrs);
-  for (int id : in) {
-    SNEP_CHECK(id < (int)tensors_.size(), InvalidArgumentError, "bad tensor id in step " + name);
-    s.layer.inputs.push_back(info(id));
-  }
-  for (int id : out) {
-    SNEP_CHECK(id >= 0 && id < (int)tensors_.size(), InvalidArgumentError, "bad tensor id in step " + name);
-    s.layer.outputs.push_back(info(id));
-  }
+  s.layer = make_layer(name, op, std::move(attrs), in, out);
   s.in = in;
   s.out = out;
   const auto& cands = Registry::get().for_op(op);
@@ -179,6 +187,23 @@ void Plan::run(const std::vector<const void*>& feeds, const std::vector<void*>& 
       s.kernel->run(a);
     }
   }
+}
+
+double Plan::time_median(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
+                         int warmup, int min_reps, int max_reps, double budget_us) {
+  for (int i = 0; i < warmup; ++i) run(feeds, outs);
+  std::vector<double> t;
+  double spent = 0;
+  while ((int)t.size() < max_reps && ((int)t.size() < min_reps || spent < budget_us)) {
+    auto t0 = std::chrono::steady_clock::now();
+    run(feeds, outs);
+    double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    t.push_back(us);
+    spent += us;
+  }
+  std::sort(t.begin(), t.end());
+  size_t n = t.size();
+  return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
 }  // namespace snep

@@ -60,6 +60,15 @@ class Plan {
   void run(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
            std::vector<double>* step_us = nullptr);
 
+  // Timing harness: warm-up runs, then repetitions until `max_reps` or
+  // `budget_us` of measured time; returns the median run time in microseconds.
+  double time_median(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
+                     int warmup, int min_reps, int max_reps, double budget_us);
+
+  // Layer as add_step() would see it, for supports() queries without a plan step.
+  Layer make_layer(const std::string& name, const std::string& op, Attrs attrs,
+                   const std::vector<int>& in, const std::vector<int>& out) const;
+
   const std::vector<Tensor>& tensors() const { return tensors_; }
   const std::vector<Step>& steps() const { return steps_; }
   size_t arena_bytes() const { return arena_bytes_; }

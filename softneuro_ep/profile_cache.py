@@ -1,0 +1,123 @@
+"""The on-disk profile cache: (machine, routine, routine version, layer
+signature) -> median microseconds, in SQLite (stdlib).
+
+Shared by every model, session and process on the machine. Writes are short
+transactions in WAL mode, so two processes profiling at once lose nothing (a
+row measured twice keeps the later value). A file that is not a readable cache
+(corrupt, foreign, wrong schema) is moved aside with a warning and rebuilt.
+
+Default location: $XDG_CACHE_HOME/softneuro_ep/profile.sqlite (~/.cache/...);
+override with the provider option `profile_cache` or SOFTNEURO_EP_CACHE.
+"""
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import warnings
+
+from . import _engine
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS profile (
+    machine TEXT NOT NULL, routine TEXT NOT NULL, version INTEGER NOT NULL,
+    signature TEXT NOT NULL, median_us REAL NOT NULL, measured_at REAL NOT NULL,
+    PRIMARY KEY (machine, routine, version, signature));
+"""
+
+
+def default_path():
+    env = os.environ.get("SOFTNEURO_EP_CACHE")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "softneuro_ep", "profile.sqlite")
+
+
+def machine_fingerprint(threads):
+    """CPU model, the ISA features the kernels dispatch on, and the thread count."""
+    info = _engine.cpu_info()
+    feats = ",".join(k for k in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16") if info.get(k))
+    raw = f"{info['model']}|{feats}|threads={threads}"
+    return hashlib.sha1(raw.encode()).hexdigest()[:16] + f"|t{threads}"
+
+
+def signature(op, attrs, inputs, outputs):
+    """Layer signature: op, attributes, and each input's dtype/shape/constness."""
+    key = {"op": op, "attrs": {k: v for k, v in sorted(attrs.items())},
+           "in": [None if i is None else [str(i[0]), list(i[1]), bool(i[2])] for i in inputs],
+           "out": [[str(o[0]), list(o[1])] for o in outputs]}
+    return json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class ProfileCache:
+    def __init__(self, path=None):
+        self.path = path or default_path()
+        self._lock = threading.Lock()
+        self._db = self._open()
+
+    def _connect(self):
+        d = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(d, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_SCHEMA)
+        row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif row[0] != str(SCHEMA_VERSION):
+            raise sqlite3.DatabaseError(f"profile cache schema {row[0]}, expected {SCHEMA_VERSION}")
+        db.execute("SELECT machine, routine, version, signature, median_us, measured_at FROM profile LIMIT 1").fetchone()
+        return db
+
+    def _open(self):
+        if os.path.isdir(self.path):
+            from .capi.onnxruntime_pybind11_state import InvalidArgument
+            raise InvalidArgument(f"profile_cache: {self.path} is a directory, not a cache file")
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as e:
+            aside = f"{self.path}.corrupt-{int(time.time())}"
+            warnings.warn(f"softneuro_ep: profile cache {self.path} is unreadable ({e}); moved to {aside} and rebuilt")
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.replace(self.path + suffix, aside + suffix)
+            return self._connect()
+
+    def get_many(self, machine, keys):
+        """keys: [(routine, version, signature)] -> {key: median_us} for those cached."""
+        out = {}
+        with self._lock:
+            for routine, version, sig in keys:
+                row = self._db.execute(
+                    "SELECT median_us FROM profile WHERE machine=? AND routine=? AND version=? AND signature=?",
+                    (machine, routine, version, sig)).fetchone()
+                if row is not None:
+                    out[(routine, version, sig)] = row[0]
+        return out
+
+    def put_many(self, machine, rows):
+        """rows: [(routine, version, signature, median_us)]."""
+        if not rows:
+            return
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO profile VALUES (?, ?, ?, ?, ?, ?)",
+                                     [(machine, r, v, s, us, now) for r, v, s, us in rows])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def count(self):
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM profile").fetchone()[0]
+
+    def close(self):
+        with self._lock:
+            self._db.close()

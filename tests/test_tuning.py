@@ -1,0 +1,129 @@
+"""Tuning options, the profile cache and routine pins."""
+import multiprocessing as mp
+import os
+import sqlite3
+import warnings
+
+import numpy as np
+import pytest
+from onnx import helper
+
+import softneuro_ep as ort
+from softneuro_ep.graph_passes.tune import parse_pins
+from softneuro_ep.profile_cache import ProfileCache
+
+
+def _model():
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("Sigmoid", ["b"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [2, 8])],
+                          [helper.make_tensor_value_info("y", 1, [2, 8])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def _session(tmp_path, **opts):
+    opts.setdefault("profile_cache", str(tmp_path / "cache.sqlite"))
+    return ort.InferenceSession(_model(), providers=[("SoftNeuroExecutionProvider", opts)])
+
+
+def _check(sess):
+    x = np.linspace(-3, 3, 16, dtype=np.float32).reshape(2, 8)
+    y = sess.run(None, {"x": x})[0]
+    np.testing.assert_allclose(y, 1 / (1 + np.exp(-np.maximum(x, 0))), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["dprs", "greedy", "none"])
+def test_tuning_modes_run_correctly(tmp_path, mode):
+    _check(_session(tmp_path, tuning=mode))
+
+
+def test_profiles_are_cached_and_reused(tmp_path):
+    s1 = _session(tmp_path)
+    _check(s1)
+    t1 = next(iter(s1._plans.values())).tuned
+    assert t1.profiled > 0 and t1.cached == 0
+    s2 = _session(tmp_path)
+    t2 = next(iter(s2._plans.values())).tuned
+    assert t2.profiled == 0 and t2.cached == t1.profiled
+    assert t2.choice == t1.choice  # same cache and model: same plan
+
+
+def test_session_config_entries_are_tuning_options(tmp_path):
+    so = ort.SessionOptions()
+    so.add_session_config_entry("softneuro.tuning", "greedy")
+    so.add_session_config_entry("softneuro.profile_cache", str(tmp_path / "c.sqlite"))
+    s = ort.InferenceSession(_model(), so)
+    _check(s)
+    assert os.path.exists(tmp_path / "c.sqlite")
+
+
+@pytest.mark.parametrize("opts, key", [({"tuning": "fastest"}, "tuning"), ({"bogus": "1"}, "bogus"),
+                                       ({"layouts": "nchw,xyz"}, "layouts"), ({"devices": "tpu"}, "devices"),
+                                       ({"profile_budget_s": "soon"}, "profile_budget_s"),
+                                       ({"routines": "cpu/direct"}, "routines")])
+def test_bad_options_name_the_key(tmp_path, opts, key):
+    with pytest.raises(ort.InvalidArgument, match=key):
+        _session(tmp_path, **opts)
+
+
+def test_pins_choose_the_routine(tmp_path):
+    descs = [r["descriptor"] for r in ort._engine.routines("Relu") if r["usable"]]
+    for d in descs:
+        s = _session(tmp_path, routines=f"{d}@0..1")
+        _check(s)
+        steps = s.plan_summary()
+        assert [x[2] for x in steps[:2]] == [d, d]
+
+
+def test_pin_that_cannot_apply_is_an_error(tmp_path):
+    with pytest.raises(ort.InvalidArgument, match="layer 2"):
+        _session(tmp_path, routines="cpu:float32:nchw/im2col_gemm@2")
+
+
+def test_parse_pins():
+    assert parse_pins("cpu:float32:nchw/winograd_f43@2..23;cpu@1,24") == [
+        ("cpu:float32:nchw/winograd_f43", 2, 23), ("cpu", 1, 1), ("cpu", 24, 24)]
+
+
+def test_corrupt_cache_is_set_aside_and_rebuilt(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        s = _session(tmp_path)
+    _check(s)
+    assert any("unreadable" in str(x.message) for x in w)
+    assert any(p.name.startswith("cache.sqlite.corrupt-") for p in tmp_path.iterdir())
+    assert ProfileCache(str(path)).count() > 0
+
+
+def test_foreign_sqlite_file_is_set_aside(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE profile (x INTEGER)")
+    db.commit()
+    db.close()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        s = _session(tmp_path)
+    _check(s)
+    assert ProfileCache(str(path)).count() > 0
+
+
+def _writer(path, k, n):
+    c = ProfileCache(path)
+    for i in range(n):
+        c.put_many("m", [(f"r{k}", 1, f"sig{i}", float(i))])
+
+
+def test_two_processes_writing_lose_nothing(tmp_path):
+    path = str(tmp_path / "shared.sqlite")
+    ProfileCache(path).close()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, k, 200)) for k in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert ProfileCache(path).count() == 400
