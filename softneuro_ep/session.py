@@ -81,12 +81,28 @@ class InferenceSession:
             export = self._sess_options.optimized_model_filepath if not self._plans else None
             if self._cache is None and (self._tune.options.tuning != "none"):
                 self._cache = ProfileCache(self._tune.cache_path)
+            saved = self._saved_plans()
+            pkey = saved.key(shapes, overrides) if saved else None
             spec = specialize(self._graph, dict(zip(names, shapes)), self._threads, optimize=self._optimize,
-                              export_path=export, tune_options=self._tune.options, cache=self._cache)
+                              export_path=export, tune_options=self._tune.options, cache=self._cache,
+                              routine_choice=saved.lookup(pkey) if saved else None)
+            if saved and spec.tuned is not None:
+                saved.store(pkey, spec.tuned.choice)
             self._plans[key] = spec
             if len(self._plans) > PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
             return spec
+
+    def _saved_plans(self):
+        if not self._tune.plan_file:
+            return None
+        if getattr(self, "_plan_file", None) is None:
+            from . import __version__
+            from .plan_file import PlanFile, graph_digest
+            from .profile_cache import machine_fingerprint
+            self._plan_file = PlanFile(self._tune.plan_file, graph_digest(self._graph),
+                                       machine_fingerprint(self._threads), __version__)
+        return self._plan_file
 
     # ---- running ---------------------------------------------------------
     def run(self, output_names, input_feed, run_options=None):

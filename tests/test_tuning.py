@@ -127,3 +127,27 @@ def test_two_processes_writing_lose_nothing(tmp_path):
         p.join(60)
         assert p.exitcode == 0
     assert ProfileCache(path).count() == 400
+
+
+def test_plan_file_is_saved_then_loaded(tmp_path):
+    pf = str(tmp_path / "model.plan")
+    s1 = _session(tmp_path, plan_file=pf)
+    _check(s1)
+    assert os.path.exists(pf)
+    choice = next(iter(s1._plans.values())).tuned.choice
+    s2 = _session(tmp_path, plan_file=pf, profile_cache=str(tmp_path / "other.sqlite"))
+    _check(s2)
+    spec = next(iter(s2._plans.values()))
+    assert spec.tuned is None  # loaded, not tuned
+    assert {n: d for n, _, d in s2.plan_summary()} == choice
+
+
+def test_corrupt_plan_file_is_retuned(tmp_path):
+    pf = tmp_path / "model.plan"
+    pf.write_text("{not json")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        s = _session(tmp_path, plan_file=str(pf))
+    _check(s)
+    assert any("unreadable" in str(x.message) for x in w)
+    assert '"plans"' in pf.read_text()
