@@ -50,5 +50,7 @@ def to_proto_kwargs(attrs):
     """Attributes in the form onnx.helper.make_node accepts."""
     out = {}
     for k, v in attrs.items():
+        if isinstance(v, (list, tuple)) and not v:
+            continue  # an empty list has no attribute type; every op treats it as absent
         out[k] = numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v
     return out

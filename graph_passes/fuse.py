@@ -144,7 +144,8 @@ def fuse_activation(g, types):
         if params is None:
             continue
         node.attrs["activation"] = act.op
-        node.attrs["activation_params"] = [float(p) for p in params]
+        if params:
+            node.attrs["activation_params"] = [float(p) for p in params]
         node.outputs = [act.outputs[0]]
         dead.append(act)
     _remove(g, dead)

@@ -9,6 +9,7 @@ from onnx import numpy_helper
 
 from ..capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf, NoSuchFile, NotImplemented as NotImpl
 from .attrs import node_attrs
+from .export import FUSED_DOMAIN
 from .ir import Graph, Node, Value
 
 
@@ -72,7 +73,7 @@ def to_ir(model):
         (overridable if vi.name in inits else inputs).append(_value(vi))
     nodes = []
     for k, n in enumerate(g.node):
-        if n.domain not in ("", "ai.onnx"):
+        if n.domain not in ("", "ai.onnx", FUSED_DOMAIN):
             raise NotImpl(f"[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
                           f"{n.op_type} node with name '{n.name}' (domain '{n.domain}' is not supported)")
         nodes.append(Node(n.op_type, list(n.input), list(n.output), node_attrs(n), n.name or f"{n.op_type}_{k}"))

@@ -5,6 +5,8 @@
 from dataclasses import dataclass
 from typing import List
 
+import numpy as np
+
 from ..capi.onnxruntime_pybind11_state import NotImplemented as NotImpl
 from .fold import fold_constants
 from .fuse import fuse_all
@@ -48,11 +50,39 @@ def check_static(g, types):
                               "(data-dependent shapes are not supported yet)")
 
 
+# Op -> input positions whose *values* decide output shapes.
+SHAPE_OPERANDS = {
+    "Reshape": {1}, "Expand": {1}, "Tile": {1}, "Slice": {1, 2, 3, 4}, "Pad": {1, 2, 3}, "Resize": {1, 2, 3},
+    "Upsample": {1}, "Split": {1}, "Unsqueeze": {1}, "Squeeze": {1}, "TopK": {1}, "OneHot": {1},
+    "Range": {0, 1, 2}, "ConstantOfShape": {0}, "CenterCropPad": {1}, "Compress": {1}, "NonZero": {0},
+    "ReduceMean": {1}, "ReduceSum": {1}, "ReduceMax": {1}, "ReduceMin": {1}, "ReduceProd": {1},
+    "ReduceL1": {1}, "ReduceL2": {1}, "ReduceLogSum": {1}, "ReduceLogSumExp": {1}, "ReduceSumSquare": {1},
+}
+MAX_VALUE_INPUT = 64  # elements
+
+
+def shape_operand_inputs(graph):
+    """Graph inputs fed directly into a shape operand: plans specialise on their values."""
+    names = set()
+    feedable = {v.name: v for v in graph.inputs}
+    for n in graph.nodes:
+        for k in SHAPE_OPERANDS.get(n.op, ()):
+            if k < len(n.inputs) and n.inputs[k] in feedable:
+                v = feedable[n.inputs[k]]
+                static = v.shape is not None and all(isinstance(d, int) for d in v.shape)
+                if not static or int(np.prod(v.shape, dtype=np.int64)) <= MAX_VALUE_INPUT:
+                    names.add(v.name)
+    return names
+
+
 def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=None, export_path=None,
-               tune_options=None, cache=None):
+               tune_options=None, cache=None, input_values=None):
     """routine_choice (node name -> descriptor) skips tuning; else tune_options
     (graph_passes.tune.TuneOptions, None: defaults only) decide."""
     g = graph.copy()
+    for name, value in (input_values or {}).items():  # value-specialised inputs become constants
+        g.initializers[name] = np.array(value)
+        g.inputs = [v for v in g.inputs if v.name != name]
     for v in graph.overridable:  # an overridden initializer is fed like an input
         if v.name in input_shapes:
             g.initializers.pop(v.name)

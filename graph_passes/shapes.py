@@ -15,6 +15,17 @@ from .ir import Value
 SMALL = 4096  # elements: initializers up to this size are passed with their values
 
 
+FUSED_ATTRS = ("activation", "activation_params")
+FUSED_EXTRA_INPUT = {"Conv": 3, "MatMul": 2}  # first engine-only input position
+
+
+def _standard_node(n):
+    """The node as standard ONNX sees it: fused attributes and inputs (graph_passes/fuse.py) dropped."""
+    attrs = {k: v for k, v in n.attrs.items() if k not in FUSED_ATTRS}
+    inputs = n.inputs[:FUSED_EXTRA_INPUT[n.op]] if n.op in FUSED_EXTRA_INPUT else n.inputs
+    return helper.make_node(n.op, inputs, n.outputs, name=n.name, **to_proto_kwargs(attrs))
+
+
 def _to_proto(g, input_shapes):
     ins = []
     for v in g.inputs:
@@ -26,8 +37,7 @@ def _to_proto(g, input_shapes):
             inits.append(numpy_helper.from_array(arr, name))
         else:
             ins.append(helper.make_tensor_value_info(name, NP_TO_ONNX[arr.dtype], arr.shape))
-    nodes = [helper.make_node(n.op, n.inputs, n.outputs, name=n.name, domain=n.domain, **to_proto_kwargs(n.attrs))
-             for n in g.nodes]
+    nodes = [_standard_node(n) for n in g.nodes]
     outs = [helper.make_tensor_value_info(v.name, v.elem_type, None) for v in g.outputs]
     graph = helper.make_graph(nodes, "g", ins, outs, inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", g.opset)], ir_version=8)

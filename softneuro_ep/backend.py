@@ -37,6 +37,10 @@ class SoftNeuroBackend(Backend):
 
     @classmethod
     def prepare(cls, model, device="CPU", **kwargs):
+        if device is not None and not cls.supports_device(device):
+            raise RuntimeError(f"Incompatible device expected '{device}', got 'CPU'")
+        if isinstance(model, SoftNeuroBackendRep):
+            return model
         if isinstance(model, InferenceSession):
             return SoftNeuroBackendRep(model)
         so = SessionOptions()
@@ -64,6 +68,7 @@ class SoftNeuroBackend(Backend):
 
 prepare = SoftNeuroBackend.prepare
 run_model = SoftNeuroBackend.run_model
+run = run_model  # onnxruntime.backend's name for it
 run_node = SoftNeuroBackend.run_node
 supports_device = SoftNeuroBackend.supports_device
 is_compatible = SoftNeuroBackend.is_compatible

@@ -21,13 +21,21 @@ class _Input:
         if v.shape is not None:
             shape = tuple(free_dims.get(d, None) if isinstance(d, str) else d for d in v.shape)
         self.shape = shape
-        self.rank = None if shape is None else len(shape)
+        # onnxruntime checks no shape for an input declared as a scalar (rank 0):
+        # a [1] or any other shape is accepted there, so here too
+        self.rank = None if not shape else len(shape)
 
 
 def _type_str(dtype):
     from .graph_passes.dtypes import NP_TO_ONNX
-    code = NP_TO_ONNX.get(np.dtype(dtype))
+    dtype = np.dtype(dtype)
+    if dtype.kind in "USO":
+        return "tensor(string)"
+    code = NP_TO_ONNX.get(dtype)
     return ONNX_TYPE_STR.get(code, f"numpy {dtype}")
+
+
+_PY_SCALARS = (list, tuple, int, float, bool)
 
 
 class FeedChecker:
@@ -37,16 +45,32 @@ class FeedChecker:
         self.names = [i.name for i in self.inputs]
         self.known = set(self.names) | set(self.overridable)
 
+    def _convert(self, spec, x):
+        """A feed that is not an ndarray: Python lists and scalars take the
+        input's dtype (as onnxruntime does for lists), numpy scalars and
+        array-likes keep their own."""
+        if isinstance(x, np.generic):  # before the Python types: np.float64 is a float
+            return np.asarray(x)
+        if isinstance(x, _PY_SCALARS):
+            try:
+                return np.asarray(x, dtype=spec.dtype)
+            except (ValueError, TypeError) as e:
+                raise RuntimeError(f"Could not create tensor from given input list for input '{spec.name}': {e}") from None
+        if hasattr(x, "__array__"):
+            return np.asarray(x)
+        raise RuntimeError(f"Input must be a list of dictionaries or a single numpy array for input '{spec.name}'. "
+                           f"Got {type(x).__name__}.")
+
     def _array(self, spec, x):
-        if not isinstance(x, np.ndarray):
-            if hasattr(x, "__array__") or isinstance(x, (list, tuple, int, float, bool, np.generic)):
-                x = np.asarray(x, dtype=spec.dtype) if isinstance(x, (list, tuple, int, float, bool)) else np.asarray(x)
-            else:
-                raise InvalidArgument(f"Input '{spec.name}' must be a numpy array, got {type(x).__name__}")
+        if type(x) is not np.ndarray:
+            x = x if isinstance(x, np.ndarray) else self._convert(spec, x)
         if x.dtype != spec.dtype:
-            raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Unexpected input data type. "
-                                  f"Actual: ({_type_str(x.dtype)}) , expected: ({spec.type_str})")
-        if spec.shape is not None:
+            if x.dtype.newbyteorder("=") == spec.dtype and x.dtype.byteorder not in "=|":
+                x = x.astype(spec.dtype)  # big-endian data: same values in native order
+            else:
+                raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Unexpected input data type. "
+                                      f"Actual: ({_type_str(x.dtype)}) , expected: ({spec.type_str})")
+        if spec.rank is not None:
             if x.ndim != spec.rank:
                 raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Invalid rank for input: "
                                       f"{spec.name} Got: {x.ndim} Expected: {spec.rank} "

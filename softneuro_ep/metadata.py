@@ -3,11 +3,14 @@ from .graph_passes.dtypes import ONNX_TYPE_STR
 
 
 class NodeArg:
-    def __init__(self, name, elem_type, shape):
+    def __init__(self, name, elem_type, shape, free_dims=None):
         self.name = name
         self.type = ONNX_TYPE_STR.get(elem_type, "tensor(undefined)")
-        # ints for fixed dims, strings for symbolic ones, None for unknown
-        self.shape = [] if shape is None else [d if isinstance(d, (int, str)) else None for d in shape]
+        # ints for fixed dims, strings for symbolic ones, None for unknown;
+        # a symbolic dim pinned by add_free_dimension_override_by_name shows its value
+        fd = free_dims or {}
+        self.shape = [] if shape is None else [fd.get(d, d) if isinstance(d, str) else d if isinstance(d, int) else None
+                                               for d in shape]
 
     def __repr__(self):
         return f"NodeArg(name='{self.name}', type='{self.type}', shape={self.shape})"

@@ -29,7 +29,7 @@ class SessionOptions:
         self.inter_op_num_threads = 0
         self.graph_optimization_level = GraphOptimizationLevel.ORT_ENABLE_ALL
         self.execution_mode = ExecutionMode.ORT_SEQUENTIAL
-        self.log_severity_level = 2
+        self.log_severity_level = -1  # -1: the default logger's level, as in onnxruntime
         self.log_verbosity_level = 0
         self.logid = ""
         self.enable_profiling = False
@@ -44,12 +44,12 @@ class SessionOptions:
 
     def add_session_config_entry(self, key, value):
         if not isinstance(key, str) or not isinstance(value, str):
-            raise InvalidArgument("session config entries are strings")
+            raise TypeError("add_session_config_entry(): key and value must be str")
         self._config[key] = value
 
     def get_session_config_entry(self, key):
         if key not in self._config:
-            raise InvalidArgument(f"SessionOptions does not have configuration with key: {key}")
+            raise RuntimeError(f"SessionOptions does not have configuration with key: {key}")
         return self._config[key]
 
     def add_free_dimension_override_by_name(self, dim_name, dim_value):
@@ -63,7 +63,7 @@ class SessionOptions:
 
 class RunOptions:
     def __init__(self):
-        self.log_severity_level = 2
+        self.log_severity_level = -1
         self.log_verbosity_level = 0
         self.logid = ""
         self.terminate = False
@@ -71,9 +71,11 @@ class RunOptions:
         self._config = {}
 
     def add_run_config_entry(self, key, value):
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError("add_run_config_entry(): key and value must be str")
         self._config[key] = value
 
     def get_run_config_entry(self, key):
         if key not in self._config:
-            raise InvalidArgument(f"RunOptions does not have configuration with key: {key}")
+            raise RuntimeError(f"RunOptions does not have configuration with key: {key}")
         return self._config[key]

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from .capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 from .feeds import FeedChecker
 from .graph_passes.load import load_model, to_ir
-from .graph_passes.pipeline import specialize
+from .graph_passes.pipeline import shape_operand_inputs, specialize
 from .metadata import ModelMetadata, NodeArg
 from .options import GraphOptimizationLevel, RunOptions, SessionOptions
 from . import tuning_options
@@ -22,6 +22,12 @@ from .profile_cache import ProfileCache
 from .providers import SOFTNEURO, resolve_providers
 
 PLAN_CACHE_SIZE = 8
+
+
+def _values_key(values):
+    if not values:
+        return b""
+    return b"|".join(n.encode() + b"=" + str(a.dtype).encode() + a.tobytes() for n, a in sorted(values.items()))
 
 
 def default_threads():
@@ -45,6 +51,10 @@ class InferenceSession:
         self._tune = tuning_options.parse(self._tuning, so._config, cpu_only=SOFTNEURO not in self._providers,
                                           quiet=so.log_severity_level >= 3)
         self._cache = None
+        # Small inputs read as shapes (Reshape targets, Slice starts, ...): plans
+        # are specialised on their values, which folding then treats as constants.
+        value_names = shape_operand_inputs(self._graph)
+        self._value_idx = {k for k, v in enumerate(self._graph.inputs) if v.name in value_names}
         self._threads = so.intra_op_num_threads if so.intra_op_num_threads > 0 else default_threads()
         self._optimize = so.graph_optimization_level != GraphOptimizationLevel.ORT_DISABLE_ALL
         self._feeds = FeedChecker(self._graph.inputs, self._graph.overridable, so._free_dims)
@@ -70,22 +80,22 @@ class InferenceSession:
             save_graph(self._graph, export)
 
     # ---- plans -----------------------------------------------------------
-    def _plan_for(self, shapes, overrides, export_path=None):
-        key = (shapes, overrides)
+    def _plan_for(self, shapes, overrides, export_path=None, values=None):
+        """values: {input name: array} for value-specialised inputs (see shape_operand_inputs)."""
+        key = (shapes, overrides, _values_key(values))
         with self._lock:
             spec = self._plans.get(key)
             if spec is not None:
                 self._plans.move_to_end(key)
                 return spec
             names = [i.name for i in self._feeds.inputs] + list(overrides)
-            export = self._sess_options.optimized_model_filepath if not self._plans else None
             if self._cache is None and (self._tune.options.tuning != "none"):
                 self._cache = ProfileCache(self._tune.cache_path)
             saved = self._saved_plans()
-            pkey = saved.key(shapes, overrides) if saved else None
+            pkey = saved.key(shapes, overrides) + key[2].hex() if saved else None
             spec = specialize(self._graph, dict(zip(names, shapes)), self._threads, optimize=self._optimize,
-                              export_path=export, tune_options=self._tune.options, cache=self._cache,
-                              routine_choice=saved.lookup(pkey) if saved else None)
+                              export_path=export_path, tune_options=self._tune.options, cache=self._cache,
+                              routine_choice=saved.lookup(pkey) if saved else None, input_values=values)
             if saved and spec.tuned is not None:
                 saved.store(pkey, spec.tuned.choice)
             self._plans[key] = spec
@@ -118,10 +128,16 @@ class InferenceSession:
                 raise InvalidArgument(
                     f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Invalid output name:{e.args[0]}") from None
         arrays, overrides = self._feeds.check(input_feed)
-        key = (tuple(a.shape for a in arrays), overrides)
+        if self._value_idx:
+            values = {self._feeds.names[k]: arrays[k] for k in self._value_idx}
+            key = (tuple(a.shape for a in arrays), overrides, _values_key(values))
+            arrays = [a for k, a in enumerate(arrays) if k not in self._value_idx]
+        else:
+            values = None
+            key = (tuple(a.shape for a in arrays), overrides, b"")
         spec = self._plans.get(key)
         if spec is None:
-            spec = self._plan_for(key[0], overrides)
+            spec = self._plan_for(key[0], overrides, values=values)
         profile = self._profile
         if profile is None:
             outs = spec.plan.run(arrays)

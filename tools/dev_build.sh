@@ -15,4 +15,8 @@ if ! cmake --build build/dev -j2 > build/dev/last_build.log 2>&1; then
   grep -v '^\[' build/dev/last_build.log | head -80
   exit 1
 fi
-cp -f build/dev/_engine*.so softneuro_ep/
+# copy then rename: processes that have the old module mapped keep a valid file
+for so in build/dev/_engine*.so; do
+  cp -f "$so" "softneuro_ep/.$(basename "$so").tmp"
+  mv -f "softneuro_ep/.$(basename "$so").tmp" "softneuro_ep/$(basename "$so")"
+done

@@ -150,8 +150,10 @@ std::unique_ptr<Plan::Context> Plan::acquire() {
   }
   size_t nin = 0, nout = 0;
   for (auto& s : steps_) { nin = std::max(nin, s.in.size()); nout = std::max(nout, s.out.size()); }
-  c->in_ptrs.resize(nin);
-  c->out_ptrs.resize(nout);
+  // Padded with nulls: a kernel probing an optional input past the layer's
+  // count sees "omitted" rather than reading out of bounds.
+  c->in_ptrs.assign(std::max<size_t>(nin, 8), nullptr);
+  c->out_ptrs.assign(std::max<size_t>(nout, 8), nullptr);
   return c;
 }
 
@@ -176,7 +178,8 @@ void Plan::run(const std::vector<const void*>& feeds, const std::vector<void*>& 
   if (step_us) step_us->assign(steps_.size(), 0.0);
   for (size_t si = 0; si < steps_.size(); ++si) {
     Step& s = steps_[si];
-    for (size_t k = 0; k < s.in.size(); ++k) c->in_ptrs[k] = s.in[k] < 0 ? nullptr : c->ptrs[s.in[k]];
+    for (size_t k = 0; k < c->in_ptrs.size(); ++k)
+      c->in_ptrs[k] = k < s.in.size() && s.in[k] >= 0 ? c->ptrs[s.in[k]] : nullptr;
     for (size_t k = 0; k < s.out.size(); ++k) c->out_ptrs[k] = c->ptrs[s.out[k]];
     RunArgs a{c->in_ptrs.data(), c->out_ptrs.data(), ws, &pool_};
     if (step_us) {
