@@ -40,6 +40,7 @@ class Graph:
     opset: int
     overridable: List[Value] = field(default_factory=list)  # initializers listed as inputs too
     value_types: Dict[str, Value] = field(default_factory=dict)  # shapes known so far
+    inference_error: Optional[str] = None  # onnx shape inference's complaint for the current input shapes
 
     def copy(self):
         return Graph(

@@ -7,7 +7,7 @@ import os
 import onnx
 from onnx import numpy_helper
 
-from ..capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf, NoSuchFile, NotImplemented as NotImpl
+from ..capi.onnxruntime_pybind11_state import InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile, NotImplemented as NotImpl
 from .attrs import node_attrs
 from .export import FUSED_DOMAIN
 from .ir import Graph, Node, Value
@@ -34,7 +34,15 @@ def load_model(path_or_bytes):
     else:
         raise TypeError(f"Unable to load from type '{type(path_or_bytes)}'")
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
-        raise InvalidProtobuf("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : the model has no graph")
+        raise InvalidArgument("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : No graph was found in the protobuf.")
+    if any(vi.type.WhichOneof("value") is None or
+           (vi.type.HasField("tensor_type") and not vi.type.tensor_type.HasField("shape"))
+           for vi in model.graph.output):
+        # onnxruntime accepts outputs declared without a type or shape; take them from inference
+        try:
+            model = onnx.shape_inference.infer_shapes(model)
+        except Exception:  # noqa: BLE001 - the checker below reports what is wrong
+            pass
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:

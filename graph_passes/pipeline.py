@@ -7,7 +7,7 @@ from typing import List
 
 import numpy as np
 
-from ..capi.onnxruntime_pybind11_state import NotImplemented as NotImpl
+from ..capi.onnxruntime_pybind11_state import Fail, NotImplemented as NotImpl
 from .fold import fold_constants
 from .fuse import fuse_all
 from .lower import lower
@@ -45,6 +45,9 @@ def name_skipped_outputs(g):
 def check_static(g, types):
     for n in g.nodes:
         for o in n.outputs:
+            if o and not is_static(types.get(o)) and g.inference_error:
+                raise Fail(f"[ONNXRuntimeError] : 1 : FAIL : {n.where()}: these input shapes are not valid "
+                           f"for the model: {g.inference_error}")
             if o and not is_static(types.get(o)):
                 raise NotImpl(f"{n.where()}: the shape of output '{o}' cannot be determined statically "
                               "(data-dependent shapes are not supported yet)")

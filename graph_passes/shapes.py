@@ -46,10 +46,16 @@ def _to_proto(g, input_shapes):
 def infer_static(g, input_shapes):
     """name -> Value for every tensor onnx can type (inputs, initializers, node outputs)."""
     model = _to_proto(g, input_shapes)
+    g.inference_error = None
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as e:  # noqa: BLE001 - InferenceError and friends
-        raise InvalidGraph(f"[ONNXRuntimeError] : 10 : INVALID_GRAPH : shape inference failed: {e}") from None
+        # Keep what can be inferred; the error explains any shape left unknown.
+        g.inference_error = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        except Exception as e2:  # noqa: BLE001
+            raise InvalidGraph(f"[ONNXRuntimeError] : 10 : INVALID_GRAPH : shape inference failed: {e2}") from None
     types = {}
     for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
         tt = vi.type.tensor_type
