@@ -8,7 +8,9 @@ from typing import List
 import numpy as np
 
 from ..capi.onnxruntime_pybind11_state import Fail, NotImplemented as NotImpl
+from .dtypes import NP_TO_ONNX
 from .fold import fold_constants
+from .ir import Value
 from .fuse import fuse_all
 from .lower import lower
 from .shapes import is_static
@@ -21,6 +23,7 @@ class Specialized:
     output_names: List[str]    # plan output order (graph outputs)
     graph: object              # the lowered graph, for inspection
     tuned: object = None       # graph_passes.tune.TuneResult when tuning ran
+    types: dict = None         # tensor name -> ir.Value with its static shape
 
 
 def prune(g):
@@ -111,5 +114,7 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
     if export_path:
         from .export import save_graph
         save_graph(g, export_path)
-    g.initializers = {k: None for k in g.initializers}  # the plan holds them now; keep only the names
-    return Specialized(plan, out_names, g, tuned)
+    for k, v in g.initializers.items():  # the plan holds the values now; keep their types for inspection
+        types.setdefault(k, Value(k, NP_TO_ONNX[v.dtype], tuple(v.shape)))
+    g.initializers = {k: None for k in g.initializers}
+    return Specialized(plan, out_names, g, tuned, types)

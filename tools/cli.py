@@ -99,6 +99,10 @@ def cmd_bench(a):
     print(f"{name}: threads {r['threads']}, {r['runs']} runs each")
     print(f"  onnxruntime {r['ort_ms']:.3f} ms (IQR {r['ort_iqr_ms']:.3f})   softneuro-ep {r['ours_ms']:.3f} ms "
           f"(IQR {r['ours_iqr_ms']:.3f})   ratio ort/ours {r['ratio']:.3f}   rel L2 {r['rel_l2']:.2e}")
+    if a.layers:
+        from .layer_table import layer_rows, print_rows
+        print()
+        print_rows(layer_rows(ours, feed, peak_gflops=a.peak * ours._threads if a.peak else None), top=a.layers)
 
 
 def main(argv=None):
@@ -118,6 +122,8 @@ def main(argv=None):
     b.add_argument("--vs", default="onnxruntime", choices=["onnxruntime"])
     b.add_argument("--budget", type=float, default=20.0, help="seconds of timing")
     b.add_argument("--json", action="store_true")
+    b.add_argument("--layers", type=int, default=0, metavar="N", help="also print the N slowest layers")
+    b.add_argument("--peak", type=float, default=100.0, help="per-core GFLOP/s peak for the %%peak column")
     for s in (r, i, b):
         s.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
         s.add_argument("--batch", type=int, default=1)

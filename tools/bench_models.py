@@ -1,0 +1,46 @@
+"""Latency of the benchmark model set against onnxruntime, interleaved, plus
+session creation; prints a markdown table for BENCHMARKS.md.
+
+    python -m softneuro_ep.tools.bench_models [--models resnet50,mobilenet_v2] [--threads 1,2] [--budget 15]
+"""
+import argparse
+import platform
+
+from .bench import compare, make_sessions, random_feed, session_creation
+from .models import build
+
+DEFAULT = ["resnet50", "mobilenet_v2", "mobilenet_v3", "squeezenet", "densenet121", "inception_v1",
+           "vgg16", "vgg19", "yolo"]
+SIZES = {"yolo": {"size": 320}}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--models", default=",".join(DEFAULT))
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--budget", type=float, default=15.0, help="seconds of timing per model and thread count")
+    p.add_argument("--creation", action="store_true", help="also time session creation")
+    a = p.parse_args(argv)
+    from .. import _engine
+    info = _engine.cpu_info()
+    print(f"machine: {info['model']}, {info['hardware_threads']} hardware threads, "
+          f"avx512f={info['avx512f']}, python {platform.python_version()}")
+    print()
+    print("| model | threads | onnxruntime ms | softneuro-ep ms | ratio ort/ours | rel L2 |")
+    print("|---|---|---|---|---|---|")
+    for name in a.models.split(","):
+        data = build(name, **SIZES.get(name, {})).SerializeToString()
+        for t in (int(x) for x in a.threads.split(",")):
+            ref, ours = make_sessions(data, t)
+            feed = random_feed(ours, 1)
+            r = compare(data, feed, t, budget_s=a.budget, sessions=(ref, ours))
+            print(f"| {name} | {t} | {r['ort_ms']:.2f} | {r['ours_ms']:.2f} | {r['ratio']:.2f} | {r['rel_l2']:.1e} |",
+                  flush=True)
+            del ref, ours
+        if a.creation:
+            o, u = session_creation(data, 2)
+            print(f"| {name} session creation | 2 | {o * 1e3:.0f} | {u * 1e3:.0f} | {o / u:.2f} | |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
