@@ -79,7 +79,7 @@ def lower(g, types, feed_names, num_threads, routine_choice=None):
             elif i in ids:
                 ins.append(ids[i])
             elif i in g.initializers:
-                arr = np.ascontiguousarray(g.initializers[i])
+                arr = np.require(g.initializers[i], requirements="C")
                 ids[i] = plan.add_constant(NP_TO_ONNX[arr.dtype], arr)
                 ins.append(ids[i])
             else:

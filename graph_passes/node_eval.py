@@ -54,7 +54,7 @@ def build_node_plan(op, inputs, attrs, outputs, descriptor="", num_threads=1, na
         if x is None:
             ids.append(-1)
             continue
-        x = np.ascontiguousarray(x)
+        x = np.require(x, requirements="C")
         code = NP_TO_ONNX[x.dtype]
         if const_inputs:
             ids.append(plan.add_constant(code, x))

@@ -37,6 +37,15 @@ def prune(g):
     g.nodes = kept[::-1]
 
 
+def drop_unused_outputs(g):
+    """Outputs nobody reads (Dropout's mask, MaxPool's indices...) become omitted ones."""
+    used = {i for n in g.nodes for i in n.inputs if i} | g.output_names()
+    for n in g.nodes:
+        n.outputs = [o if o in used else "" for o in n.outputs]
+        if not any(n.outputs):  # keep the first so the node still has a result
+            n.outputs[0] = n.outputs[0] or f"{n.name}__unused0"
+
+
 def name_skipped_outputs(g):
     """An omitted optional output followed by a used one gets a name, so
     kernels see outputs at their ONNX positions."""
@@ -96,6 +105,7 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
     prune(g)
     types = fold_constants(g, input_shapes)
     prune(g)
+    drop_unused_outputs(g)
     name_skipped_outputs(g)
     if any(o not in types for n in g.nodes for o in n.outputs):
         types = fold_constants(g, input_shapes)

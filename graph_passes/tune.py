@@ -98,7 +98,7 @@ def _probe_plan(node, g, types, threads, rng):
             sig_in.append(None)
             continue
         if name in g.initializers:
-            arr = np.ascontiguousarray(g.initializers[name])
+            arr = np.require(g.initializers[name], requirements="C")
             ins.append(plan.add_constant(NP_TO_ONNX[arr.dtype], arr))
             sig_in.append((arr.dtype, arr.shape, True))
             continue

@@ -82,7 +82,7 @@ class FeedChecker:
                                       f"input: {spec.name} for the following indices\n{lines} "
                                       "Please fix either the inputs/outputs or the model.")
         if not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x)
+            x = np.require(x, requirements="C")
         return x
 
     def check(self, feed):

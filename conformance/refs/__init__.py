@@ -1,0 +1,11 @@
+"""Numpy references for every op the engine has routines for.
+
+Each family module defines Reference subclasses decorated with @reference;
+importing this package registers them all in REFS (op -> Reference).
+A routine whose op has no reference fails conformance/test_routines.py.
+"""
+from .base import REFS, Reference, reference  # noqa: F401
+from . import copy_ops, elementwise  # noqa: F401  (registration side effects)
+from . import movement, pool_resize  # noqa: F401,E402  (data movement, pooling, resize)
+from . import reduce_norm  # noqa: F401,E402  (reductions, softmax, normalisations)
+from . import linalg  # noqa: F401,E402  (Conv, ConvTranspose, Gemm, MatMul)

@@ -1,0 +1,131 @@
+// sgemm: packed, cache-blocked single-precision GEMM with per-ISA micro-kernels
+// and a fused epilogue, used by Conv / ConvTranspose / Gemm / MatMul.
+//
+//   C[M x N] = act( alpha * A[M x K] * B[K x N] + s0*add0 + s1*add1 )
+//
+// Packed formats (both zero-padded, K split into blocks of kc_for(K)):
+//   A: panels of MR rows;    block (k0, kcb), panel p at  A + k0*Mpad + p*MR*kcb,   [k][MR]
+//   B: panels of NR columns; block (k0, kcb), panel q at  B + k0*Npad + q*NR*kcb,   [k][NR]
+// The constant operand (weights) is packed once at prepare; the other is packed
+// per run (whole, into the workspace) or slab by slab inside each task (B only,
+// e.g. im2col written straight into the packed layout).
+//
+// The micro-kernels live in sgemm_<MR>x<NR>_<isa>.cpp files compiled with their
+// ISA flags; they see only the POD types of sgemm_ukernel.h.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <algorithm>
+#include <memory>
+#include <new>
+
+#include "cpu/activation.h"
+#include "cpu/gemm/sgemm_ukernel.h"
+
+namespace snep {
+class ThreadPool;
+namespace gemm {
+
+struct Ukernel {
+  int mr = 0, nr = 0;
+  UkernelFn fn = nullptr;
+  const char* name = "";
+};
+
+// The best micro-kernel on this CPU (AVX-512 > AVX2 > plain), chosen at run time.
+const Ukernel& best_ukernel();
+
+constexpr int64_t kKcMax = 256;
+// K block size: K split into equal blocks of at most kKcMax.
+inline int64_t kc_for(int64_t K) {
+  if (K <= kKcMax) return K;
+  int64_t nb = (K + kKcMax - 1) / kKcMax;
+  return (K + nb - 1) / nb;
+}
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Floats of a packed A (M x K) / packed B (K x N).
+inline int64_t packed_a_floats(int64_t M, int64_t K, const Ukernel& uk) { return round_up(M, uk.mr) * K; }
+inline int64_t packed_b_floats(int64_t K, int64_t N, const Ukernel& uk) { return round_up(N, uk.nr) * K; }
+
+// Packs A (element (i,k) at src[i*rs + k*cs]) scaled by `scale`. Panels [p0, p1) only
+// when given (for splitting the work over threads).
+void pack_a(const float* src, int64_t rs, int64_t cs, int64_t M, int64_t K, float* dst, const Ukernel& uk,
+            float scale = 1.f, int64_t p0 = 0, int64_t p1 = -1);
+// Packs B (element (k,j) at src[k*rs + j*cs]) over the whole N.
+void pack_b(const float* src, int64_t rs, int64_t cs, int64_t K, int64_t N, float* dst, const Ukernel& uk,
+            int64_t q0 = 0, int64_t q1 = -1);
+// One slab of B: rows [k0, k0+kc), columns [n0, n0+nc) into dst as panels [q][kc][NR].
+void pack_b_slab(const float* src, int64_t rs, int64_t cs, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
+                 float* dst, int nr);
+
+// Addend: element (i,j) of the output gets scale * p[i*sm + j*sn], sn is 0 or 1.
+struct Addend {
+  const float* p = nullptr;
+  int64_t sm = 0, sn = 0;
+  float scale = 1.f;
+};
+
+struct Epilogue {
+  float alpha = 1.f;
+  Addend add[2];
+  Activation act;
+};
+
+// One GEMM problem, possibly batched (groups, images, MatMul batch dims).
+// Derived classes give the per-batch pointers; nothing here allocates.
+class Problem {
+ public:
+  int64_t batch = 1, M = 0, N = 0, K = 0;
+  int64_t ldc = 0;
+  virtual ~Problem() = default;
+  virtual const float* a_packed(int64_t bi) const = 0;
+  // Fully packed B for batch bi, or nullptr: then pack_b() is called per slab.
+  virtual const float* b_packed(int64_t bi) const { (void)bi; return nullptr; }
+  virtual void pack_b(int64_t bi, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst, int nr) const {
+    (void)bi; (void)k0; (void)kc; (void)n0; (void)nc; (void)dst; (void)nr;
+  }
+  virtual float* c(int64_t bi) const = 0;
+  // Epilogue of batch bi with addend pointers at element (0,0) of that batch.
+  virtual void epilogue(int64_t bi, Epilogue* e) const = 0;
+};
+
+// Scratch floats per slot needed by run() when B is packed slab by slab.
+int64_t slab_floats(int64_t K, const Ukernel& uk);
+// Number of scratch slots sized at prepare time (threads that can pack at once).
+int scratch_slots();
+
+// Runs the problem over the pool. `scratch` holds scratch_slots() * slab_floats()
+// floats when b_packed() returns nullptr (may be null otherwise).
+void run(const Problem& p, const Ukernel& uk, ThreadPool* pool, float* scratch);
+
+// 64-byte aligned float storage for pre-packed weights.
+class FloatBuf {
+ public:
+  FloatBuf() = default;
+  explicit FloatBuf(int64_t n) { reset(n); }
+  void reset(int64_t n) {
+    size_t bytes = ((size_t)std::max<int64_t>(n, 1) * sizeof(float) + 63) / 64 * 64;
+    p_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!p_) throw std::bad_alloc();
+    n_ = n;
+  }
+  float* data() const { return p_.get(); }
+  int64_t size() const { return n_; }
+ private:
+  struct Free { void operator()(float* p) const { std::free(p); } };
+  std::unique_ptr<float, Free> p_;
+  int64_t n_ = 0;
+};
+
+// Whether the fused-activation attributes name an activation we implement.
+inline bool activation_supported(const Attrs& attrs) {
+  try { Activation::from_attrs(attrs); return true; } catch (...) { return false; }
+}
+
+// Floats rounded up to a 64-byte multiple (for carving a workspace).
+inline int64_t ws_round(int64_t floats) { return (floats + 15) / 16 * 16; }
+
+}  // namespace gemm
+}  // namespace snep
