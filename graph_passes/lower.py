@@ -10,7 +10,8 @@ import numpy as np
 from .. import _engine
 from ..capi.onnxruntime_pybind11_state import NotImplemented as NotImpl
 from .attrs import to_engine
-from .dtypes import NP_TO_ONNX, np_dtype
+from .dtypes import NP_TO_ONNX
+from .adapt import PLAIN, insert_adapts
 from .ir import Node
 from .memory_plan import plan_memory
 from .shapes import is_static
@@ -33,6 +34,14 @@ def lower(g, types, feed_names, num_threads, routine_choice=None):
     """Returns (plan, output_names_in_plan_order). routine_choice: node name -> descriptor."""
     routine_choice = routine_choice or {}
     _copy_duplicate_outputs(g)
+    layout_of = insert_adapts(g, routine_choice)
+    for n in g.nodes:  # an adapt's input and output share one logical type
+        if n.op == "Reorder":
+            src, dst = n.inputs[0], n.outputs[0]
+            if src in types:
+                types.setdefault(dst, types[src])
+            elif dst in types:
+                types[src] = types[dst]
     for n in g.nodes:
         for o in n.outputs:
             if o and o not in types and n.op == "Identity":
@@ -64,11 +73,11 @@ def lower(g, types, feed_names, num_threads, routine_choice=None):
         if not is_static(v):
             node = next(n for n in g.nodes if name in n.outputs)
             raise NotImpl(f"{node.where()}: the shape of '{name}' depends on data (not supported yet)")
-        sizes[name] = int(np.prod(v.shape, dtype=np.int64)) * np_dtype(v.elem_type).itemsize
+        sizes[name] = _engine.physical_bytes(v.elem_type, list(v.shape), layout_of.get(name, PLAIN))
     offsets, arena = plan_memory({k: (first[k], last[k], sizes[k]) for k in first})
     for name, off in offsets.items():
         v = types[name]
-        ids[name] = plan.add_arena_tensor(v.elem_type, list(v.shape), off)
+        ids[name] = plan.add_arena_tensor(v.elem_type, list(v.shape), off, layout_of.get(name, PLAIN))
     plan.set_arena_bytes(arena)
 
     for n in g.nodes:

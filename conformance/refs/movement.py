@@ -426,3 +426,241 @@ class PadRef(Reference):
         if mode == "constant":
             return [np.pad(x, width, mode="constant", constant_values=val)]
         return [np.pad(x, width, mode={"reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode])]
+
+
+def _scatter_apply(dst, idx, upd, red):
+    if red == "none":
+        dst[idx] = upd
+    elif red == "add":
+        dst[idx] = dst[idx] + upd
+    elif red == "mul":
+        dst[idx] = dst[idx] * upd
+    elif red == "max":
+        dst[idx] = max(dst[idx], upd) if np.ndim(upd) == 0 else np.maximum(dst[idx], upd)
+    else:
+        dst[idx] = min(dst[idx], upd) if np.ndim(upd) == 0 else np.minimum(dst[idx], upd)
+
+
+@reference
+class ScatterElementsRef(Reference):
+    ops = ["ScatterElements", "Scatter"]
+
+    def draw(self, draw, descriptor):
+        shape = draw(shapes(1, 4, 1, 6))
+        r = len(shape)
+        axis = draw(st.integers(-r, r - 1))
+        ishape = [draw(st.integers(0, d)) for d in shape]
+        ishape[axis] = draw(st.integers(0, 6))
+        n = shape[axis]
+        dt = draw(st.sampled_from([np.float32, np.int64, np.int32, np.float64]))
+        x = any_arrays(draw, shape, [dt])
+        ind = int_arrays(draw, tuple(ishape), np.int64, -n, n - 1).astype(draw(st.sampled_from([np.int64, np.int32])))
+        upd = any_arrays(draw, tuple(ishape), [dt])
+        attrs = {"axis": axis}
+        if descriptor != "Scatter" and draw(st.booleans()):
+            attrs["reduction"] = draw(st.sampled_from(["none", "add", "mul", "max", "min"]))
+        return [x, ind, upd], attrs
+
+    def compute(self, inputs, attrs):
+        x, ind, upd = inputs
+        y = x.copy()
+        axis = attrs.get("axis", 0) % x.ndim
+        red = attrs.get("reduction", "none")
+        for pos in np.ndindex(*ind.shape):
+            i = int(ind[pos])
+            i = i + x.shape[axis] if i < 0 else i
+            tgt = tuple(i if d == axis else pos[d] for d in range(x.ndim))
+            _scatter_apply(y, tgt, upd[pos], red)
+        return [y]
+
+
+@reference
+class ScatterNDRef(Reference):
+    op = "ScatterND"
+
+    def draw(self, draw, descriptor):
+        shape = draw(shapes(1, 4, 1, 5))
+        r = len(shape)
+        k = draw(st.integers(1, r))
+        mid = draw(shapes(0, 2, 1, 4))
+        dt = draw(st.sampled_from([np.float32, np.int64, np.float64]))
+        x = any_arrays(draw, shape, [dt])
+        red = draw(st.sampled_from(["none", "none", "add", "mul", "max", "min"]))
+        seed = draw(st.integers(0, 2**32 - 1))
+        rng = np.random.default_rng(seed)
+        ind = np.empty(mid + (k,), np.int64)
+        for j in range(k):
+            ind[..., j] = rng.integers(-shape[j], shape[j], size=mid)
+        if red == "none" and ind.size:  # duplicates make 'none' order-dependent: keep unique
+            flat = ind.reshape(-1, k)
+            norm = [tuple(int(v) % shape[j] for j, v in enumerate(t)) for t in flat]
+            seen = {}
+            for t_i, t in enumerate(norm):
+                seen.setdefault(t, t_i)
+            keep = sorted(seen.values())
+            ind = flat[keep].reshape(len(keep), k) if keep else flat[:0]
+            mid = (len(keep),)
+        upd = any_arrays(draw, tuple(ind.shape[:-1]) + tuple(shape[k:]), [dt])
+        attrs = {"reduction": red} if red != "none" or draw(st.booleans()) else {}
+        return [x, ind, upd], attrs
+
+    def compute(self, inputs, attrs):
+        x, ind, upd = inputs
+        y = x.copy()
+        k = ind.shape[-1]
+        red = attrs.get("reduction", "none")
+        for pos in np.ndindex(*ind.shape[:-1]):
+            tgt = tuple(int(v) % x.shape[j] for j, v in enumerate(ind[pos]))
+            _scatter_apply(y, tgt, upd[pos], red)
+        return [y]
+
+
+@reference
+class DepthToSpaceRef(Reference):
+    op = "DepthToSpace"
+
+    def draw(self, draw, descriptor):
+        b = draw(st.integers(1, 3))
+        shape = (draw(st.integers(1, 2)), b * b * draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+        attrs = {"blocksize": b}
+        if draw(st.booleans()):
+            attrs["mode"] = draw(st.sampled_from(["DCR", "CRD"]))
+        return [any_arrays(draw, shape)], attrs
+
+    def compute(self, inputs, attrs):
+        x = inputs[0]
+        b = attrs["blocksize"]
+        n, c, h, w = x.shape
+        if attrs.get("mode", "DCR") == "DCR":
+            t = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+        else:
+            t = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
+        return [_c(t.reshape(n, c // (b * b), h * b, w * b))]
+
+
+@reference
+class SpaceToDepthRef(Reference):
+    op = "SpaceToDepth"
+
+    def draw(self, draw, descriptor):
+        b = draw(st.integers(1, 3))
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), b * draw(st.integers(1, 4)), b * draw(st.integers(1, 4)))
+        return [any_arrays(draw, shape)], {"blocksize": b}
+
+    def compute(self, inputs, attrs):
+        x = inputs[0]
+        b = attrs["blocksize"]
+        n, c, h, w = x.shape
+        t = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+        return [_c(t.reshape(n, c * b * b, h // b, w // b))]
+
+
+@reference
+class TriluRef(Reference):
+    op = "Trilu"
+
+    def draw(self, draw, descriptor):
+        shape = draw(shapes(2, 4, 1, 7))
+        x = any_arrays(draw, shape)
+        attrs = {"upper": draw(st.integers(0, 1))} if draw(st.booleans()) else {}
+        if draw(st.booleans()):
+            return [x, np.array(draw(st.integers(-8, 8)), np.int64)], attrs
+        return [x], attrs
+
+    def compute(self, inputs, attrs):
+        x = inputs[0]
+        k = int(inputs[1]) if len(inputs) > 1 else 0
+        if attrs.get("upper", 1):
+            return [np.triu(x, k)]
+        return [np.tril(x, k)]
+
+
+@reference
+class CompressRef(Reference):
+    op = "Compress"
+
+    def draw(self, draw, descriptor):
+        shape = draw(shapes(1, 4, 1, 6))
+        x = any_arrays(draw, shape)
+        if draw(st.booleans()):
+            axis = draw(st.integers(-len(shape), len(shape) - 1))
+            n = shape[axis]
+            cond = np.array(draw(st.lists(st.booleans(), min_size=0, max_size=n)), np.bool_)
+            return [x, cond], {"axis": axis}
+        cond = np.array(draw(st.lists(st.booleans(), min_size=0, max_size=x.size)), np.bool_)
+        return [x, cond], {}
+
+    def compute(self, inputs, attrs):
+        return [np.compress(inputs[1], inputs[0], axis=attrs.get("axis"))]
+
+
+@reference
+class NonZeroRef(Reference):
+    op = "NonZero"
+
+    def draw(self, draw, descriptor):
+        shape = draw(shapes(0, 4, 0, 6))
+        x = any_arrays(draw, shape)
+        if x.dtype.kind == "f":
+            x = np.where(np.abs(x) < 5, 0, x).astype(x.dtype)
+        return [x], {}
+
+    def compute(self, inputs, attrs):
+        x = inputs[0]
+        if x.ndim == 0:
+            return [np.zeros((1, int(x != 0)), np.int64)]
+        return [np.array(np.nonzero(x), dtype=np.int64).reshape(x.ndim, -1)]
+
+
+@reference
+class TopKRef(Reference):
+    op = "TopK"
+    n_outputs = 2
+
+    def draw(self, draw, descriptor):
+        shape = draw(shapes(1, 4, 1, 8))
+        dt = draw(st.sampled_from([np.float32, np.float32, np.int64, np.int32, np.float64]))
+        x = any_arrays(draw, shape, [dt])
+        if dt != np.float32 or draw(st.booleans()):  # ties
+            x = (x // 3).astype(dt) if dt != np.float32 else np.round(x / 3).astype(dt)
+        r = len(shape)
+        axis = draw(st.integers(-r, r - 1))
+        k = draw(st.integers(0, shape[axis]))
+        attrs = {"axis": axis}
+        if draw(st.booleans()):
+            attrs["largest"] = draw(st.integers(0, 1))
+        return [x, np.array([k], np.int64)], attrs
+
+    def compute(self, inputs, attrs):
+        x, k = inputs[0], int(inputs[1][0])
+        axis = attrs.get("axis", -1) % x.ndim
+        key = -x.astype(np.float64) if attrs.get("largest", 1) else x.astype(np.float64)
+        order = np.argsort(key, axis=axis, kind="stable")
+        idx = np.take(order, np.arange(k), axis=axis)
+        return [np.take_along_axis(x, idx, axis=axis), idx.astype(np.int64)]
+
+
+@reference
+class ReverseSequenceRef(Reference):
+    op = "ReverseSequence"
+
+    def draw(self, draw, descriptor):
+        shape = draw(shapes(2, 4, 1, 6))
+        x = any_arrays(draw, shape)
+        ba = draw(st.integers(0, 1))
+        ta = 1 - ba
+        lens = np.array([draw(st.integers(0, shape[ta])) for _ in range(shape[ba])], np.int64)
+        attrs = {"batch_axis": ba, "time_axis": ta} if ba == 0 or draw(st.booleans()) else {}
+        return [x, lens], attrs
+
+    def compute(self, inputs, attrs):
+        x, lens = inputs
+        ba, ta = attrs.get("batch_axis", 1), attrs.get("time_axis", 0)
+        y = x.copy()
+        for b in range(x.shape[ba]):
+            n = int(lens[b])
+            sl = [slice(None)] * x.ndim
+            sl[ba] = b
+            sl[ta] = slice(0, n)
+            y[tuple(sl)] = np.flip(x[tuple(sl)], axis=ta - (1 if ta > ba else 0)) if n else y[tuple(sl)]
+        return [y]

@@ -17,6 +17,14 @@ PyObject* error_class(const char* name) {
   return py::handle(mod).attr(name).ptr();
 }
 
+Layout parse_layout(const std::string& s) {
+  if (s.empty() || s == "nchw" || s == "plain") return Layout::Plain;
+  if (s == "nhwc") return Layout::NHWC;
+  if (s == "nchw8c") return Layout::NCHW8c;
+  if (s == "nchw16c") return Layout::NCHW16c;
+  throw InvalidArgumentError("unknown layout " + s);
+}
+
 Attrs to_attrs(const py::dict& d) {
   Attrs a;
   for (auto item : d) {
@@ -118,8 +126,9 @@ PYBIND11_MODULE(_engine, m) {
 
   py::class_<Plan>(m, "Plan")
       .def(py::init<int>(), py::arg("num_threads"))
-      .def("add_arena_tensor", [](Plan& p, int dt, std::vector<int64_t> shape, size_t off) {
-             return p.add_arena_tensor((DType)dt, std::move(shape), off); })
+      .def("add_arena_tensor", [](Plan& p, int dt, std::vector<int64_t> shape, size_t off, const std::string& layout) {
+             return p.add_arena_tensor((DType)dt, std::move(shape), off, parse_layout(layout)); },
+           py::arg("dtype"), py::arg("shape"), py::arg("offset"), py::arg("layout") = "nchw")
       .def("add_constant", [](Plan& p, int dt, py::array a) {
              py::array c = py::array::ensure(a, py::array::c_style);
              std::vector<int64_t> shape(c.shape(), c.shape() + c.ndim());
@@ -191,6 +200,10 @@ PYBIND11_MODULE(_engine, m) {
     std::sort(ops.begin(), ops.end());
     ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
     return ops;
+  });
+
+  m.def("physical_bytes", [](int dt, std::vector<int64_t> shape, const std::string& layout) {
+    return (size_t)physical_numel(shape, parse_layout(layout)) * dtype_size((DType)dt);
   });
 
   m.def("cpu_info", [] {

@@ -15,16 +15,14 @@ AlignedBuffer::AlignedBuffer(size_t bytes) : n(bytes) {
 }
 AlignedBuffer::~AlignedBuffer() { std::free(p); }
 
-size_t Plan::Tensor::bytes() const {
-  size_t n = dtype_size(dtype);
-  for (auto d : shape) n *= (size_t)d;
-  return n;
-}
+size_t Plan::Tensor::bytes() const { return (size_t)physical_numel(shape, layout) * dtype_size(dtype); }
 
 Plan::Plan(int num_threads) : pool_(num_threads) {}
 
-int Plan::add_arena_tensor(DType dt, std::vector<int64_t> shape, size_t offset) {
-  Tensor t; t.kind = Kind::Arena; t.dtype = dt; t.shape = std::move(shape); t.offset = offset;
+int Plan::add_arena_tensor(DType dt, std::vector<int64_t> shape, size_t offset, Layout layout) {
+  SNEP_CHECK(layout == Layout::Plain || shape.size() >= 2, InvalidArgumentError,
+             std::string("layout ") + layout_name(layout) + " needs a tensor of rank >= 2");
+  Tensor t; t.kind = Kind::Arena; t.dtype = dt; t.shape = std::move(shape); t.offset = offset; t.layout = layout;
   tensors_.push_back(std::move(t));
   return (int)tensors_.size() - 1;
 }
@@ -57,6 +55,7 @@ TensorInfo Plan::info(int id) const {
   const Tensor& t = tensors_.at(id);
   ti.dtype = t.dtype;
   ti.shape = t.shape;
+  ti.layout = t.layout;
   if (t.kind == Kind::Constant) ti.const_data = t.data->p;
   return ti;
 }

@@ -30,6 +30,7 @@ class Plan {
     Kind kind = Kind::Arena;
     DType dtype = DType::Float32;
     std::vector<int64_t> shape;
+    Layout layout = Layout::Plain;
     size_t offset = 0;   // arena offset
     int index = -1;      // feed or output position
     std::shared_ptr<AlignedBuffer> data;  // constants
@@ -44,7 +45,7 @@ class Plan {
 
   explicit Plan(int num_threads);
 
-  int add_arena_tensor(DType dt, std::vector<int64_t> shape, size_t offset);
+  int add_arena_tensor(DType dt, std::vector<int64_t> shape, size_t offset, Layout layout = Layout::Plain);
   int add_constant(DType dt, std::vector<int64_t> shape, const void* src);
   int add_input(DType dt, std::vector<int64_t> shape, int feed_index);
   int add_output(DType dt, std::vector<int64_t> shape, int out_index);

@@ -20,14 +20,45 @@ namespace snep {
 
 class ThreadPool;
 
+// Physical layouts of activation tensors. shape is always the logical ONNX
+// shape (N, C, spatial...); the layout says how it lies in memory:
+//   Plain    ONNX's own row-major order ("nchw" in descriptors)
+//   NHWC     channels last: N, spatial..., C
+//   NCHW8c / NCHW16c  channel-blocked: N, ceil(C/b), spatial..., b, with the
+//            pad lanes of the last block always zero (every routine writing
+//            a blocked tensor zeroes them; readers may rely on it).
+// Constants (weights) are always Plain; routines pre-pack them as they like.
+enum class Layout : int { Plain = 0, NHWC = 1, NCHW8c = 2, NCHW16c = 3 };
+
+inline int layout_block(Layout l) { return l == Layout::NCHW8c ? 8 : l == Layout::NCHW16c ? 16 : 1; }
+inline const char* layout_name(Layout l) {
+  switch (l) {
+    case Layout::NHWC: return "nhwc";
+    case Layout::NCHW8c: return "nchw8c";
+    case Layout::NCHW16c: return "nchw16c";
+    default: return "nchw";
+  }
+}
+
+// Elements a tensor occupies in memory: blocked layouts pad C up to the block.
+inline int64_t physical_numel(const std::vector<int64_t>& shape, Layout l) {
+  int64_t n = 1;
+  int b = layout_block(l);
+  for (size_t i = 0; i < shape.size(); ++i)
+    n *= (i == 1 && b > 1) ? (shape[i] + b - 1) / b * b : shape[i];
+  return n;
+}
+
 struct TensorInfo {
   bool present = true;             // false for an omitted optional input
   DType dtype = DType::Float32;
-  std::vector<int64_t> shape;
-  const void* const_data = nullptr;  // non-null when the value is known at plan time
+  std::vector<int64_t> shape;      // logical shape
+  Layout layout = Layout::Plain;
+  const void* const_data = nullptr;  // non-null when the value is known at plan time (Plain)
 
   int64_t numel() const { int64_t n = 1; for (auto d : shape) n *= d; return n; }
-  size_t bytes() const { return (size_t)numel() * dtype_size(dtype); }
+  int64_t physical() const { return physical_numel(shape, layout); }
+  size_t bytes() const { return (size_t)physical() * dtype_size(dtype); }
   int rank() const { return (int)shape.size(); }
   template <class T> const T* cdata() const { return static_cast<const T*>(const_data); }
 };

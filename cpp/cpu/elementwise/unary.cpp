@@ -15,7 +15,6 @@
 namespace snep {
 namespace detail {
 void vmath_f32_avx512(int fn, const float* x, float* y, int64_t n);
-void vmath_f32_avx2(int fn, const float* x, float* y, int64_t n);
 }
 namespace {
 using namespace ew;
@@ -316,9 +315,8 @@ const bool reg_4 = (reg(
     }), true);
 
 // ---- vectorised float32 Exp/Sigmoid/Tanh/Erf/Gelu (vmath.h) --------------------
-// cpu:float32/vec is the baseline-ISA build, cpu:float32/avx512 the AVX-512 one.
-
-void vmath_generic(int fn, const float* x, float* y, int64_t n) { vm::apply(fn, x, y, n); }
+// Only an AVX-512 build (cpu:float32/avx512): at the baseline ISA and with AVX2
+// gcc does not if-convert these loops, so they are no faster than libm there.
 
 int vm_fn(const Layer& l) {
   if (l.op == "Exp") return vm::kExp;
@@ -350,13 +348,8 @@ std::unique_ptr<Kernel> vm_prepare(const Layer& l, void (*f)(int, const float*, 
 const bool registered_vm = [] {
   for (const char* op : {"Exp", "Sigmoid", "Tanh", "Erf", "Gelu"}) {
     Registry::get().add(std::make_unique<LambdaRoutine>(
-        op, "cpu:float32/vec", vm_supports, [](const Layer& l) { return vm_prepare(l, &vmath_generic); }));
-    Registry::get().add(std::make_unique<LambdaRoutine>(
         op, "cpu:float32/avx512", vm_supports, [](const Layer& l) { return vm_prepare(l, &detail::vmath_f32_avx512); },
         "avx512f"));
-    Registry::get().add(std::make_unique<LambdaRoutine>(
-        op, "cpu:float32/avx2", vm_supports, [](const Layer& l) { return vm_prepare(l, &detail::vmath_f32_avx2); },
-        "avx2"));
   }
   return true;
 }();

@@ -49,12 +49,13 @@ bool se_supports(const Layer& l) {
   if (r == 0 || ind.rank() != r || u.shape != ind.shape || u.dtype != x.dtype || l.out(0).shape != x.shape ||
       l.out(0).dtype != x.dtype || !mv::is_int_index(ind.dtype) || dtype_size(x.dtype) == 0)
     return false;
-  for (int d = 0; d < r; ++d) if (ind.shape[d] > x.shape[d] && d != (int)0 - 1) {}
   int64_t axis = l.attrs.get_int("axis", 0);
   if (axis < -r || axis >= r) return false;
+  if (axis < 0) axis += r;
+  for (int d = 0; d < r; ++d) if (d != axis && ind.shape[d] > x.shape[d]) return false;
   Red red;
   if (!red_of(l, &red)) return false;
-  if (red != kNone && !arith(x.dtype)) return false;
+  if (red != kNone && (!arith(x.dtype) || l.op == "Scatter")) return false;
   return true;
 }
 

@@ -1,7 +1,8 @@
 // Softmax, LogSoftmax, Hardmax over float32. Before opset 13 the input is
 // flattened to 2-D at `axis` (default 1); from 13 the op runs along `axis`
-// (default -1). Two routines per op: cpu:float32/direct (baseline ISA),
-// cpu:float32/avx2 and cpu:float32/avx512 (same source, built with those ISAs).
+// (default -1). Two routines per op: cpu:float32/direct (baseline ISA) and
+// cpu:float32/avx512 (same source, AVX-512 build; the baseline build's exp loop
+// does not vectorise, so this one is the fast path).
 #include <memory>
 
 #include "cpu/elementwise/ew_util.h"
@@ -11,8 +12,6 @@ namespace snep {
 namespace detail {
 void softmax_f32_avx512(int mode, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, int64_t tb,
                         int64_t te);
-void softmax_f32_avx2(int mode, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, int64_t tb,
-                      int64_t te);
 }
 namespace {
 using namespace ew;
@@ -58,9 +57,6 @@ const bool registered = [] {
     Registry::get().add(std::make_unique<LambdaRoutine>(
         op, "cpu:float32/avx512", sm_supports,
         [](const Layer& l) { return sm_prepare(l, &detail::softmax_f32_avx512); }, "avx512f"));
-    Registry::get().add(std::make_unique<LambdaRoutine>(
-        op, "cpu:float32/avx2", sm_supports,
-        [](const Layer& l) { return sm_prepare(l, &detail::softmax_f32_avx2); }, "avx2"));
   }
   return true;
 }();

@@ -1,0 +1,73 @@
+// Kernels over channel-blocked float32 tensors (NCHW16c: [N, ceil(C/16), H, W, 16],
+// pad lanes zero). The AVX-512 code lives in *_avx512.cpp and sees only these
+// plain structs and pointers (no library templates, so nothing compiled with
+// AVX-512 flags can be merged into code that runs elsewhere); the routines in
+// nchw16c.cpp / reorder.cpp resolve the layers, pack weights and split the work
+// over threads, calling a kernel per range of work items.
+#pragma once
+#include <cstdint>
+
+namespace snep {
+namespace layout {
+
+// Activation epilogue (same kinds and parameters as cpu/activation.h's Act).
+struct ActP {
+  int kind = 0;  // Act enum value
+  float a = 0, b = 0;
+};
+
+// ---- Reorder (reorder_avx512.cpp) -------------------------------------------
+// One image: Plain [C, S] -> 16c [CB, S, 16] (pad lanes zeroed), channel
+// block cb, spatial positions [s0, s1).
+void plain_to_16c_avx512(const float* x, float* y, int64_t C, int64_t S, int64_t cb, int64_t s0, int64_t s1);
+// One image: 16c [CB, S, 16] -> Plain [C, S], channel block cb, positions [s0, s1).
+void b16c_to_plain_avx512(const float* x, float* y, int64_t C, int64_t S, int64_t cb, int64_t s0, int64_t s1);
+
+// ---- Conv direct (nchw16c_avx512.cpp) -----------------------------------------
+struct ConvArgs {
+  int64_t ICB, IH, IW;          // input blocks and spatial
+  int64_t OCB, OH, OW, M;       // output blocks, spatial, real channel count
+  int64_t KH, KW, SH, SW, DH, DW, PH, PW;
+  int64_t ow_lo, ow_hi;         // output columns whose whole kernel row lies inside the input
+  int64_t ocg;                  // oc blocks per weight group (1 or 2); groups = ceil(OCB/ocg)
+  int64_t ur;                   // output columns per register tile (<= 12 for ocg 2, <= 24 for 1)
+  ActP act;
+};
+// Work items [b, e) of N * groups * OH: item = (n * groups + g) * OH + oh.
+// w: packed [G][ICB][KH][KW][16ic][ocg*16oc] (last group may hold one block,
+// packed as ocg=1); bias: padded to OCB*16 (zeros when absent).
+void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const float* bias, const float* z, float* y,
+                    int64_t b, int64_t e);
+
+// ---- Depthwise (nchw16c_avx512.cpp) -------------------------------------------
+// Work items of N * CB * OH. w packed [CB][KH][KW][16]; bias padded to CB*16.
+void dw16c_avx512(const ConvArgs& g, const float* x, const float* w, const float* bias, const float* z, float* y,
+                  int64_t b, int64_t e);
+
+// ---- Pooling (nchw16c_avx512.cpp) ---------------------------------------------
+struct PoolArgs {
+  int64_t CB, IH, IW, OH, OW;
+  int64_t dh, dw;  // dilations
+  // per output row / column: first valid input index, valid taps, taps inside the padded input
+  const int64_t *hf, *hc, *hp, *wf, *wc, *wp;
+  int max = 1;     // 1: MaxPool, 0: AveragePool
+  int include_pad = 0;
+  int last_lanes = 16;  // real lanes of block CB-1
+};
+// Work items of N * CB * OH.
+void pool16c_avx512(const PoolArgs& g, const float* x, float* y, int64_t b, int64_t e);
+// Planes [b, e) of N * CB, each S vectors -> one vector (mean).
+void gap16c_avx512(const float* x, float* y, int64_t S, int64_t b, int64_t e);
+
+// ---- Elementwise (nchw16c_avx512.cpp) ---------------------------------------------
+// Vectors [b, e) of planes of S vectors: y = x op s, with s the same shape
+// (s_per_plane = 0) or one vector per plane (s_per_plane = 1). op: 0 add, 1 mul.
+void binary16c_avx512(int op, const float* x, const float* s, float* y, int64_t S, int s_per_plane, int64_t b,
+                      int64_t e);
+// Planes [b, e) of N * CB, each S vectors: y = act(x); pad lanes of block CB-1
+// (lanes >= last_lanes) are written zero.
+void act16c_avx512(const ActP& act, const float* x, float* y, int64_t CB, int64_t S, int last_lanes, int64_t b,
+                   int64_t e);
+
+}  // namespace layout
+}  // namespace snep

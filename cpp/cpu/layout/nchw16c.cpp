@@ -1,0 +1,465 @@
+// NCHW16c float32 routines (descriptors cpu:float32:nchw16c/...): Conv direct
+// and depthwise, MaxPool / AveragePool / GlobalAveragePool, Add / Mul (same
+// shape or a per-channel [N,C,1,1] operand), activations, Concat on channels.
+// Every non-constant input and every output must be NCHW16c (the tuner sets
+// the layouts from the descriptor); pad lanes of the outputs are written zero.
+// Layers are resolved and weights packed here; the arithmetic is in
+// nchw16c_avx512.cpp, so these routines need AVX-512 (except Concat, a copy).
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <string>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/thread_pool.h"
+#include "cpu/activation.h"
+#include "cpu/common.h"
+#include "cpu/conv/conv_params.h"
+#include "cpu/gemm/sgemm.h"
+#include "cpu/layout/layout_kernels.h"
+
+namespace snep {
+namespace {
+
+using conv::ConvParams;
+using gemm::FloatBuf;
+using layout::ActP;
+
+const char* const kIsa = "avx512f";
+
+bool is16c(const TensorInfo& t) { return t.layout == Layout::NCHW16c; }
+
+// Every present non-constant input and every output is NCHW16c.
+bool all_16c(const Layer& l) {
+  for (auto& t : l.inputs)
+    if (t.present && !t.const_data && !is16c(t)) return false;
+  for (auto& t : l.outputs)
+    if (!is16c(t)) return false;
+  return true;
+}
+
+int64_t blocks(int64_t c) { return (c + 15) / 16; }
+
+ActP act_params(const Activation& a) {
+  ActP p;
+  p.kind = (int)a.kind;
+  p.a = a.a;
+  p.b = a.b;
+  return p;
+}
+
+// ---- Conv ------------------------------------------------------------------------------
+
+bool conv16c_common(const Layer& l, ConvParams* out) {
+  if (l.op != "Conv" || l.inputs.size() < 2 || l.inputs.size() > 4 || !all_float32(l) || !all_16c(l)) return false;
+  ConvParams p = conv::conv_params(l);
+  if (!p.ok || p.nsp != 2 || !l.in(1).const_data) return false;
+  if (l.has_input(2) && (l.in(2).shape != std::vector<int64_t>{p.M} || !l.in(2).const_data)) return false;
+  if (l.has_input(3) && (l.in(3).shape != l.out(0).shape || l.in(3).const_data)) return false;
+  if (!gemm::activation_supported(l.attrs)) return false;
+  *out = p;
+  return true;
+}
+
+layout::ConvArgs conv_args(const Layer& l, const ConvParams& p) {
+  layout::ConvArgs g;
+  g.ICB = blocks(p.C);
+  g.IH = p.in[1];
+  g.IW = p.in[2];
+  g.OCB = blocks(p.M);
+  g.OH = p.out[1];
+  g.OW = p.out[2];
+  g.M = p.M;
+  g.KH = p.k[1];
+  g.KW = p.k[2];
+  g.SH = p.s[1];
+  g.SW = p.s[2];
+  g.DH = p.d[1];
+  g.DW = p.d[2];
+  g.PH = p.pb[1];
+  g.PW = p.pb[2];
+  g.ow_lo = (g.PW + g.SW - 1) / g.SW;
+  const int64_t num = g.IW - 1 + g.PW - (g.KW - 1) * g.DW;
+  g.ow_hi = num < 0 ? 0 : num / g.SW + 1;
+  g.act = act_params(Activation::from_attrs(l.attrs));
+  return g;
+}
+
+class Conv16cKernel : public Kernel {
+ public:
+  Conv16cKernel(const Layer& l, const ConvParams& p, bool depthwise) : dw_(depthwise) {
+    g_ = conv_args(l, p);
+    const int64_t KK = g_.KH * g_.KW;
+    const float* w = l.in(1).cdata<float>();
+    bias_.reset(g_.OCB * 16);
+    std::fill(bias_.data(), bias_.data() + g_.OCB * 16, 0.f);
+    if (l.has_input(2)) std::copy(l.in(2).cdata<float>(), l.in(2).cdata<float>() + p.M, bias_.data());
+    if (dw_) {
+      g_.ocg = 1;
+      g_.ur = 16;
+      w_.reset(g_.OCB * KK * 16);
+      float* d = w_.data();
+      std::fill(d, d + g_.OCB * KK * 16, 0.f);
+      for (int64_t c = 0; c < p.M; ++c)
+        for (int64_t k = 0; k < KK; ++k) d[((c / 16) * KK + k) * 16 + c % 16] = w[c * KK + k];
+      items_ = p.N * g_.OCB * g_.OH;
+    } else {
+      g_.ocg = g_.OCB >= 2 ? 2 : 1;
+      g_.ur = g_.ocg == 2 ? 12 : 16;
+      const int64_t G = (g_.OCB + g_.ocg - 1) / g_.ocg;
+      const int64_t per_blk = g_.ICB * KK * 256;
+      w_.reset(g_.OCB * per_blk);
+      float* d = w_.data();
+      std::fill(d, d + g_.OCB * per_blk, 0.f);
+      for (int64_t grp = 0; grp < G; ++grp) {
+        const int64_t ob0 = grp * g_.ocg, nb = std::min<int64_t>(g_.ocg, g_.OCB - ob0);
+        float* dg = d + ob0 * per_blk;
+        for (int64_t j = 0; j < nb; ++j)
+          for (int64_t ol = 0; ol < 16; ++ol) {
+            const int64_t oc = (ob0 + j) * 16 + ol;
+            if (oc >= p.M) continue;
+            for (int64_t c = 0; c < p.C; ++c) {
+              const int64_t icb = c / 16, ic = c % 16;
+              for (int64_t k = 0; k < KK; ++k)
+                dg[(icb * KK + k) * nb * 256 + ic * nb * 16 + j * 16 + ol] = w[(oc * p.C + c) * KK + k];
+            }
+          }
+      }
+      items_ = p.N * G * g_.OH;
+    }
+    has_z_ = l.has_input(3);
+  }
+
+  bool reads_input_at_run(int i) const override { return i == 0 || i == 3; }
+
+  void run(const RunArgs& a) override {
+    const float* x = static_cast<const float*>(a.in[0]);
+    const float* z = has_z_ ? static_cast<const float*>(a.in[3]) : nullptr;
+    float* y = static_cast<float*>(a.out[0]);
+    const layout::ConvArgs& g = g_;
+    const float *w = w_.data(), *bias = bias_.data();
+    if (dw_)
+      a.pool->parallel_for(items_, 1, [&](int64_t b, int64_t e) { layout::dw16c_avx512(g, x, w, bias, z, y, b, e); });
+    else
+      a.pool->parallel_for(items_, 1, [&](int64_t b, int64_t e) { layout::conv16c_avx512(g, x, w, bias, z, y, b, e); });
+  }
+
+ private:
+  bool dw_;
+  layout::ConvArgs g_;
+  FloatBuf w_, bias_;
+  int64_t items_ = 0;
+  bool has_z_ = false;
+};
+
+bool conv_direct_supports(const Layer& l) {
+  ConvParams p;
+  return conv16c_common(l, &p) && p.group == 1;
+}
+
+// group == C == M (a 1-channel conv is depthwise in form too).
+bool conv_dw_supports_any(const Layer& l) {
+  ConvParams p;
+  return conv16c_common(l, &p) && p.group == p.C && p.M == p.C;
+}
+
+// ---- Pooling ----------------------------------------------------------------------------
+// Geometry as cpu/pool/pool.cpp resolves it (onnxruntime's output sizes too).
+
+struct DimTab {
+  std::vector<int64_t> first, count, padded;
+  int64_t dil = 1;
+};
+
+bool pool_dims(const Layer& l, bool is_max, DimTab* tabs /*[2]*/) {
+  const auto& x = l.in(0);
+  const auto& y = l.out(0);
+  if (x.rank() != 4 || y.rank() != 4 || y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1]) return false;
+  const int nsp = 2;
+  auto k = l.attrs.get_ints("kernel_shape");
+  if ((int)k.size() != nsp) return false;
+  auto s = l.attrs.get_ints("strides", std::vector<int64_t>(nsp, 1));
+  auto d = l.attrs.get_ints("dilations", std::vector<int64_t>(nsp, 1));
+  auto p = l.attrs.get_ints("pads", std::vector<int64_t>(2 * nsp, 0));
+  if ((int)s.size() != nsp || (int)d.size() != nsp || (int)p.size() != 2 * nsp) return false;
+  if (!is_max && l.attrs.has("dilations") && l.attrs.get_int("_opset", 19) < 19) return false;
+  std::string ap = l.attrs.get_string("auto_pad", "NOTSET");
+  bool ceil_mode = l.attrs.get_int("ceil_mode", 0) != 0;
+  for (int i = 0; i < nsp; ++i) {
+    int64_t n = x.shape[2 + i], o = y.shape[2 + i];
+    if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0 || p[i + nsp] < 0) return false;
+    int64_t ek = (k[i] - 1) * d[i] + 1;
+    int64_t pb = p[i], pe = p[i + nsp], want, want2 = -1;
+    if (ap == "NOTSET" || ap == "VALID") {
+      if (ap == "VALID") pb = pe = 0;
+      int64_t span = n + pb + pe - ek;
+      auto fdiv = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+      want = (ceil_mode ? -fdiv(-span, s[i]) : fdiv(span, s[i])) + 1;
+      if (ceil_mode && want > 0 && (want - 1) * s[i] >= n + pb) --want;
+      want = std::max<int64_t>(want, 0);
+      want2 = ceil_mode ? (int64_t)std::ceil((double)span / (double)s[i]) + 1 : span / s[i] + 1;
+      if (ap == "VALID") want2 = n >= ek ? (n - ek) / s[i] + 1 : 0;
+    } else if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+      want = (n + s[i] - 1) / s[i];
+      int64_t total = std::max<int64_t>(0, (want - 1) * s[i] + ek - n);
+      pb = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pe = total - pb;
+    } else {
+      return false;
+    }
+    if (o != want && o != want2) return false;
+    if (!tabs) continue;
+    DimTab& t = tabs[i];
+    t.dil = d[i];
+    t.first.resize(o);
+    t.count.resize(o);
+    t.padded.resize(o);
+    for (int64_t q = 0; q < o; ++q) {
+      int64_t st = q * s[i] - pb;
+      int64_t f = -1, c = 0, pc = 0;
+      for (int64_t m = 0; m < k[i]; ++m) {
+        int64_t pos = st + m * d[i];
+        if (pos >= 0 && pos < n) { if (f < 0) f = pos; ++c; }
+        if (pos >= -pb && pos < n + pe) ++pc;
+      }
+      t.first[q] = f < 0 ? 0 : f;
+      t.count[q] = c;
+      t.padded[q] = pc;
+    }
+  }
+  return true;
+}
+
+template <bool Max>
+bool pool16c_supports(const Layer& l) {
+  if (!l.has_input(0) || l.inputs.size() != 1 || l.outputs.size() != 1 || !all_float32(l) || !all_16c(l)) return false;
+  return pool_dims(l, Max, nullptr);
+}
+
+template <bool Max>
+std::unique_ptr<Kernel> pool16c_prepare(const Layer& l) {
+  auto tabs = std::make_shared<std::array<DimTab, 2>>();
+  pool_dims(l, Max, tabs->data());
+  const auto& x = l.in(0).shape;
+  const auto& y = l.out(0).shape;
+  layout::PoolArgs g;
+  g.CB = blocks(x[1]);
+  g.IH = x[2];
+  g.IW = x[3];
+  g.OH = y[2];
+  g.OW = y[3];
+  g.dh = (*tabs)[0].dil;
+  g.dw = (*tabs)[1].dil;
+  g.hf = (*tabs)[0].first.data();
+  g.hc = (*tabs)[0].count.data();
+  g.hp = (*tabs)[0].padded.data();
+  g.wf = (*tabs)[1].first.data();
+  g.wc = (*tabs)[1].count.data();
+  g.wp = (*tabs)[1].padded.data();
+  g.max = Max ? 1 : 0;
+  g.include_pad = l.attrs.get_int("count_include_pad", 0) != 0;
+  g.last_lanes = (int)(x[1] - (g.CB - 1) * 16);
+  const int64_t items = x[0] * g.CB * g.OH;
+  return std::make_unique<FnKernel>([tabs, g, items](const RunArgs& a) {
+    const float* xp = static_cast<const float*>(a.in[0]);
+    float* yp = static_cast<float*>(a.out[0]);
+    a.pool->parallel_for(items, 1, [&](int64_t b, int64_t e) { layout::pool16c_avx512(g, xp, yp, b, e); });
+  });
+}
+
+bool gap16c_supports(const Layer& l) {
+  if (l.op != "GlobalAveragePool" || !l.has_input(0) || l.inputs.size() != 1 || l.outputs.size() != 1) return false;
+  if (!all_float32(l) || !all_16c(l)) return false;
+  const auto& x = l.in(0).shape;
+  const auto& y = l.out(0).shape;
+  if (x.size() < 3 || y.size() != x.size() || y[0] != x[0] || y[1] != x[1]) return false;
+  for (size_t i = 2; i < y.size(); ++i) if (y[i] != 1) return false;
+  return prod(x, 2) > 0;
+}
+
+std::unique_ptr<Kernel> gap16c_prepare(const Layer& l) {
+  const auto& x = l.in(0).shape;
+  const int64_t planes = x[0] * blocks(x[1]), S = prod(x, 2);
+  return std::make_unique<FnKernel>([planes, S](const RunArgs& a) {
+    const float* xp = static_cast<const float*>(a.in[0]);
+    float* yp = static_cast<float*>(a.out[0]);
+    a.pool->parallel_for(planes, std::max<int64_t>(1, 4096 / S),
+                         [&](int64_t b, int64_t e) { layout::gap16c_avx512(xp, yp, S, b, e); });
+  });
+}
+
+// ---- Add / Mul --------------------------------------------------------------------------
+
+// [N, C, 1, ...] against [N, C, spatial...]
+bool per_channel_of(const std::vector<int64_t>& s, const std::vector<int64_t>& full) {
+  if (s.size() != full.size() || s.size() < 3 || s[0] != full[0] || s[1] != full[1]) return false;
+  for (size_t i = 2; i < s.size(); ++i) if (s[i] != 1) return false;
+  return true;
+}
+
+bool binary16c_supports(const Layer& l) {
+  if ((l.op != "Add" && l.op != "Mul") || l.inputs.size() != 2 || l.outputs.size() != 1) return false;
+  if (!l.has_input(0) || !l.has_input(1) || !all_float32(l)) return false;
+  for (auto& t : l.inputs) if (t.const_data || !is16c(t)) return false;
+  if (!is16c(l.out(0))) return false;
+  const auto& y = l.out(0).shape;
+  if (y.size() < 2) return false;
+  const auto &a = l.in(0).shape, &b = l.in(1).shape;
+  if (a == y && b == y) return true;
+  return (a == y && per_channel_of(b, y)) || (b == y && per_channel_of(a, y));
+}
+
+std::unique_ptr<Kernel> binary16c_prepare(const Layer& l) {
+  const auto& y = l.out(0).shape;
+  const int op = l.op == "Add" ? 0 : 1;
+  const bool same = l.in(0).shape == y && l.in(1).shape == y;
+  const int big = l.in(0).shape == y ? 0 : 1;  // operand with the full shape
+  const int64_t S = prod(y, 2), vecs = y[0] * blocks(y[1]) * S;
+  return std::make_unique<FnKernel>([op, same, big, S, vecs](const RunArgs& a) {
+    const float* x = static_cast<const float*>(a.in[big]);
+    const float* s = static_cast<const float*>(a.in[1 - big]);
+    float* yp = static_cast<float*>(a.out[0]);
+    a.pool->parallel_for(vecs, 1024,
+                         [&](int64_t b, int64_t e) { layout::binary16c_avx512(op, x, s, yp, S, same ? 0 : 1, b, e); });
+  });
+}
+
+// ---- Activations ------------------------------------------------------------------------
+
+bool act16c_supports(const Layer& l) {
+  if (!l.has_input(0) || l.outputs.size() != 1 || !all_float32(l)) return false;
+  if (!is16c(l.in(0)) || !is16c(l.out(0)) || l.in(0).shape != l.out(0).shape || l.in(0).rank() < 2) return false;
+  if (l.op == "Clip") {
+    if (l.attrs.get_int("_opset", 13) < 11) return l.inputs.size() == 1;
+    if (l.inputs.size() > 3) return false;
+    for (size_t k = 1; k < l.inputs.size(); ++k)
+      if (l.in(k).present && l.in(k).numel() != 1) return false;
+    return true;
+  }
+  return l.inputs.size() == 1;
+}
+
+std::unique_ptr<Kernel> act16c_prepare(const Layer& l) {
+  ActP act;
+  const std::string& op = l.op;
+  bool clip_inputs = false, has_min = false, has_max = false;
+  if (op == "Relu") act.kind = (int)Act::Relu;
+  else if (op == "Sigmoid") act.kind = (int)Act::Sigmoid;
+  else if (op == "Tanh") act.kind = (int)Act::Tanh;
+  else if (op == "HardSwish") act.kind = (int)Act::HardSwish;
+  else if (op == "HardSigmoid") {
+    act.kind = (int)Act::HardSigmoid;
+    act.a = (float)l.attrs.get_float("alpha", 0.2);
+    act.b = (float)l.attrs.get_float("beta", 0.5);
+  } else if (op == "LeakyRelu") {
+    act.kind = (int)Act::LeakyRelu;
+    act.a = (float)l.attrs.get_float("alpha", 0.01);
+  } else if (op == "Clip") {
+    act.kind = (int)Act::Clip;
+    act.a = -INFINITY;
+    act.b = INFINITY;
+    if (l.attrs.get_int("_opset", 13) < 11) {
+      act.a = (float)l.attrs.get_float("min", -INFINITY);
+      act.b = (float)l.attrs.get_float("max", INFINITY);
+    } else {
+      clip_inputs = true;
+      has_min = l.has_input(1);
+      has_max = l.has_input(2);
+    }
+  }
+  const auto& s = l.in(0).shape;
+  const int64_t CB = blocks(s[1]), planes = s[0] * CB, S = prod(s, 2);
+  const int last = (int)(s[1] - (CB - 1) * 16);
+  return std::make_unique<FnKernel>([=](const RunArgs& a) {
+    ActP ap = act;
+    if (clip_inputs) {
+      if (has_min) ap.a = *static_cast<const float*>(a.in[1]);
+      if (has_max) ap.b = *static_cast<const float*>(a.in[2]);
+    }
+    const float* x = static_cast<const float*>(a.in[0]);
+    float* y = static_cast<float*>(a.out[0]);
+    a.pool->parallel_for(planes, std::max<int64_t>(1, 2048 / std::max<int64_t>(S, 1)),
+                         [&](int64_t b, int64_t e) { layout::act16c_avx512(ap, x, y, CB, S, last, b, e); });
+  });
+}
+
+// ---- Concat -----------------------------------------------------------------------------
+
+bool concat16c_supports(const Layer& l) {
+  if (l.op != "Concat" || l.inputs.empty() || l.outputs.size() != 1 || !all_float32(l)) return false;
+  const auto& y = l.out(0).shape;
+  const int64_t r = (int64_t)y.size();
+  if (r < 2) return false;
+  int64_t axis = l.attrs.get_int("axis", 1);
+  if (axis < 0) axis += r;
+  if (axis != 1) return false;
+  if (!is16c(l.out(0))) return false;
+  int64_t c = 0;
+  for (size_t i = 0; i < l.inputs.size(); ++i) {
+    const auto& t = l.inputs[i];
+    if (!t.present || t.const_data || !is16c(t) || t.rank() != r) return false;
+    for (int64_t d = 0; d < r; ++d) if (d != 1 && t.shape[d] != y[d]) return false;
+    if (i + 1 < l.inputs.size() && t.shape[1] % 16 != 0) return false;  // only the last may end in pad lanes
+    c += t.shape[1];
+  }
+  return c == y[1];
+}
+
+std::unique_ptr<Kernel> concat16c_prepare(const Layer& l) {
+  const auto& y = l.out(0).shape;
+  const int64_t N = y[0], S = prod(y, 2), yimg = blocks(y[1]) * 16 * S;
+  std::vector<int64_t> sizes, offs;  // per input: floats per image, offset in the output image
+  int64_t off = 0;
+  for (auto& t : l.inputs) {
+    sizes.push_back(blocks(t.shape[1]) * 16 * S);
+    offs.push_back(off);
+    off += sizes.back();
+  }
+  const int64_t k = (int64_t)sizes.size();
+  constexpr int64_t kPiece = 1 << 14;  // floats per work item
+  std::vector<int64_t> pieces(k);
+  int64_t total = 0;
+  for (int64_t i = 0; i < k; ++i) total += (pieces[i] = (sizes[i] + kPiece - 1) / kPiece);
+  return std::make_unique<FnKernel>([=](const RunArgs& a) {
+    float* yp = static_cast<float*>(a.out[0]);
+    a.pool->parallel_for(N * total, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t n = t / total;
+        int64_t r = t % total, i = 0;
+        while (r >= pieces[i]) r -= pieces[i++];
+        const int64_t f0 = r * kPiece, f1 = std::min(sizes[i], f0 + kPiece);
+        const float* x = static_cast<const float*>(a.in[i]) + n * sizes[i];
+        std::memcpy(yp + n * yimg + offs[i] + f0, x + f0, (size_t)(f1 - f0) * sizeof(float));
+      }
+    });
+  });
+}
+
+// ---- registration -----------------------------------------------------------------------
+
+void reg(const char* op, const char* desc, LambdaRoutine::Supports s, LambdaRoutine::Prepare p, const char* isa) {
+  Registry::get().add(std::make_unique<LambdaRoutine>(op, desc, std::move(s), std::move(p), isa));
+}
+
+const bool registered = [] {
+  reg("Conv", "cpu:float32:nchw16c/direct", conv_direct_supports, [](const Layer& l) -> std::unique_ptr<Kernel> {
+    return std::make_unique<Conv16cKernel>(l, conv::conv_params(l), false);
+  }, kIsa);
+  reg("Conv", "cpu:float32:nchw16c/depthwise", conv_dw_supports_any, [](const Layer& l) -> std::unique_ptr<Kernel> {
+    return std::make_unique<Conv16cKernel>(l, conv::conv_params(l), true);
+  }, kIsa);
+  reg("MaxPool", "cpu:float32:nchw16c/direct", pool16c_supports<true>, pool16c_prepare<true>, kIsa);
+  reg("AveragePool", "cpu:float32:nchw16c/direct", pool16c_supports<false>, pool16c_prepare<false>, kIsa);
+  reg("GlobalAveragePool", "cpu:float32:nchw16c/direct", gap16c_supports, gap16c_prepare, kIsa);
+  for (const char* op : {"Add", "Mul"}) reg(op, "cpu:float32:nchw16c/direct", binary16c_supports, binary16c_prepare, kIsa);
+  for (const char* op : {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh"})
+    reg(op, "cpu:float32:nchw16c/direct",
+        [op](const Layer& l) { return l.op == op && act16c_supports(l); }, act16c_prepare, kIsa);
+  reg("Concat", "cpu:float32:nchw16c/direct", concat16c_supports, concat16c_prepare, "");
+  return true;
+}();
+
+}  // namespace
+}  // namespace snep

@@ -1,0 +1,373 @@
+// AVX-512 kernels over NCHW16c float32 tensors: direct and depthwise Conv
+// (bias, residual and activation fused), pooling, elementwise ops. One zmm
+// holds the 16 channels of one pixel. See layout_kernels.h for the contracts.
+#include <immintrin.h>
+
+#include "cpu/layout/layout_kernels.h"
+
+namespace snep {
+namespace layout {
+namespace {
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+inline __mmask16 lanes(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n < 0 ? 0 : n)) - 1u); }
+
+// ---- activations (same kinds and constants as cpu/activation.h) -----------------
+enum { kNone = 0, kRelu, kClip, kSigmoid, kHardSigmoid, kHardSwish, kLeakyRelu, kTanh };
+
+inline __m512 vexp(__m512 x) {
+  const __m512 hi = _mm512_set1_ps(88.72283f), lo = _mm512_set1_ps(-86.5f);
+  __m512 xc = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 z = _mm512_mul_ps(r, r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, z, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  __m512 res = _mm512_scalef_ps(p, n);
+  res = _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), _mm512_setzero_ps());
+  res = _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ), _mm512_set1_ps(__builtin_inff()));
+  return _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+inline __m512 vtanh(__m512 x) {
+  __m512 t = _mm512_abs_ps(x);
+  __m512 s = _mm512_mul_ps(x, x);
+  __m512 p = _mm512_set1_ps(0.0014558344f);
+  p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-0.0035921280f));
+  p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(0.0088632355f));
+  p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-0.0218694885f));
+  p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(0.0539682540f));
+  p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-0.1333333333f));
+  p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(0.3333333333f));
+  __m512 small = _mm512_fnmadd_ps(_mm512_mul_ps(x, s), p, x);
+  __m512 tc = _mm512_min_ps(t, _mm512_set1_ps(20.f));
+  __m512 e = vexp(_mm512_add_ps(tc, tc));
+  __m512 big = _mm512_sub_ps(_mm512_set1_ps(1.f), _mm512_div_ps(_mm512_set1_ps(2.f), _mm512_add_ps(e, _mm512_set1_ps(1.f))));
+  big = _mm512_mask_sub_ps(big, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_setzero_ps(), big);
+  return _mm512_mask_mov_ps(big, _mm512_cmp_ps_mask(t, _mm512_set1_ps(0.55f), _CMP_LT_OQ), small);
+}
+
+inline __m512 act_vec(const ActP& a, __m512 v) {
+  switch (a.kind) {
+    case kNone: return v;
+    case kRelu: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case kClip: return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(a.a)), _mm512_set1_ps(a.b));
+    case kSigmoid: {
+      __m512 e = vexp(_mm512_sub_ps(_mm512_setzero_ps(), v));
+      return _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_add_ps(_mm512_set1_ps(1.f), e));
+    }
+    case kHardSigmoid:
+      return _mm512_max_ps(_mm512_setzero_ps(),
+                           _mm512_min_ps(_mm512_set1_ps(1.f), _mm512_fmadd_ps(_mm512_set1_ps(a.a), v, _mm512_set1_ps(a.b))));
+    case kHardSwish: {
+      __m512 h = _mm512_fmadd_ps(v, _mm512_set1_ps(1.f / 6.f), _mm512_set1_ps(0.5f));
+      h = _mm512_max_ps(_mm512_setzero_ps(), _mm512_min_ps(_mm512_set1_ps(1.f), h));
+      return _mm512_mul_ps(v, h);
+    }
+    case kLeakyRelu: {
+      __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+      return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(a.a));
+    }
+    case kTanh: return vtanh(v);
+  }
+  return v;
+}
+
+// ---- Conv direct --------------------------------------------------------------------
+// One register tile: NOC blocks of 16 output channels x UR output columns of
+// row oh, starting at ow0; kernel columns [kw_lo, kw_hi) are inside the input
+// for every column of the tile.
+template <int UR, int NOC>
+void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float* bias, const float* zn, float* yn,
+               int64_t ocb0, int64_t oh, int64_t ow0, int64_t kw_lo, int64_t kw_hi) {
+  __m512 acc[NOC][UR];
+  for (int j = 0; j < NOC; ++j) {
+    __m512 b = _mm512_loadu_ps(bias + (ocb0 + j) * 16);
+    for (int p = 0; p < UR; ++p) acc[j][p] = b;
+  }
+  const int64_t xs_c = g.IH * g.IW * 16;
+  const int64_t wstep = NOC * 256;
+  const int64_t sw16 = g.SW * 16;
+  const int64_t KH = g.KH, KW = g.KW;
+  for (int64_t icb = 0; icb < g.ICB; ++icb) {
+    const float* xc = xn + icb * xs_c;
+    const float* wc = wg + icb * KH * KW * wstep;
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
+      if (ih < 0 || ih >= g.IH) continue;
+      const float* xr = xc + (ih * g.IW + ow0 * g.SW - g.PW) * 16;
+      for (int64_t kw = kw_lo; kw < kw_hi; ++kw) {
+        const float* xp = xr + kw * g.DW * 16;
+        const float* wp = wc + (kh * KW + kw) * wstep;
+#pragma GCC unroll 4
+        for (int ic = 0; ic < 16; ++ic) {
+          __m512 w[NOC];
+          for (int j = 0; j < NOC; ++j) w[j] = _mm512_load_ps(wp + ic * NOC * 16 + j * 16);
+          for (int p = 0; p < UR; ++p) {
+            __m512 b = _mm512_set1_ps(xp[p * sw16 + ic]);
+            for (int j = 0; j < NOC; ++j) acc[j][p] = _mm512_fmadd_ps(b, w[j], acc[j][p]);
+          }
+        }
+      }
+    }
+  }
+  for (int j = 0; j < NOC; ++j) {
+    const int64_t ocb = ocb0 + j;
+    const __mmask16 m = lanes(g.M - ocb * 16);
+    const int64_t off = ((ocb * g.OH + oh) * g.OW + ow0) * 16;
+    float* yb = yn + off;
+    const float* zb = zn ? zn + off : nullptr;
+    for (int p = 0; p < UR; ++p) {
+      __m512 v = acc[j][p];
+      if (zb) v = _mm512_add_ps(v, _mm512_loadu_ps(zb + p * 16));
+      v = act_vec(g.act, v);
+      if (m != 0xFFFF) v = _mm512_maskz_mov_ps(m, v);
+      _mm512_storeu_ps(yb + p * 16, v);
+    }
+  }
+}
+
+using ConvTileFn = void (*)(const ConvArgs&, const float*, const float*, const float*, const float*, float*, int64_t,
+                            int64_t, int64_t, int64_t, int64_t);
+
+#define SNEP_T1(U) &conv_tile<U, 1>
+#define SNEP_T2(U) &conv_tile<U, 2>
+const ConvTileFn kTiles1[17] = {nullptr,     SNEP_T1(1),  SNEP_T1(2),  SNEP_T1(3),  SNEP_T1(4),  SNEP_T1(5),
+                                SNEP_T1(6),  SNEP_T1(7),  SNEP_T1(8),  SNEP_T1(9),  SNEP_T1(10), SNEP_T1(11),
+                                SNEP_T1(12), SNEP_T1(13), SNEP_T1(14), SNEP_T1(15), SNEP_T1(16)};
+const ConvTileFn kTiles2[13] = {nullptr,    SNEP_T2(1), SNEP_T2(2), SNEP_T2(3),  SNEP_T2(4),  SNEP_T2(5), SNEP_T2(6),
+                                SNEP_T2(7), SNEP_T2(8), SNEP_T2(9), SNEP_T2(10), SNEP_T2(11), SNEP_T2(12)};
+#undef SNEP_T1
+#undef SNEP_T2
+
+// Valid kernel-column range for output column ow.
+inline void kw_range(const ConvArgs& g, int64_t ow, int64_t* lo, int64_t* hi) {
+  const int64_t iw0 = ow * g.SW - g.PW;
+  int64_t l = iw0 >= 0 ? 0 : (-iw0 + g.DW - 1) / g.DW;
+  int64_t h = iw0 > g.IW - 1 ? 0 : (g.IW - 1 - iw0) / g.DW + 1;
+  l = imin(l, g.KW);
+  h = imin(imax(h, l), g.KW);
+  *lo = l;
+  *hi = h;
+}
+
+// Splits [lo, hi) into near-equal chunks of at most ur columns and calls f(ow0, n).
+template <class F>
+inline void for_chunks(int64_t lo, int64_t hi, int64_t ur, F&& f) {
+  const int64_t len = hi - lo;
+  if (len <= 0) return;
+  const int64_t nc = (len + ur - 1) / ur, base = len / nc, rem = len % nc;
+  int64_t ow = lo;
+  for (int64_t c = 0; c < nc; ++c) {
+    const int64_t n = base + (c < rem ? 1 : 0);
+    f(ow, n);
+    ow += n;
+  }
+}
+
+}  // namespace
+
+void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const float* bias, const float* z, float* y,
+                    int64_t b, int64_t e) {
+  const int64_t G = (g.OCB + g.ocg - 1) / g.ocg;
+  const int64_t ximg = g.ICB * g.IH * g.IW * 16, yimg = g.OCB * g.OH * g.OW * 16;
+  const int64_t wgrp = g.ocg * g.ICB * g.KH * g.KW * 256;
+  const int64_t mid_lo = imin(g.ow_lo, g.OW), mid_hi = imax(mid_lo, imin(g.ow_hi, g.OW));
+  for (int64_t t = b; t < e; ++t) {
+    const int64_t oh = t % g.OH, grp = (t / g.OH) % G, n = t / (g.OH * G);
+    const int64_t ocb0 = grp * g.ocg;
+    const int noc = (int)imin(g.ocg, g.OCB - ocb0);
+    const float* xn = x + n * ximg;
+    const float* wg = w + grp * wgrp;
+    const float* zn = z ? z + n * yimg : nullptr;
+    float* yn = y + n * yimg;
+    const ConvTileFn* tiles = noc == 2 ? kTiles2 : kTiles1;
+    for (int64_t ow = 0; ow < mid_lo; ++ow) {
+      int64_t lo, hi;
+      kw_range(g, ow, &lo, &hi);
+      tiles[1](g, xn, wg, bias, zn, yn, ocb0, oh, ow, lo, hi);
+    }
+    for_chunks(mid_lo, mid_hi, g.ur, [&](int64_t ow0, int64_t n_) {
+      tiles[n_](g, xn, wg, bias, zn, yn, ocb0, oh, ow0, 0, g.KW);
+    });
+    for (int64_t ow = mid_hi; ow < g.OW; ++ow) {
+      int64_t lo, hi;
+      kw_range(g, ow, &lo, &hi);
+      tiles[1](g, xn, wg, bias, zn, yn, ocb0, oh, ow, lo, hi);
+    }
+  }
+}
+
+// ---- Depthwise -----------------------------------------------------------------------
+namespace {
+
+template <int UR>
+void dw_tile(const ConvArgs& g, const float* xc, const float* wc, __m512 bias, const float* zc, float* yc, __mmask16 m,
+             int64_t oh, int64_t ow0, int64_t kw_lo, int64_t kw_hi) {
+  __m512 acc[UR];
+  for (int p = 0; p < UR; ++p) acc[p] = bias;
+  const int64_t sw16 = g.SW * 16;
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
+    if (ih < 0 || ih >= g.IH) continue;
+    const float* xr = xc + (ih * g.IW + ow0 * g.SW - g.PW) * 16;
+    for (int64_t kw = kw_lo; kw < kw_hi; ++kw) {
+      const __m512 wv = _mm512_loadu_ps(wc + (kh * g.KW + kw) * 16);
+      const float* xp = xr + kw * g.DW * 16;
+      for (int p = 0; p < UR; ++p) acc[p] = _mm512_fmadd_ps(_mm512_loadu_ps(xp + p * sw16), wv, acc[p]);
+    }
+  }
+  const int64_t off = (oh * g.OW + ow0) * 16;
+  for (int p = 0; p < UR; ++p) {
+    __m512 v = acc[p];
+    if (zc) v = _mm512_add_ps(v, _mm512_loadu_ps(zc + off + p * 16));
+    v = act_vec(g.act, v);
+    if (m != 0xFFFF) v = _mm512_maskz_mov_ps(m, v);
+    _mm512_storeu_ps(yc + off + p * 16, v);
+  }
+}
+
+using DwTileFn = void (*)(const ConvArgs&, const float*, const float*, __m512, const float*, float*, __mmask16, int64_t,
+                          int64_t, int64_t, int64_t);
+const DwTileFn kDw[17] = {nullptr,      &dw_tile<1>,  &dw_tile<2>,  &dw_tile<3>,  &dw_tile<4>,  &dw_tile<5>,
+                          &dw_tile<6>,  &dw_tile<7>,  &dw_tile<8>,  &dw_tile<9>,  &dw_tile<10>, &dw_tile<11>,
+                          &dw_tile<12>, &dw_tile<13>, &dw_tile<14>, &dw_tile<15>, &dw_tile<16>};
+
+}  // namespace
+
+void dw16c_avx512(const ConvArgs& g, const float* x, const float* w, const float* bias, const float* z, float* y,
+                  int64_t b, int64_t e) {
+  const int64_t iplane = g.IH * g.IW * 16, oplane = g.OH * g.OW * 16;
+  const int64_t CB = g.OCB;
+  const int64_t mid_lo = imin(g.ow_lo, g.OW), mid_hi = imax(mid_lo, imin(g.ow_hi, g.OW));
+  for (int64_t t = b; t < e; ++t) {
+    const int64_t oh = t % g.OH, pl = t / g.OH, cb = pl % CB;
+    const float* xc = x + pl * iplane;
+    const float* wc = w + cb * g.KH * g.KW * 16;
+    const float* zc = z ? z + pl * oplane : nullptr;
+    float* yc = y + pl * oplane;
+    const __m512 bv = _mm512_loadu_ps(bias + cb * 16);
+    const __mmask16 m = lanes(g.M - cb * 16);
+    for (int64_t ow = 0; ow < mid_lo; ++ow) {
+      int64_t lo, hi;
+      kw_range(g, ow, &lo, &hi);
+      kDw[1](g, xc, wc, bv, zc, yc, m, oh, ow, lo, hi);
+    }
+    for_chunks(mid_lo, mid_hi, g.ur, [&](int64_t ow0, int64_t n_) {
+      kDw[n_](g, xc, wc, bv, zc, yc, m, oh, ow0, 0, g.KW);
+    });
+    for (int64_t ow = mid_hi; ow < g.OW; ++ow) {
+      int64_t lo, hi;
+      kw_range(g, ow, &lo, &hi);
+      kDw[1](g, xc, wc, bv, zc, yc, m, oh, ow, lo, hi);
+    }
+  }
+}
+
+// ---- Pooling ----------------------------------------------------------------------------
+void pool16c_avx512(const PoolArgs& g, const float* x, float* y, int64_t b, int64_t e) {
+  const int64_t iplane = g.IH * g.IW * 16, oplane = g.OH * g.OW * 16;
+  for (int64_t t = b; t < e; ++t) {
+    const int64_t oh = t % g.OH, pl = t / g.OH;
+    const bool last = pl % g.CB == g.CB - 1;
+    const __mmask16 m = last ? lanes(g.last_lanes) : (__mmask16)0xFFFF;
+    const float* xp = x + pl * iplane;
+    float* yr = y + pl * oplane + oh * g.OW * 16;
+    const int64_t h0 = g.hf[oh], hc = g.hc[oh];
+    for (int64_t ow = 0; ow < g.OW; ++ow) {
+      const int64_t w0 = g.wf[ow], wc = g.wc[ow];
+      __m512 v;
+      if (g.max) {
+        v = _mm512_set1_ps(-3.402823466e+38f);
+        for (int64_t a = 0; a < hc; ++a) {
+          const float* xr = xp + ((h0 + a * g.dh) * g.IW + w0) * 16;
+          for (int64_t c = 0; c < wc; ++c) v = _mm512_max_ps(v, _mm512_loadu_ps(xr + c * g.dw * 16));
+        }
+      } else {
+        v = _mm512_setzero_ps();
+        for (int64_t a = 0; a < hc; ++a) {
+          const float* xr = xp + ((h0 + a * g.dh) * g.IW + w0) * 16;
+          for (int64_t c = 0; c < wc; ++c) v = _mm512_add_ps(v, _mm512_loadu_ps(xr + c * g.dw * 16));
+        }
+        const int64_t cnt = g.include_pad ? g.hp[oh] * g.wp[ow] : hc * wc;
+        v = cnt ? _mm512_div_ps(v, _mm512_set1_ps((float)cnt)) : _mm512_setzero_ps();
+      }
+      if (m != 0xFFFF) v = _mm512_maskz_mov_ps(m, v);
+      _mm512_storeu_ps(yr + ow * 16, v);
+    }
+  }
+}
+
+void gap16c_avx512(const float* x, float* y, int64_t S, int64_t b, int64_t e) {
+  const __m512 inv = _mm512_set1_ps(1.f / (float)S);
+  for (int64_t pl = b; pl < e; ++pl) {
+    const float* xp = x + pl * S * 16;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t s = 0;
+    for (; s + 4 <= S; s += 4) {
+      a0 = _mm512_add_ps(a0, _mm512_loadu_ps(xp + s * 16));
+      a1 = _mm512_add_ps(a1, _mm512_loadu_ps(xp + s * 16 + 16));
+      a2 = _mm512_add_ps(a2, _mm512_loadu_ps(xp + s * 16 + 32));
+      a3 = _mm512_add_ps(a3, _mm512_loadu_ps(xp + s * 16 + 48));
+    }
+    for (; s < S; ++s) a0 = _mm512_add_ps(a0, _mm512_loadu_ps(xp + s * 16));
+    __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+    _mm512_storeu_ps(y + pl * 16, _mm512_mul_ps(sum, inv));
+  }
+}
+
+// ---- Elementwise ------------------------------------------------------------------------
+void binary16c_avx512(int op, const float* x, const float* s, float* y, int64_t S, int s_per_plane, int64_t b,
+                      int64_t e) {
+  if (!s_per_plane) {
+    if (op == 0) {
+      for (int64_t v = b; v < e; ++v)
+        _mm512_storeu_ps(y + v * 16, _mm512_add_ps(_mm512_loadu_ps(x + v * 16), _mm512_loadu_ps(s + v * 16)));
+    } else {
+      for (int64_t v = b; v < e; ++v)
+        _mm512_storeu_ps(y + v * 16, _mm512_mul_ps(_mm512_loadu_ps(x + v * 16), _mm512_loadu_ps(s + v * 16)));
+    }
+    return;
+  }
+  for (int64_t v = b; v < e;) {
+    const int64_t pl = v / S, end = imin(e, (pl + 1) * S);
+    const __m512 sv = _mm512_loadu_ps(s + pl * 16);
+    if (op == 0) {
+      for (; v < end; ++v) _mm512_storeu_ps(y + v * 16, _mm512_add_ps(_mm512_loadu_ps(x + v * 16), sv));
+    } else {
+      for (; v < end; ++v) _mm512_storeu_ps(y + v * 16, _mm512_mul_ps(_mm512_loadu_ps(x + v * 16), sv));
+    }
+  }
+}
+
+void act16c_avx512(const ActP& act, const float* x, float* y, int64_t CB, int64_t S, int last_lanes, int64_t b,
+                   int64_t e) {
+  for (int64_t pl = b; pl < e; ++pl) {
+    const __mmask16 m = pl % CB == CB - 1 ? lanes(last_lanes) : (__mmask16)0xFFFF;
+    const float* xp = x + pl * S * 16;
+    float* yp = y + pl * S * 16;
+    switch (act.kind) {
+      case kRelu:
+        for (int64_t s = 0; s < S; ++s)
+          _mm512_storeu_ps(yp + s * 16, _mm512_max_ps(_mm512_loadu_ps(xp + s * 16), _mm512_setzero_ps()));
+        break;
+      default:
+        for (int64_t s = 0; s < S; ++s) {
+          __m512 v = act_vec(act, _mm512_loadu_ps(xp + s * 16));
+          if (m != 0xFFFF) v = _mm512_maskz_mov_ps(m, v);
+          _mm512_storeu_ps(yp + s * 16, v);
+        }
+    }
+  }
+}
+
+}  // namespace layout
+}  // namespace snep
