@@ -69,6 +69,19 @@ def default_opset(model):
     return 1
 
 
+FOLDED_ONLY = {"Constant", "Shape", "Size"}  # evaluated by graph_passes/fold.py, never a step
+
+
+def check_ops_supported(graph):
+    """NotImplemented naming the first node whose op has no routine at all."""
+    from .. import _engine
+    ops = set(_engine.supported_ops()) | FOLDED_ONLY
+    for n in graph.nodes:
+        if n.op not in ops:
+            raise NotImpl(f"[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
+                          f"{n.op}({graph.opset}) node with name '{n.name}'")
+
+
 def to_ir(model):
     g = model.graph
     inits = {}
@@ -86,6 +99,8 @@ def to_ir(model):
                           f"{n.op_type} node with name '{n.name}' (domain '{n.domain}' is not supported)")
         nodes.append(Node(n.op_type, list(n.input), list(n.output), node_attrs(n), n.name or f"{n.op_type}_{k}"))
     outputs = [_value(vi) for vi in g.output]
-    return Graph(nodes=nodes, initializers=inits, inputs=inputs, outputs=outputs,
-                 opset=default_opset(model), overridable=overridable)
+    graph = Graph(nodes=nodes, initializers=inits, inputs=inputs, outputs=outputs,
+                  opset=default_opset(model), overridable=overridable)
+    check_ops_supported(graph)
+    return graph
 

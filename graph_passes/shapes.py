@@ -67,7 +67,20 @@ def infer_static(g, input_shapes):
         types[vi.name] = Value(vi.name, tt.elem_type, shape)
     for name, arr in g.initializers.items():
         types[name] = Value(name, NP_TO_ONNX[arr.dtype], tuple(arr.shape))
+    # Ops whose result has their first input's type, where onnx's inference
+    # (function-body ops especially) gave up.
+    for n in g.nodes:
+        if n.op in SAME_AS_INPUT and n.outputs and n.outputs[0] and not is_static(types.get(n.outputs[0])):
+            src = types.get(n.inputs[0]) if n.inputs else None
+            if is_static(src):
+                types[n.outputs[0]] = Value(n.outputs[0], src.elem_type, src.shape)
     return types
+
+
+SAME_AS_INPUT = {"MeanVarianceNormalization", "LRN", "Softmax", "LogSoftmax", "Hardmax", "Relu", "Sigmoid", "Tanh",
+                 "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Celu", "Gelu", "Mish", "Softplus",
+                 "Softsign", "Clip", "Identity", "Dropout", "InstanceNormalization", "LpNormalization",
+                 "LayerNormalization", "GroupNormalization", "BatchNormalization", "CumSum", "Erf", "Abs", "Neg"}
 
 
 def is_static(v):

@@ -48,6 +48,7 @@ class TuneResult:
     profiled: int = 0                      # measurements taken now
     cached: int = 0                        # measurements read from the cache
     candidates: Dict[str, Dict[str, float]] = field(default_factory=dict)  # node -> {descriptor: us}
+    adapts: List[tuple] = field(default_factory=list)  # (tensor, from layout, to layout, us) DPRS chose
 
 
 def parse_descriptor(desc):
@@ -88,10 +89,19 @@ def _allowed(desc, opts):
     return True
 
 
-def _probe_plan(node, g, types, threads, rng):
-    """A plan holding one layer's tensors (constants real, others fed random values)."""
+def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT):
+    """A plan holding one layer's tensors: constants real; in ONNX's layout the
+    others are fed random values, in another layout they are arena tensors of
+    that layout (zero-filled: timings do not depend on values)."""
     plan = _engine.Plan(threads)
     ins, feeds, sig_in = [], [], []
+    arena = 0
+
+    def arena_tensor(v):
+        nonlocal arena
+        tid = plan.add_arena_tensor(v.elem_type, list(v.shape), arena, layout)
+        arena += (_engine.physical_bytes(v.elem_type, list(v.shape), layout) + 63) // 64 * 64
+        return tid
     for name in node.inputs:
         if not name:
             ins.append(-1)
@@ -104,6 +114,10 @@ def _probe_plan(node, g, types, threads, rng):
             continue
         v = types[name]
         dt = np_dtype(v.elem_type)
+        sig_in.append((dt, v.shape, False))
+        if layout != DEFAULT_LAYOUT:
+            ins.append(arena_tensor(v))
+            continue
         if dt.kind == "f":
             x = rng.standard_normal(v.shape).astype(dt)
         elif dt.kind == "b":
@@ -112,13 +126,65 @@ def _probe_plan(node, g, types, threads, rng):
             x = np.zeros(v.shape, dt)  # indices: zeros are always in range
         ins.append(plan.add_input(v.elem_type, list(v.shape), len(feeds)))
         feeds.append(x)
-        sig_in.append((dt, v.shape, False))
     outs, sig_out = [], []
     for k, name in enumerate(node.outputs):
         v = types[name]
-        outs.append(plan.add_output(v.elem_type, list(v.shape), k))
+        outs.append(arena_tensor(v) if layout != DEFAULT_LAYOUT else plan.add_output(v.elem_type, list(v.shape), k))
         sig_out.append((np_dtype(v.elem_type), v.shape))
+    plan.set_arena_bytes(arena)
     return plan, ins, outs, feeds, sig_in, sig_out
+
+
+class _AdaptCosts:
+    """adapt(tensor, from, to) for DPRS: the Reorder routine's measured time for
+    that tensor's shape (profiled on first use, cached like any routine), inf
+    when no Reorder routine converts between the two layouts."""
+
+    def __init__(self, types, threads, machine, cache, deadline):
+        self.types, self.threads, self.machine, self.cache, self.deadline = types, threads, machine, cache, deadline
+        self.memo, self.fresh = {}, []
+        self.routines = [r for r in _engine.routines("Reorder") if r["usable"]]
+
+    def __call__(self, t, a, b):
+        if a == b:
+            return 0.0
+        v = self.types[t]
+        key = (v.elem_type, tuple(v.shape), a, b)
+        if key not in self.memo:
+            self.memo[key] = self._measure(v, a, b)
+        return self.memo[key]
+
+    def _measure(self, v, a, b):
+        from ..profile_cache import signature
+        sig = signature("Reorder", {"from": a, "to": b}, [(np_dtype(v.elem_type), v.shape, False)],
+                        [(np_dtype(v.elem_type), v.shape)])
+        best = math.inf
+        for r in self.routines:
+            key = (r["descriptor"], r["version"], sig)
+            hit = self.cache.get_many(self.machine, [key]) if self.cache is not None else {}
+            if key in hit:
+                best = min(best, hit[key])
+                continue
+            plan = _engine.Plan(self.threads)
+            size = (_engine.physical_bytes(v.elem_type, list(v.shape), a) + 63) // 64 * 64
+            src = plan.add_arena_tensor(v.elem_type, list(v.shape), 0, a)
+            dst = plan.add_arena_tensor(v.elem_type, list(v.shape), size, b)
+            plan.set_arena_bytes(size + _engine.physical_bytes(v.elem_type, list(v.shape), b))
+            if not plan.supports(r["descriptor"], "reorder", "Reorder", {"_opset": 1}, [src], [dst]):
+                continue
+            if time.monotonic() > self.deadline:
+                continue
+            plan.add_step("reorder", "Reorder", {"_opset": 1}, [src], [dst], r["descriptor"])
+            plan.finalize()
+            us = plan.time_median([], warmup=1, min_reps=3, max_reps=30, budget_us=10000.0)
+            self.fresh.append((*key, us))
+            best = min(best, us)
+        return best
+
+    def flush(self):
+        if self.cache is not None:
+            self.cache.put_many(self.machine, self.fresh)
+        self.fresh = []
 
 
 def _progress(total, enabled):
@@ -145,7 +211,7 @@ def choose_routines(g, types, threads, opts, cache=None):
         attrs = to_engine(node.attrs)
         attrs["_opset"] = g.opset
         pinned = [p for p in opts.pins if p[1] <= idx <= p[2]]
-        plan, ins, outs, feeds, sig_in, sig_out = _probe_plan(node, g, types, threads, rng)
+        probes = {}  # layout -> probe plan
         cands = []
         for r in routines.get(node.op, []):
             desc = r["descriptor"]
@@ -153,8 +219,18 @@ def choose_routines(g, types, threads, opts, cache=None):
                 continue
             if not pinned and not _allowed(desc, opts):
                 continue
+            lay = parse_descriptor(desc)[2] or DEFAULT_LAYOUT
+            if lay not in probes:
+                try:
+                    probes[lay] = _probe_plan(node, g, types, threads, rng, lay)
+                except InvalidArgument:  # e.g. a blocked layout for a rank-1 tensor
+                    probes[lay] = None
+            if probes[lay] is None:
+                continue
+            plan, ins, outs, feeds, sig_in, sig_out = probes[lay]
             if plan.supports(desc, node.name, node.op, attrs, ins, outs):
                 cands.append(r)
+        _, _, _, _, sig_in, sig_out = probes.get(DEFAULT_LAYOUT) or _probe_plan(node, g, types, threads, rng)
         if pinned and not cands:
             raise InvalidArgument(f"routines: no routine matching {[p[0] for p in pinned]} supports "
                                   f"layer {idx} ({node.where()})")
@@ -164,13 +240,13 @@ def choose_routines(g, types, threads, opts, cache=None):
         sig = signature(node.op, attrs, sig_in, sig_out)
         layers.append((node, attrs, cands, sig))
         if opts.tuning != "none" and (len(cands) > 1 or opts.tuning == "dprs"):
-            todo.append((node, attrs, cands, sig, ins, outs, feeds))
-        del plan
+            todo.append((node, attrs, cands, sig))
+        del probes
 
     # Measurements: cache first, then the harness for what is missing.
     times = {}
     if todo and cache is not None:
-        keys = list({(c["descriptor"], c["version"], sig) for _, _, cands, sig, *_ in todo for c in cands})
+        keys = list({(c["descriptor"], c["version"], sig) for _, _, cands, sig in todo for c in cands})
         times.update(cache.get_many(machine, keys))
         result.cached = len(times)
     missing, seen = [], set(times)
@@ -183,10 +259,11 @@ def choose_routines(g, types, threads, opts, cache=None):
     bar = _progress(len(missing), opts.progress)
     deadline = time.monotonic() + opts.profile_budget_s
     fresh = []
-    for (node, attrs, cands, sig, _, _, _), c in missing:
+    for (node, attrs, cands, sig), c in missing:
         if time.monotonic() > deadline:
             break
-        plan, ins, outs, feeds, _, _ = _probe_plan(node, g, types, threads, rng)
+        lay = parse_descriptor(c["descriptor"])[2] or DEFAULT_LAYOUT
+        plan, ins, outs, feeds, _, _ = _probe_plan(node, g, types, threads, rng, lay)
         plan.add_step(node.name, node.op, attrs, ins, outs, c["descriptor"])
         plan.finalize()
         us = plan.time_median(feeds, warmup=1, min_reps=3, max_reps=30, budget_us=20000.0)
@@ -202,6 +279,7 @@ def choose_routines(g, types, threads, opts, cache=None):
     result.profiled = len(fresh)
 
     # Choice.
+    adapt = _AdaptCosts(types, threads, machine, cache, deadline)
     dp_layers = []
     for node, attrs, cands, sig in layers:
         if not cands:
@@ -214,6 +292,14 @@ def choose_routines(g, types, threads, opts, cache=None):
             result.times[node.name] = measured.get(cands[0]["descriptor"], math.nan)
             continue
         if opts.tuning == "greedy":
+            # fastest routine whose layout can be reached from and returned to ONNX's (adapt times ignored)
+            acts = [t for t in list(node.inputs) + list(node.outputs) if t and t not in g.initializers]
+
+            def reachable(desc):
+                lay = parse_descriptor(desc)[2] or DEFAULT_LAYOUT
+                return lay == DEFAULT_LAYOUT or all(
+                    adapt(t, DEFAULT_LAYOUT, lay) < math.inf and adapt(t, lay, DEFAULT_LAYOUT) < math.inf for t in acts)
+            measured = {d: us for d, us in measured.items() if reachable(d)} or measured
             best = min(measured, key=measured.get)
             result.choice[node.name] = best
             result.times[node.name] = measured[best]
@@ -236,10 +322,15 @@ def choose_routines(g, types, threads, opts, cache=None):
                 for i in n.inputs:
                     if i in produced:
                         sinks[i] = DEFAULT_LAYOUT
-        sol = dprs.solve(dprs.Problem(dp_layers, sources, sinks,
-                                      lambda t, a, b: 0.0 if a == b else math.inf))
+        try:
+            sol = dprs.solve(dprs.Problem(dp_layers, sources, sinks, adapt))
+        except ValueError as e:  # only pins can leave no feasible path
+            raise InvalidArgument(f"routines: the pinned routines need layout adapts no routine provides ({e})") from None
+        result.adapts = [(t, a, b, us) for t, a, b, us in sol.adapts]
         for name, c in sol.choice.items():
             result.choice[name] = c.routine
             result.times[name] = c.time
-    result.predicted_us = float(sum(v for v in result.times.values() if not math.isnan(v)))
+    adapt.flush()
+    result.predicted_us = float(sum(v for v in result.times.values() if not math.isnan(v)) +
+                                sum(a[3] for a in result.adapts))
     return result

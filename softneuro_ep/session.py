@@ -70,7 +70,7 @@ class InferenceSession:
         self._profile_prefix = so.profile_file_prefix
         static = [spec.shape for spec in self._feeds.inputs]
         export = so.optimized_model_filepath or None
-        if all(s is not None and all(d is not None for d in s) for s in static):
+        if not self._value_idx and all(s is not None and all(d is not None for d in s) for s in static):
             self._plan_for(tuple(tuple(s) for s in static), (), export)
         elif export:
             # Written at creation, as onnxruntime does. With dynamic shapes a

@@ -141,6 +141,7 @@ std::unique_ptr<Plan::Context> Plan::acquire() {
   }
   auto c = std::make_unique<Context>();
   c->arena = std::make_unique<AlignedBuffer>(total_bytes_);
+  std::memset(c->arena->p, 0, total_bytes_);  // once per context: no stale NaNs in unwritten pad lanes
   c->ptrs.resize(tensors_.size());
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const Tensor& t = tensors_[i];
