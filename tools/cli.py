@@ -3,7 +3,9 @@
   softneuro-ep run [MODEL] [--threads N] [--batch B] [--repeat R]   (no MODEL: an embedded MobileNetV2)
   softneuro-ep routines [OP] [--json]
   softneuro-ep inspect MODEL [--batch B] [--json]
-  softneuro-ep bench MODEL [--threads N] [--vs onnxruntime] [--budget S]
+  softneuro-ep bench MODEL [--threads N] [--vs onnxruntime] [--budget S] [--layers N]
+  softneuro-ep profile MODEL [--json]
+  softneuro-ep tune MODEL [-o PLAN] [--tuning dprs|greedy|none] [--json]
 """
 import argparse
 import json
@@ -30,18 +32,85 @@ def _load(model, batch):
     raise SystemExit(f"softneuro-ep: no such file or built-in model: {model} (built-ins: {', '.join(MODEL_NAMES)})")
 
 
-def _session(model_bytes, threads):
+def _session(model_bytes, threads, **tuning):
     import softneuro_ep as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
-    return ort.InferenceSession(model_bytes, so)
+    opts = {k: v for k, v in tuning.items() if v}
+    return ort.InferenceSession(model_bytes, so, providers=[("SoftNeuroExecutionProvider", opts)])
+
+
+def _tuned_plan(sess, feed):
+    sess.run(None, feed)
+    shapes = tuple(feed[i.name].shape for i in sess.get_inputs())
+    return next(s for k, s in sess._plans.items() if k[0][:len(shapes)] == shapes)
+
+
+def _median_ms(sess, feed, n=15):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        sess.run(None, feed)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def cmd_profile(a):
+    from .bench import random_feed
+    name, data = _load(a.model, a.batch)
+    sess = _session(data, a.threads, tuning="dprs", profile_cache=a.cache)
+    feed = random_feed(sess, a.batch)
+    spec = _tuned_plan(sess, feed)
+    t = spec.tuned
+    rows = []
+    for k, node in enumerate(spec.graph.nodes):
+        cands = t.candidates.get(node.name, {}) if t else {}
+        rows.append({"index": k, "node": node.name, "op": node.op, "chosen": t.choice.get(node.name) if t else None,
+                     "candidates_us": cands})
+    if a.json:
+        print(json.dumps({"model": name, "layers": rows, "profiled": t.profiled, "cached": t.cached}, indent=1))
+        return
+    print(f"model: {name}   measured now: {t.profiled}, from cache: {t.cached}")
+    for r in rows:
+        if not r["candidates_us"]:
+            continue
+        print(f"{r['index']:>4} {r['op']:<20}{r['node'][:30]}")
+        for d, us in sorted(r["candidates_us"].items(), key=lambda x: x[1]):
+            mark = "*" if d == r["chosen"] else " "
+            print(f"       {mark} {d:<44}{us:>10.1f} us")
+
+
+def cmd_tune(a):
+    from .bench import random_feed
+    name, data = _load(a.model, a.batch)
+    t0 = time.perf_counter()
+    sess = _session(data, a.threads, tuning=a.tuning, profile_cache=a.cache, plan_file=a.output)
+    feed = random_feed(sess, a.batch)
+    spec = _tuned_plan(sess, feed)
+    t_tune = time.perf_counter() - t0
+    measured = _median_ms(sess, feed)
+    t = spec.tuned
+    predicted = t.predicted_us / 1e3 if t else float("nan")
+    steps = spec.plan.step_routines()
+    if a.json:
+        print(json.dumps({"model": name, "plan_file": a.output, "steps": steps, "predicted_ms": predicted,
+                          "measured_ms": measured, "adapts": t.adapts if t else []}, indent=1))
+        return
+    print(f"model: {name}   tuning: {a.tuning}   session+tuning {t_tune:.2f} s")
+    for k, (n, op, d) in enumerate(steps):
+        us = t.times.get(n) if t else None
+        print(f"{k:>4} {op:<20}{d:<40}{'' if us is None else f'{us:9.1f} us'}  {n[:30]}")
+    print(f"adapts inserted: {sum(1 for s in steps if s[1] == 'Reorder')}")
+    print(f"predicted {predicted:.2f} ms   measured {measured:.2f} ms (median)")
+    if a.output:
+        print(f"plan saved to {a.output}")
 
 
 def cmd_run(a):
     from .bench import random_feed
     name, data = _load(a.model, a.batch)
     t0 = time.perf_counter()
-    sess = _session(data, a.threads)
+    sess = _session(data, a.threads, plan_file=a.plan, routines=";".join(a.routine or []))
     feed = random_feed(sess, a.batch)
     outs = sess.run(None, feed)  # builds the plan for these shapes
     t_create = time.perf_counter() - t0
@@ -111,6 +180,8 @@ def main(argv=None):
     r = sub.add_parser("run", help="load, plan and run a model on random inputs")
     r.add_argument("model", nargs="?")
     r.add_argument("--repeat", type=int, default=20)
+    r.add_argument("--plan", help="plan file: loaded when it matches, else tuned and saved")
+    r.add_argument("--routine", action="append", metavar="DESC@IDX", help="pin a routine to layers, e.g. cpu@3..5")
     ro = sub.add_parser("routines", help="list registered routines")
     ro.add_argument("op", nargs="?")
     ro.add_argument("--json", action="store_true")
@@ -127,8 +198,21 @@ def main(argv=None):
     for s in (r, i, b):
         s.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
         s.add_argument("--batch", type=int, default=1)
+    pr = sub.add_parser("profile", help="time every candidate routine of every layer")
+    pr.add_argument("model")
+    pr.add_argument("--json", action="store_true")
+    tu = sub.add_parser("tune", help="tune (DPRS), print the chosen path, predicted vs measured latency")
+    tu.add_argument("model")
+    tu.add_argument("-o", "--output", help="save the plan (routine choice) to this file")
+    tu.add_argument("--tuning", default="dprs", choices=["dprs", "greedy", "none"])
+    tu.add_argument("--json", action="store_true")
+    for s_ in (pr, tu):
+        s_.add_argument("--threads", type=int, default=0)
+        s_.add_argument("--batch", type=int, default=1)
+        s_.add_argument("--cache", help="profile cache file (default: the user cache)")
     a = p.parse_args(argv)
-    {"run": cmd_run, "routines": cmd_routines, "inspect": cmd_inspect, "bench": cmd_bench}[a.cmd](a)
+    {"run": cmd_run, "routines": cmd_routines, "inspect": cmd_inspect, "bench": cmd_bench,
+     "profile": cmd_profile, "tune": cmd_tune}[a.cmd](a)
 
 
 if __name__ == "__main__":
