@@ -1,0 +1,63 @@
+"""The softneuro-ep command line: each command runs and prints what it promises."""
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from softneuro_ep.cli import main
+
+
+@pytest.fixture
+def small_model(tmp_path):
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3, "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["y"])]
+    g = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("x", 1, ["batch", 3, 16, 16])],
+                          [helper.make_tensor_value_info("y", 1, ["batch", 8, 1, 1])], [w])
+    path = tmp_path / "small.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOFTNEURO_EP_CACHE", str(tmp_path / "profile.sqlite"))
+
+
+def test_run_default_model(capsys):
+    main(["run", "--repeat", "2", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert "mobilenet_v2" in out and "output" in out and "latency" in out
+
+
+def test_run_file_with_pin(small_model, capsys):
+    main(["run", small_model, "--repeat", "2", "--routine", "cpu:float32:nchw/im2col_gemm@0"])
+    assert "output y: [1, 8, 1, 1] float32" in capsys.readouterr().out
+
+
+def test_routines_lists_registry(capsys):
+    main(["routines", "Conv", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(r["op"] == "Conv" for r in rows)
+    assert any(r["descriptor"] == "cpu:float32:nchw/im2col_gemm" for r in rows)
+
+
+def test_inspect_shows_steps(small_model, capsys):
+    main(["inspect", small_model, "--json"])
+    steps = json.loads(capsys.readouterr().out)
+    assert [s["op"] for s in steps if s["op"] != "Reorder"] == ["Conv", "GlobalAveragePool"]  # Relu fused
+
+
+def test_profile_and_tune(small_model, tmp_path, capsys):
+    main(["profile", small_model, "--json", "--threads", "1"])
+    prof = json.loads(capsys.readouterr().out)
+    conv = next(r for r in prof["layers"] if r["op"] == "Conv")
+    assert len(conv["candidates_us"]) >= 2 and conv["chosen"] in conv["candidates_us"]
+    plan = tmp_path / "small.plan"
+    main(["tune", small_model, "-o", str(plan), "--json", "--threads", "1"])
+    tuned = json.loads(capsys.readouterr().out)
+    assert plan.exists() and tuned["predicted_ms"] > 0 and tuned["measured_ms"] > 0
