@@ -5,6 +5,12 @@ so the builders are handed out through the ``models`` fixture (a namespace).
 Models are built from ops the engine has routines for (see
 ``softneuro_ep._engine.supported_ops()``); ``models.has(op, ...)`` tells which.
 """
+import os as _os
+import tempfile as _tempfile
+
+# One profile cache per test run: shared by the tests (profiles reused), never the user's.
+_os.environ.setdefault("SOFTNEURO_EP_CACHE", _os.path.join(_tempfile.mkdtemp(prefix="snep-test-"), "profile.sqlite"))
+
 import types
 
 import numpy as np

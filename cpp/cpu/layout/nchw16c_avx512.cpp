@@ -83,11 +83,12 @@ inline __m512 act_vec(const ActP& a, __m512 v) {
 
 // ---- Conv direct --------------------------------------------------------------------
 // One register tile: NOC blocks of 16 output channels x UR output columns of
-// row oh, starting at ow0; kernel columns [kw_lo, kw_hi) are inside the input
-// for every column of the tile.
-template <int UR, int NOC>
+// row oh, starting at ow0. Without CHECK every kernel column is inside the
+// input for every column of the tile; with CHECK (tiles touching the left or
+// right padding) each kernel column kw covers tile columns [plo, phi) only.
+template <int UR, int NOC, bool CHECK>
 void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float* bias, const float* zn, float* yn,
-               int64_t ocb0, int64_t oh, int64_t ow0, int64_t kw_lo, int64_t kw_hi) {
+               int64_t ocb0, int64_t oh, int64_t ow0) {
   __m512 acc[NOC][UR];
   for (int j = 0; j < NOC; ++j) {
     __m512 b = _mm512_loadu_ps(bias + (ocb0 + j) * 16);
@@ -104,16 +105,39 @@ void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float*
       const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
       if (ih < 0 || ih >= g.IH) continue;
       const float* xr = xc + (ih * g.IW + ow0 * g.SW - g.PW) * 16;
-      for (int64_t kw = kw_lo; kw < kw_hi; ++kw) {
+      for (int64_t kw = 0; kw < KW; ++kw) {
         const float* xp = xr + kw * g.DW * 16;
         const float* wp = wc + (kh * KW + kw) * wstep;
+        int64_t plo = 0, phi = UR;
+        if (CHECK) {
+          // tile column p reads input column iw0 + p*SW, valid when 0 <= it < IW
+          const int64_t iw0 = ow0 * g.SW - g.PW + kw * g.DW;
+          plo = iw0 >= 0 ? 0 : (-iw0 + g.SW - 1) / g.SW;
+          phi = iw0 > g.IW - 1 ? 0 : (g.IW - 1 - iw0) / g.SW + 1;
+          if (phi > UR) phi = UR;
+          if (plo >= phi) continue;
+        }
+        if (!CHECK || (plo == 0 && phi == UR)) {
+          if (icb + 1 < g.ICB)  // the same pixels of the next input block: from L2 while this one computes
+            for (int p = 0; p < UR; ++p) _mm_prefetch((const char*)(xp + xs_c + p * sw16), _MM_HINT_T0);
 #pragma GCC unroll 4
-        for (int ic = 0; ic < 16; ++ic) {
-          __m512 w[NOC];
-          for (int j = 0; j < NOC; ++j) w[j] = _mm512_load_ps(wp + ic * NOC * 16 + j * 16);
-          for (int p = 0; p < UR; ++p) {
-            __m512 b = _mm512_set1_ps(xp[p * sw16 + ic]);
-            for (int j = 0; j < NOC; ++j) acc[j][p] = _mm512_fmadd_ps(b, w[j], acc[j][p]);
+          for (int ic = 0; ic < 16; ++ic) {
+            __m512 w[NOC];
+            for (int j = 0; j < NOC; ++j) w[j] = _mm512_load_ps(wp + ic * NOC * 16 + j * 16);
+            for (int p = 0; p < UR; ++p) {
+              __m512 b = _mm512_set1_ps(xp[p * sw16 + ic]);
+              for (int j = 0; j < NOC; ++j) acc[j][p] = _mm512_fmadd_ps(b, w[j], acc[j][p]);
+            }
+          }
+        } else {
+          for (int ic = 0; ic < 16; ++ic) {
+            __m512 w[NOC];
+            for (int j = 0; j < NOC; ++j) w[j] = _mm512_load_ps(wp + ic * NOC * 16 + j * 16);
+            for (int p = 0; p < UR; ++p) {
+              if (p < plo || p >= phi) continue;
+              __m512 b = _mm512_set1_ps(xp[p * sw16 + ic]);
+              for (int j = 0; j < NOC; ++j) acc[j][p] = _mm512_fmadd_ps(b, w[j], acc[j][p]);
+            }
           }
         }
       }
@@ -136,17 +160,23 @@ void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float*
 }
 
 using ConvTileFn = void (*)(const ConvArgs&, const float*, const float*, const float*, const float*, float*, int64_t,
-                            int64_t, int64_t, int64_t, int64_t);
+                            int64_t, int64_t);
 
-#define SNEP_T1(U) &conv_tile<U, 1>
-#define SNEP_T2(U) &conv_tile<U, 2>
-const ConvTileFn kTiles1[17] = {nullptr,     SNEP_T1(1),  SNEP_T1(2),  SNEP_T1(3),  SNEP_T1(4),  SNEP_T1(5),
-                                SNEP_T1(6),  SNEP_T1(7),  SNEP_T1(8),  SNEP_T1(9),  SNEP_T1(10), SNEP_T1(11),
-                                SNEP_T1(12), SNEP_T1(13), SNEP_T1(14), SNEP_T1(15), SNEP_T1(16)};
-const ConvTileFn kTiles2[13] = {nullptr,    SNEP_T2(1), SNEP_T2(2), SNEP_T2(3),  SNEP_T2(4),  SNEP_T2(5), SNEP_T2(6),
-                                SNEP_T2(7), SNEP_T2(8), SNEP_T2(9), SNEP_T2(10), SNEP_T2(11), SNEP_T2(12)};
-#undef SNEP_T1
-#undef SNEP_T2
+#define SNEP_T(U, N, C) &conv_tile<U, N, C>
+#define SNEP_ROW(N, C)                                                                                         \
+  {nullptr,          SNEP_T(1, N, C),  SNEP_T(2, N, C),  SNEP_T(3, N, C),  SNEP_T(4, N, C),  SNEP_T(5, N, C),  \
+   SNEP_T(6, N, C),  SNEP_T(7, N, C),  SNEP_T(8, N, C),  SNEP_T(9, N, C),  SNEP_T(10, N, C), SNEP_T(11, N, C), \
+   SNEP_T(12, N, C), SNEP_T(13, N, C), SNEP_T(14, N, C), SNEP_T(15, N, C), SNEP_T(16, N, C)}
+#define SNEP_ROW12(N, C)                                                                                      \
+  {nullptr,         SNEP_T(1, N, C), SNEP_T(2, N, C), SNEP_T(3, N, C),  SNEP_T(4, N, C),  SNEP_T(5, N, C), \
+   SNEP_T(6, N, C), SNEP_T(7, N, C), SNEP_T(8, N, C), SNEP_T(9, N, C), SNEP_T(10, N, C), SNEP_T(11, N, C), \
+   SNEP_T(12, N, C), nullptr, nullptr, nullptr, nullptr}
+// [noc - 1][check][ur]
+const ConvTileFn kTiles[2][2][17] = {{SNEP_ROW(1, false), SNEP_ROW(1, true)},
+                                     {SNEP_ROW12(2, false), SNEP_ROW12(2, true)}};
+#undef SNEP_T
+#undef SNEP_ROW
+#undef SNEP_ROW12
 
 // Valid kernel-column range for output column ow.
 inline void kw_range(const ConvArgs& g, int64_t ow, int64_t* lo, int64_t* hi) {
@@ -180,7 +210,6 @@ void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const flo
   const int64_t G = (g.OCB + g.ocg - 1) / g.ocg;
   const int64_t ximg = g.ICB * g.IH * g.IW * 16, yimg = g.OCB * g.OH * g.OW * 16;
   const int64_t wgrp = g.ocg * g.ICB * g.KH * g.KW * 256;
-  const int64_t mid_lo = imin(g.ow_lo, g.OW), mid_hi = imax(mid_lo, imin(g.ow_hi, g.OW));
   for (int64_t t = b; t < e; ++t) {
     const int64_t oh = t % g.OH, grp = (t / g.OH) % G, n = t / (g.OH * G);
     const int64_t ocb0 = grp * g.ocg;
@@ -189,20 +218,10 @@ void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const flo
     const float* wg = w + grp * wgrp;
     const float* zn = z ? z + n * yimg : nullptr;
     float* yn = y + n * yimg;
-    const ConvTileFn* tiles = noc == 2 ? kTiles2 : kTiles1;
-    for (int64_t ow = 0; ow < mid_lo; ++ow) {
-      int64_t lo, hi;
-      kw_range(g, ow, &lo, &hi);
-      tiles[1](g, xn, wg, bias, zn, yn, ocb0, oh, ow, lo, hi);
-    }
-    for_chunks(mid_lo, mid_hi, g.ur, [&](int64_t ow0, int64_t n_) {
-      tiles[n_](g, xn, wg, bias, zn, yn, ocb0, oh, ow0, 0, g.KW);
+    for_chunks(0, g.OW, g.ur, [&](int64_t ow0, int64_t n_) {
+      const bool inside = ow0 >= g.ow_lo && ow0 + n_ <= g.ow_hi;
+      kTiles[noc - 1][inside ? 0 : 1][n_](g, xn, wg, bias, zn, yn, ocb0, oh, ow0);
     });
-    for (int64_t ow = mid_hi; ow < g.OW; ++ow) {
-      int64_t lo, hi;
-      kw_range(g, ow, &lo, &hi);
-      tiles[1](g, xn, wg, bias, zn, yn, ocb0, oh, ow, lo, hi);
-    }
   }
 }
 

@@ -1,0 +1,439 @@
+"""Blocked-layout routines (cpu:float32:nchw16c/...) and the Reorder adapt routine.
+
+conformance/test_routines.py runs routines through run_node with Plain tensors
+only, where the blocked routines reject the layer. Here each one runs in a small
+hand-built plan: Plain feeds -> Reorder to NCHW16c -> routine -> Reorder back ->
+Plain output, compared with the numpy references of conformance/refs. The
+routine's output is also read raw (a Plain arena tensor aliasing its bytes,
+copied out by Identity), which checks the physical layout and that the pad
+lanes are zero.
+"""
+import os
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from softneuro_ep import InvalidArgument, _engine
+from softneuro_ep.graph_passes.attrs import to_engine
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
+from refs import REFS  # noqa: E402
+from refs.layout import from_blocked, to_blocked, to_nhwc  # noqa: E402
+from refs.linalg import draw_activation  # noqa: E402
+from refs.pool_resize import _pool_geometry, pool_ref  # noqa: E402
+
+F = 1  # TensorProto.FLOAT
+OPSET = 17
+REORDER = "cpu:float32/reorder"
+D16 = "cpu:float32:nchw16c/direct"
+FAST = settings(max_examples=int(os.environ.get("SNEP_LAYOUT_EXAMPLES", "25")), deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+HAVE_AVX512 = any(r["usable"] for r in _engine.routines("Conv") if r["descriptor"] == "cpu:float32:nchw16c/direct")
+needs_avx512 = pytest.mark.skipif(not HAVE_AVX512, reason="NCHW16c routines need AVX-512")
+
+BLOCK = {"nchw16c": 16, "nchw8c": 8}
+
+
+def physical_shape(shape, layout):
+    if layout == "nhwc":
+        return (shape[0],) + tuple(shape[2:]) + (shape[1],)
+    b = BLOCK[layout]
+    return (shape[0], -(-shape[1] // b)) + tuple(shape[2:]) + (b,)
+
+
+def to_layout(x, layout):
+    return to_nhwc(x) if layout == "nhwc" else to_blocked(x, BLOCK[layout])
+
+
+class PlanBuilder:
+    def __init__(self, threads):
+        self.plan = _engine.Plan(threads)
+        self.off = 0
+        self.feeds = []
+        self.n_out = 0
+        self.k = 0
+
+    def arena(self, shape, layout, offset=None):
+        if offset is None:
+            offset = self.off
+            self.off += (_engine.physical_bytes(F, list(shape), layout) + 63) // 64 * 64
+        return self.plan.add_arena_tensor(F, list(shape), offset, layout), offset
+
+    def feed(self, x):
+        self.feeds.append(np.ascontiguousarray(x, np.float32))
+        return self.plan.add_input(F, list(x.shape), len(self.feeds) - 1)
+
+    def const(self, x):
+        return self.plan.add_constant(F, np.ascontiguousarray(x, np.float32))
+
+    def step(self, op, ins, outs, desc, attrs=None):
+        a = to_engine(attrs or {})
+        a["_opset"] = OPSET
+        self.k += 1
+        self.plan.add_step(f"{op.lower()}{self.k}", op, a, ins, outs, desc)
+
+    def reorder_in(self, x, layout="nchw16c"):
+        t, _ = self.arena(x.shape, layout)
+        self.step("Reorder", [self.feed(x)], [t], REORDER)
+        return t
+
+    def output(self, shape):
+        o = self.plan.add_output(F, list(shape), self.n_out)
+        self.n_out += 1
+        return o
+
+    def reorder_out(self, t, shape):
+        o = self.output(shape)
+        self.step("Reorder", [t], [o], REORDER)
+
+    def raw_out(self, offset, shape, layout="nchw16c"):
+        """Copies the physical bytes of the tensor at `offset` to an output."""
+        ps = physical_shape(shape, layout)
+        alias, _ = self.arena(ps, "nchw", offset)
+        self.step("Identity", [alias], [self.output(ps)], "cpu/copy")
+
+    def run(self):
+        self.plan.set_arena_bytes(max(self.off, 64))
+        self.plan.finalize()
+        return self.plan.run(self.feeds)
+
+
+def run_blocked(op, inputs, attrs, out_shape, desc, threads, const=()):
+    """inputs: numpy arrays (None: omitted); indices in `const` are plan constants.
+    Returns (logical output, raw physical output)."""
+    b = PlanBuilder(threads)
+    ids = []
+    for k, x in enumerate(inputs):
+        if x is None:
+            ids.append(-1)
+        elif k in const:
+            ids.append(b.const(x))
+        else:
+            ids.append(b.reorder_in(x))
+    y, off = b.arena(out_shape, "nchw16c")
+    b.step(op, ids, [y], desc, attrs)
+    b.reorder_out(y, out_shape)
+    b.raw_out(off, out_shape)
+    got, raw = b.run()
+    return got, raw
+
+
+def check(got, raw, want, rtol, atol, what=""):
+    want = want.astype(np.float32)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=what)
+    c = want.shape[1]
+    pad = raw[:, -1, ..., c - (raw.shape[1] - 1) * 16:]
+    assert not pad.any(), f"{what}: pad lanes not zero"
+    np.testing.assert_array_equal(from_blocked(raw, c), got)
+
+
+def arr(draw, shape, lo=-1.0, hi=1.0):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return rng.uniform(lo, hi, size=shape).astype(np.float32)
+
+
+# ---- Reorder ------------------------------------------------------------------------
+
+@given(data=st.data())
+@FAST
+@pytest.mark.parametrize("layout", ["nchw16c", "nchw8c", "nhwc"])
+def test_reorder_layouts(layout, data):
+    rank = data.draw(st.integers(3, 5))
+    maxs = {3: 70, 4: 13, 5: 6}[rank]
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 40))) + tuple(
+        data.draw(st.integers(1, maxs)) for _ in range(rank - 2))
+    threads = data.draw(st.sampled_from([1, 2]))
+    x = arr(data.draw, shape, -10, 10)
+    # Plain -> layout, read raw; and raw -> Plain through the reverse Reorder.
+    b = PlanBuilder(threads)
+    t, off = b.arena(shape, layout)
+    b.step("Reorder", [b.feed(x)], [t], REORDER)
+    b.raw_out(off, shape, layout)
+    b.reorder_out(t, shape)
+    raw, back = b.run()
+    np.testing.assert_array_equal(raw, to_layout(x, layout))
+    np.testing.assert_array_equal(back, x)
+    # reverse direction alone, from a known physical tensor
+    b = PlanBuilder(threads)
+    ps = physical_shape(shape, layout)
+    t, off = b.arena(shape, layout)
+    alias, _ = b.arena(ps, "nchw", off)
+    b.step("Identity", [b.feed(to_layout(x, layout))], [alias], "cpu/copy")
+    b.reorder_out(t, shape)
+    (back,) = b.run()
+    np.testing.assert_array_equal(back, x)
+
+
+def test_reorder_plain_copy_and_rejects():
+    from softneuro_ep.graph_passes.node_eval import run_node
+    x = np.arange(2 * 3 * 5, dtype=np.float32).reshape(2, 3, 5)
+    (y,) = run_node("Reorder", [x], {}, outputs=[(np.float32, x.shape)], descriptor=REORDER)
+    np.testing.assert_array_equal(y, x)
+    # a blocked routine given Plain tensors says it does not support the layer
+    with pytest.raises(InvalidArgument, match="support"):
+        run_node("Relu", [x.reshape(2, 3, 5, 1)], {}, outputs=[(np.float32, (2, 3, 5, 1))], descriptor=D16)
+
+
+# ---- Conv ------------------------------------------------------------------------------
+
+def draw_conv(draw, depthwise):
+    n = draw(st.integers(1, 2))
+    c = draw(st.integers(1, 40))
+    m = c if depthwise else draw(st.integers(1, 40))
+    ks = [draw(st.integers(1, 5 if depthwise else 3)) for _ in range(2)]
+    strides = [draw(st.integers(1, 2 if depthwise else 3)) for _ in range(2)]
+    dil = [draw(st.integers(1, 2)) for _ in range(2)]
+    pads = [draw(st.integers(0, 2)) for _ in range(4)]
+    ap = draw(st.sampled_from(["NOTSET"] * 4 + ["VALID", "SAME_UPPER", "SAME_LOWER"]))
+    xs = []
+    for i in range(2):
+        ext = (ks[i] - 1) * dil[i] + 1
+        lo = max(1, ext - (pads[i] + pads[i + 2] if ap == "NOTSET" else 0))
+        xs.append(draw(st.integers(lo, max(lo, 15))))
+    attrs = {"kernel_shape": ks, "strides": strides, "dilations": dil, "group": c if depthwise else 1}
+    if ap == "NOTSET":
+        attrs["pads"] = pads
+    else:
+        attrs["auto_pad"] = ap
+    from refs.linalg import conv_geometry
+    out = conv_geometry(xs, ks, attrs)[4]
+    x = arr(draw, (n, c) + tuple(xs))
+    w = arr(draw, (m, 1 if depthwise else c) + tuple(ks))
+    bias = arr(draw, (m,)) if draw(st.booleans()) else None
+    z = arr(draw, (n, m) + tuple(out)) if draw(st.booleans()) else None
+    draw_activation(draw, attrs)
+    inputs = [x, w, bias, z]
+    while inputs[-1] is None:
+        inputs.pop()
+    return inputs, attrs, (n, m) + tuple(out)
+
+
+@needs_avx512
+@given(data=st.data())
+@FAST
+@pytest.mark.parametrize("algo", ["direct", "depthwise"])
+def test_conv16c(algo, data):
+    inputs, attrs, out_shape = draw_conv(data.draw, algo == "depthwise")
+    threads = data.draw(st.sampled_from([1, 2]))
+    ref = REFS["Conv"]
+    want = ref.compute(inputs, attrs)[0]
+    rtol, atol = ref.tolerance("", np.float32)
+    got, raw = run_blocked("Conv", inputs, attrs, out_shape, f"cpu:float32:nchw16c/{algo}", threads, const=(1, 2))
+    check(got, raw, want, rtol, atol, f"Conv {algo} {attrs} {[None if i is None else i.shape for i in inputs]}")
+
+
+def test_conv16c_rejects_plain_and_nonconst_weights():
+    if not HAVE_AVX512:
+        pytest.skip("needs AVX-512")
+    b = PlanBuilder(1)
+    x = b.reorder_in(np.zeros((1, 16, 4, 4), np.float32))
+    w = b.feed(np.zeros((16, 16, 3, 3), np.float32))
+    y, _ = b.arena((1, 16, 2, 2), "nchw16c")
+    with pytest.raises(Exception, match="support"):
+        b.step("Conv", [x, w], [y], "cpu:float32:nchw16c/direct", {"kernel_shape": [3, 3]})
+
+
+# ---- pooling -----------------------------------------------------------------------------
+
+@needs_avx512
+@given(data=st.data())
+@FAST
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_pool16c(op, data):
+    d = data.draw
+    shape = (d(st.integers(1, 2)), d(st.integers(1, 40)), d(st.integers(1, 13)), d(st.integers(1, 13)))
+    k = [d(st.integers(1, min(3, s))) for s in shape[2:]]
+    attrs = {"kernel_shape": k}
+    if d(st.booleans()):
+        attrs["strides"] = [d(st.integers(1, 3)) for _ in range(2)]
+    ap = d(st.sampled_from(["NOTSET", "NOTSET", "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"]))
+    if ap != "NOTSET":
+        attrs["auto_pad"] = ap
+    elif d(st.booleans()):
+        attrs["pads"] = [d(st.integers(0, kk - 1)) for kk in k] * 2
+    if ap in ("NOTSET", "VALID") and d(st.booleans()):
+        attrs["ceil_mode"] = 1
+    if op == "AveragePool" and d(st.booleans()):
+        attrs["count_include_pad"] = 1
+    if op == "MaxPool" and ap in ("NOTSET", "VALID") and d(st.booleans()):
+        attrs["dilations"] = [d(st.integers(1, 2)) for _ in range(2)]
+    out, *_ = _pool_geometry(shape, attrs)
+    if min(out) <= 0:
+        attrs = {"kernel_shape": [1, 1]}
+        out, *_ = _pool_geometry(shape, attrs)
+    x = arr(d, shape, -10, 10)
+    want = pool_ref(x, attrs, "max" if op == "MaxPool" else "avg")[0]
+    got, raw = run_blocked(op, [x], attrs, want.shape, D16, d(st.sampled_from([1, 2])))
+    check(got, raw, want, 1e-5, 1e-5, f"{op} {attrs} {shape}")
+
+
+@needs_avx512
+@given(data=st.data())
+@FAST
+def test_global_average_pool16c(data):
+    d = data.draw
+    shape = (d(st.integers(1, 2)), d(st.integers(1, 40)), d(st.integers(1, 15)), d(st.integers(1, 15)))
+    x = arr(d, shape, -10, 10)
+    want = REFS["GlobalAveragePool"].compute([x], {})[0]
+    got, raw = run_blocked("GlobalAveragePool", [x], {}, want.shape, D16, d(st.sampled_from([1, 2])))
+    check(got, raw, want, 1e-4, 1e-4)
+
+
+# ---- Add / Mul ---------------------------------------------------------------------------
+
+@needs_avx512
+@given(data=st.data())
+@FAST
+@pytest.mark.parametrize("op", ["Add", "Mul"])
+def test_binary16c(op, data):
+    d = data.draw
+    shape = (d(st.integers(1, 2)), d(st.integers(1, 40)), d(st.integers(1, 11)), d(st.integers(1, 11)))
+    kind = d(st.sampled_from(["same", "channel_second", "channel_first"]))
+    a = arr(d, shape, -5, 5)
+    small = shape[:2] + (1, 1)
+    b = arr(d, shape if kind == "same" else small, -5, 5)
+    if kind == "channel_first":
+        a, b = b, a
+    want = a + b if op == "Add" else a * b
+    got, raw = run_blocked(op, [a, b], {}, shape, D16, d(st.sampled_from([1, 2])))
+    check(got, raw, want, 1e-6, 1e-6, f"{op} {kind}")
+
+
+# ---- activations -------------------------------------------------------------------------
+
+ACT_ATTRS = {
+    "HardSigmoid": {"alpha": st.sampled_from([0.2, 1 / 6, 0.5]), "beta": st.sampled_from([0.5, 0.3])},
+    "LeakyRelu": {"alpha": st.sampled_from([0.01, 0.1, 0.3])},
+}
+
+
+@needs_avx512
+@given(data=st.data())
+@FAST
+@pytest.mark.parametrize("op", ["Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh"])
+def test_activation16c(op, data):
+    d = data.draw
+    rank = d(st.integers(3, 4))
+    shape = (d(st.integers(1, 2)), d(st.integers(1, 40))) + tuple(d(st.integers(1, 9)) for _ in range(rank - 2))
+    x = arr(d, shape, -8, 8)
+    attrs = {k: float(np.float32(d(s))) for k, s in ACT_ATTRS.get(op, {}).items() if d(st.booleans())}
+    inputs, const = [x], ()
+    if op == "Clip":
+        lo = np.array(d(st.sampled_from([-1.0, 0.0, 0.5])), np.float32) if d(st.booleans()) else None
+        hi = np.array(d(st.sampled_from([1.0, 6.0])), np.float32) if d(st.booleans()) else None
+        inputs = [x, lo, hi]
+        while inputs[-1] is None and len(inputs) > 1:
+            inputs.pop()
+        const = (1, 2)
+    want = REFS[op].compute(inputs, attrs)[0]
+    got, raw = run_blocked(op, inputs, attrs, shape, D16, d(st.sampled_from([1, 2])), const=const)
+    check(got, raw, want, 2e-5, 2e-5, f"{op} {attrs}")
+
+
+# ---- Concat ------------------------------------------------------------------------------
+
+@needs_avx512
+@given(data=st.data())
+@FAST
+def test_concat16c(data):
+    d = data.draw
+    n, h, w = d(st.integers(1, 2)), d(st.integers(1, 9)), d(st.integers(1, 9))
+    k = d(st.integers(1, 4))
+    cs = [16 * d(st.integers(1, 3)) for _ in range(k - 1)] + [d(st.integers(1, 40))]
+    xs = [arr(d, (n, c, h, w)) for c in cs]
+    want = np.concatenate(xs, axis=1)
+    attrs = {"axis": d(st.sampled_from([1, -3]))}
+    got, raw = run_blocked("Concat", xs, attrs, want.shape, D16, d(st.sampled_from([1, 2])))
+    check(got, raw, want, 0, 0)
+
+
+# ---- a blocked chain ---------------------------------------------------------------------
+
+@needs_avx512
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blocked_chain(threads):
+    """Conv+Relu -> MaxPool -> Conv (+Z) -> GlobalAveragePool -> Mul (SE) all in NCHW16c."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (1, 3, 17, 15)).astype(np.float32)
+    w1 = rng.uniform(-1, 1, (20, 3, 3, 3)).astype(np.float32)
+    b1 = rng.uniform(-1, 1, (20,)).astype(np.float32)
+    w2 = rng.uniform(-1, 1, (20, 20, 1, 1)).astype(np.float32)
+    a1 = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2], "activation": "Relu"}
+    pa = {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}
+    y1 = REFS["Conv"].compute([x, w1, b1], a1)[0]
+    y2 = pool_ref(y1, pa, "max")[0]
+    y3 = REFS["Conv"].compute([y2, w2, None, y2], {"kernel_shape": [1, 1]})[0]
+    y4 = y3.mean(axis=(2, 3), keepdims=True)
+    want = y3 * y4
+    b = PlanBuilder(threads)
+    t0 = b.reorder_in(x)
+    t1, _ = b.arena(y1.shape, "nchw16c")
+    b.step("Conv", [t0, b.const(w1), b.const(b1)], [t1], "cpu:float32:nchw16c/direct", a1)
+    t2, _ = b.arena(y2.shape, "nchw16c")
+    b.step("MaxPool", [t1], [t2], D16, pa)
+    t3, _ = b.arena(y3.shape, "nchw16c")
+    b.step("Conv", [t2, b.const(w2), -1, t2], [t3], "cpu:float32:nchw16c/direct", {"kernel_shape": [1, 1]})
+    t4, _ = b.arena(y4.shape, "nchw16c")
+    b.step("GlobalAveragePool", [t3], [t4], D16)
+    t5, _ = b.arena(want.shape, "nchw16c")
+    b.step("Mul", [t3, t4], [t5], D16)
+    b.reorder_out(t5, want.shape)
+    (got,) = b.run()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+# ---- benchmark (not a test): python tests/test_layout_routines.py [threads] ----------------
+
+RESNET50_CONVS = [  # (C, M, H=W, k, stride)
+    (64, 64, 56, 3, 1), (128, 128, 28, 3, 1), (256, 256, 14, 3, 1), (512, 512, 7, 3, 1),
+    (64, 256, 56, 1, 1), (256, 64, 56, 1, 1), (512, 128, 28, 1, 1), (1024, 256, 14, 1, 1),
+    (256, 1024, 14, 1, 1), (2048, 512, 7, 1, 1), (512, 2048, 7, 1, 1), (128, 128, 56, 3, 2),
+]
+
+
+def _conv_step_us(desc, layout, x, w, attrs, threads, reps=30):
+    b = PlanBuilder(threads)
+    n, m = x.shape[0], w.shape[0]
+    from refs.linalg import conv_geometry
+    out = (n, m) + tuple(conv_geometry(x.shape[2:], w.shape[2:], attrs)[4])
+    xin = b.reorder_in(x, layout) if layout != "nchw" else b.feed(x)
+    bias = b.const(np.zeros(m, np.float32))
+    y, _ = b.arena(out, layout)
+    b.step("Conv", [xin, b.const(w), bias], [y], desc, dict(attrs, activation="Relu"))
+    b.reorder_out(y, out) if layout != "nchw" else b.step("Identity", [y], [b.output(out)], "cpu/copy")
+    b.plan.set_arena_bytes(b.off)
+    b.plan.finalize()
+    times = []
+    for _ in range(reps):
+        _, t = b.plan.run_profiled(b.feeds)
+        times.append(t[1 if layout != "nchw" else 0])
+    return float(np.median(times)), out
+
+
+def bench(threads=1):
+    rng = np.random.default_rng(0)
+    print(f"threads={threads}  GFLOP/s of the Conv step (median of 30 runs, interleaved per shape)")
+    print(f"{'C':>5}{'M':>6}{'HW':>4}{'k':>3}{'s':>3} {'nchw16c/direct':>15} {'nchw/im2col_gemm':>17} {'nchw/gemm_1x1':>14}")
+    for c, m, hw, k, s in RESNET50_CONVS:
+        x = rng.uniform(-1, 1, (1, c, hw, hw)).astype(np.float32)
+        w = rng.uniform(-1, 1, (m, c, k, k)).astype(np.float32)
+        attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [k // 2] * 4}
+        cols = []
+        for desc, lay in [("cpu:float32:nchw16c/direct", "nchw16c"), ("cpu:float32:nchw/im2col_gemm", "nchw"),
+                          ("cpu:float32:nchw/gemm_1x1", "nchw")]:
+            if "1x1" in desc and (k != 1 or s != 1):
+                cols.append("")
+                continue
+            us, out = _conv_step_us(desc, lay, x, w, attrs, threads)
+            flops = 2.0 * np.prod(out) * c * k * k
+            cols.append(f"{flops / us / 1e3:.1f}")
+        print(f"{c:>5}{m:>6}{hw:>4}{k:>3}{s:>3} {cols[0]:>15} {cols[1]:>17} {cols[2]:>14}")
+
+
+if __name__ == "__main__":
+    bench(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
