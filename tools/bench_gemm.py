@@ -83,31 +83,38 @@ def conv_layers(threads, descriptor=""):
         b = rng.standard_normal(co).astype(np.float32)
         attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [p] * 4}
         oh = (h + 2 * p - k) // s + 1
+        conv = helper.make_node("Conv", ["x", "w", "b"], ["c"], **attrs)
+        relu = helper.make_node("Relu", ["c"], ["y"])
+        graph = helper.make_graph(
+            [conv, relu], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, co, oh, oh])],
+            [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+        code = NP_TO_ONNX[np.dtype(np.float32)]
         for th in threads:
-            code = NP_TO_ONNX[np.dtype(np.float32)]
-            plan = _engine.Plan(th)
-            ix = plan.add_input(code, list(x.shape), 0)
-            iw = plan.add_constant(code, w)
-            ib = plan.add_constant(code, b)
-            out = plan.add_output(code, [1, co, oh, oh], 0)
-            plan.add_step("conv", "Conv", dict(attrs, activation="Relu", _opset=17), [ix, iw, ib], [out], descriptor)
-            plan.finalize()
-            routine = plan.step_routines()[0][2]
-            conv = helper.make_node("Conv", ["x", "w", "b"], ["c"], **attrs)
-            relu = helper.make_node("Relu", ["c"], ["y"])
-            graph = helper.make_graph(
-                [conv, relu], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, co, oh, oh])],
-                [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = th
-            so.inter_op_num_threads = 1
-            sess = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-                                        .SerializeToString(), so, providers=["CPUExecutionProvider"])
             te, to = [], []
-            for _ in range(3):  # interleaved rounds
+            # Interleaved rounds; only one engine alive at a time (both thread
+            # pools spin after a run, which would steal the other's cores).
+            for _ in range(3):
+                plan = _engine.Plan(th)
+                ix = plan.add_input(code, list(x.shape), 0)
+                iw = plan.add_constant(code, w)
+                ib = plan.add_constant(code, b)
+                out = plan.add_output(code, [1, co, oh, oh], 0)
+                plan.add_step("conv", "Conv", dict(attrs, activation="Relu", _opset=17), [ix, iw, ib], [out],
+                              descriptor)
+                plan.finalize()
+                routine = plan.step_routines()[0][2]
                 te.append(plan.time_median([x], 3, 10, 200, 200000.0))
+                del plan
+                time.sleep(0.05)
+                so = ort.SessionOptions()
+                so.intra_op_num_threads = th
+                so.inter_op_num_threads = 1
+                sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
                 to.append(median_time(lambda: sess.run(None, {"x": x}), budget=0.2) * 1e6)
+                del sess
+                time.sleep(0.05)
             te, to = min(te), min(to)
             print(f"{name:22s} {th:3d} {te:10.1f} {to:9.1f} {to / te:7.2f}  {routine}")
 
@@ -134,11 +141,15 @@ def main():
             plan = _plan_const_a(A, B, th)
             t_eng = plan.time_median([B], 3, 10, 400, 400000.0) * 1e-6
             g_eng = flops / t_eng / 1e9
+            del plan  # its pool spins after a run: keep one engine alive at a time
+            time.sleep(0.05)
             g_ort = float("nan")
             if not args.no_ort:
                 sess = ort_session(A, K, N, th)
                 t_ort = median_time(lambda: sess.run(None, {"B": B}))
                 g_ort = flops / t_ort / 1e9
+                del sess
+                time.sleep(0.05)
             print(f"{name:24s} {M:5d} {K:5d} {N:6d} {th:3d}  {g_eng:11.1f} {g_ort:9.1f} {g_eng / g_ort:6.2f}")
 
 

@@ -7,8 +7,15 @@
 
 namespace snep {
 
+static inline void cpu_relax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
 ThreadPool::ThreadPool(int num_threads) {
-  for (int i = 1; i < std::max(1, num_threads); ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < std::max(1, num_threads); ++i) workers_.emplace_back([this] { worker_loop(); });
+  for (int i = 0; i < 4; ++i) spare_.push_back(std::make_shared<Job>());
 }
 
 ThreadPool::~ThreadPool() {
@@ -21,34 +28,37 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::work_on_current() {
+void ThreadPool::work(Job& job) {
   for (;;) {
-    int64_t t = next_.fetch_add(1);
-    if (t >= ntasks_) break;
-    (*task_fn_)(t);
+    int64_t t = job.next.fetch_add(1, std::memory_order_acq_rel);
+    if (t >= job.ntasks) break;
+    (*job.fn)(t);
+    job.done.fetch_add(1, std::memory_order_acq_rel);
   }
 }
 
-void ThreadPool::worker_loop(int) {
+void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
     // Spin a little before sleeping: steps of one run follow each other closely.
-    int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && spins < 20000) {
-#if defined(__x86_64__)
-      _mm_pause();
-#endif
-      ++spins;
-    }
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == seen && spins < 20000; ++spins) cpu_relax();
+    std::shared_ptr<Job> job;
     {
       std::unique_lock<std::mutex> lk(m_);
       cv_.wait(lk, [&] { return generation_.load() != seen; });
       seen = generation_.load();
       if (stop_) return;
+      job = job_;
     }
-    work_on_current();
-    active_.fetch_sub(1, std::memory_order_acq_rel);
+    if (job) work(*job);
   }
+}
+
+std::shared_ptr<ThreadPool::Job> ThreadPool::fresh_job() {
+  for (auto& j : spare_)
+    if (j.use_count() == 1) return j;  // only the pool holds it: no worker is inside
+  spare_.push_back(std::make_shared<Job>());
+  return spare_.back();
 }
 
 void ThreadPool::run_tasks(int64_t ntasks, const std::function<void(int64_t)>& fn) {
@@ -58,21 +68,21 @@ void ThreadPool::run_tasks(int64_t ntasks, const std::function<void(int64_t)>& f
     for (int64_t t = 0; t < ntasks; ++t) fn(t);
     return;
   }
+  std::shared_ptr<Job> job;
   {
     std::lock_guard<std::mutex> g(m_);
-    task_fn_ = &fn;
-    ntasks_ = ntasks;
-    next_.store(0);
-    active_.store((int)workers_.size());
+    job_.reset();
+    job = fresh_job();
+    job->fn = &fn;
+    job->ntasks = ntasks;
+    job->done.store(0, std::memory_order_relaxed);
+    job->next.store(0, std::memory_order_release);
+    job_ = job;
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
   cv_.notify_all();
-  work_on_current();
-  while (active_.load(std::memory_order_acquire) != 0) {
-#if defined(__x86_64__)
-    _mm_pause();
-#endif
-  }
+  work(*job);
+  while (job->done.load(std::memory_order_acquire) < ntasks) cpu_relax();
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {

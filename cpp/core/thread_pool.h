@@ -1,12 +1,14 @@
 // A small fork-join pool: parallel_for splits [0, n) over the session's threads.
-// The caller thread takes part. When another run already holds the pool
-// (concurrent run() calls on one session), the range runs on the caller alone,
-// which is correct and avoids oversubscription.
+// The caller thread takes part and returns as soon as every task is done (it
+// never waits for a slow-to-wake worker to check in). When another run
+// already holds the pool (concurrent run() calls on one session), the range
+// runs on the caller alone, which is correct and avoids oversubscription.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -24,19 +26,27 @@ class ThreadPool {
   void run_tasks(int64_t ntasks, const std::function<void(int64_t)>& fn);
 
  private:
-  void worker_loop(int idx);
-  void work_on_current();
+  // One parallel call. Workers hold it by shared_ptr, so a worker that wakes
+  // after the call returned only finds no task left; fn is never called then
+  // (a claimed task keeps the caller waiting, and with it fn alive).
+  struct Job {
+    const std::function<void(int64_t)>* fn = nullptr;
+    int64_t ntasks = 0;
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+  };
+  static void work(Job& job);
+  std::shared_ptr<Job> fresh_job();
+  void worker_loop();
 
   std::vector<std::thread> workers_;
   std::mutex busy_;  // held by the run that owns the workers
   std::mutex m_;
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> active_{0};
   bool stop_ = false;
-  const std::function<void(int64_t)>* task_fn_ = nullptr;
-  int64_t ntasks_ = 0;
-  std::atomic<int64_t> next_{0};
+  std::shared_ptr<Job> job_;                 // the current call, guarded by m_
+  std::vector<std::shared_ptr<Job>> spare_;  // reused when no worker still holds them
 };
 
 }  // namespace snep

@@ -102,8 +102,9 @@ void im2col_slab(const ConvParams& p, const float* x, int64_t k0, int64_t kc, in
 class ConvGemmKernel : public Kernel {
  public:
   ConvGemmKernel(const Layer& l, const ConvParams& p, bool one_by_one)
-      : uk_(gemm::best_ukernel()), p_(p), one_(one_by_one) {
+      : p_(p), one_(one_by_one) {
     Mg_ = p.M / p.group;
+    uk_ = gemm::ukernel_for(Mg_);
     Cg_ = p.C / p.group;
     K_ = Cg_ * p.k_size();
     N_ = p.out_size();
@@ -181,7 +182,7 @@ class ConvGemmKernel : public Kernel {
     }
   }
 
-  const gemm::Ukernel& uk_;
+  gemm::Ukernel uk_;
   ConvParams p_;
   bool one_;
   int64_t Mg_ = 0, Cg_ = 0, K_ = 0, N_ = 0, asize_ = 0;

@@ -26,12 +26,13 @@ bool convt_supports(const Layer& l) {
 
 class ConvTransposeKernel : public Kernel {
  public:
-  explicit ConvTransposeKernel(const Layer& l) : uk_(gemm::best_ukernel()) {
+  explicit ConvTransposeKernel(const Layer& l)  {
     p_ = conv::conv_transpose_params(l);
     Mg_ = p_.M / p_.group;
     Cg_ = p_.C / p_.group;
     KK_ = p_.k_size();
     Mrows_ = Mg_ * KK_;
+    uk_ = gemm::ukernel_for(Mrows_);
     HWin_ = p_.in_size();
     act_ = Activation::from_attrs(l.attrs);
     has_bias_ = l.has_input(2);
@@ -135,7 +136,7 @@ class ConvTransposeKernel : public Kernel {
     act_.apply(y, outsz);
   }
 
-  const gemm::Ukernel& uk_;
+  gemm::Ukernel uk_;
   ConvParams p_;
   int64_t Mg_ = 0, Cg_ = 0, KK_ = 0, Mrows_ = 0, HWin_ = 0, asize_ = 0;
   bool has_bias_ = false;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -171,15 +172,39 @@ void task_entry(RunCtx* x, int64_t w) {
 
 }  // namespace
 
+int64_t kc_max() {
+  static const int64_t kc = [] {
+    const char* e = std::getenv("SNEP_SGEMM_KC");
+    int64_t v = e ? std::atoll(e) : 0;
+    return v > 0 ? v : (int64_t)256;
+  }();
+  return kc;
+}
+
 const Ukernel& best_ukernel() {
   static const Ukernel uk = [] {
     Ukernel u;
-    if (cpu_has("avx512f")) { u.mr = 12; u.nr = 32; u.fn = sgemm_ukernel_avx512; u.name = "12x32_avx512"; }
+    if (cpu_has("avx512f")) { u.mr = 12; u.nr = 32; u.fn = sgemm_ukernel_12x32_avx512; u.name = "12x32_avx512"; }
     else if (cpu_has("avx2")) { u.mr = 6; u.nr = 16; u.fn = sgemm_ukernel_avx2; u.name = "6x16_avx2"; }
     else { u.mr = kPlainMR; u.nr = kPlainNR; u.fn = sgemm_ukernel_plain; u.name = "4x16_plain"; }
     return u;
   }();
   return uk;
+}
+
+const Ukernel& ukernel_for(int64_t M) {
+  static const Ukernel k8 = [] {
+    Ukernel u;
+    u.mr = 8; u.nr = 32; u.fn = sgemm_ukernel_8x32_avx512; u.name = "8x32_avx512";
+    return u;
+  }();
+  const Ukernel& best = best_ukernel();
+  if (best.nr != 32) return best;
+  static const int force = [] { const char* e = std::getenv("SNEP_SGEMM_MR"); return e ? std::atoi(e) : 0; }();
+  if (force == 8) return k8;
+  if (force == 12) return best;
+  // Fewest padded rows; ties to the taller tile.
+  return round_up(M, 8) < round_up(M, 12) ? k8 : best;
 }
 
 void pack_a(const float* src, int64_t rs, int64_t cs, int64_t M, int64_t K, float* dst, const Ukernel& uk,

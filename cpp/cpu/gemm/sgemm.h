@@ -35,12 +35,17 @@ struct Ukernel {
 
 // The best micro-kernel on this CPU (AVX-512 > AVX2 > plain), chosen at run time.
 const Ukernel& best_ukernel();
+// The micro-kernel for a GEMM with M rows (on AVX-512: 8x32 or 12x32, the one
+// padding M least). The packed A layout depends on it: pack and run with the same.
+const Ukernel& ukernel_for(int64_t M);
 
-constexpr int64_t kKcMax = 256;
-// K block size: K split into equal blocks of at most kKcMax.
+// Largest K block (SNEP_SGEMM_KC overrides it, for tuning experiments).
+int64_t kc_max();
+// K block size: K split into equal blocks of at most kc_max().
 inline int64_t kc_for(int64_t K) {
-  if (K <= kKcMax) return K;
-  int64_t nb = (K + kKcMax - 1) / kKcMax;
+  const int64_t kmax = kc_max();
+  if (K <= kmax) return K;
+  int64_t nb = (K + kmax - 1) / kmax;
   return (K + nb - 1) / nb;
 }
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }

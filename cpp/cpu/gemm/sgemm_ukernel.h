@@ -28,8 +28,10 @@ using UkernelFn = void (*)(int64_t kc, const float* a, int64_t a_stride, const f
                            int mr, int nr, int accumulate, const UkEpilogue* ep);
 
 // Entry points (defined in the per-ISA files).
-void sgemm_ukernel_avx512(int64_t kc, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc,
-                          int mr, int nr, int accumulate, const UkEpilogue* ep);
+void sgemm_ukernel_12x32_avx512(int64_t kc, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc,
+                                int mr, int nr, int accumulate, const UkEpilogue* ep);
+void sgemm_ukernel_8x32_avx512(int64_t kc, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc,
+                               int mr, int nr, int accumulate, const UkEpilogue* ep);
 void sgemm_ukernel_avx2(int64_t kc, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc,
                         int mr, int nr, int accumulate, const UkEpilogue* ep);
 

@@ -33,7 +33,7 @@ bool gemm_supports(const Layer& l) {
 
 class GemmKernel : public Kernel {
  public:
-  explicit GemmKernel(const Layer& l) : uk_(gemm::best_ukernel()) {
+  explicit GemmKernel(const Layer& l)  {
     const auto& A = l.in(0).shape;
     const auto& B = l.in(1).shape;
     ta_ = l.attrs.get_int("transA", 0) != 0;
@@ -41,6 +41,7 @@ class GemmKernel : public Kernel {
     M_ = ta_ ? A[1] : A[0];
     K_ = ta_ ? A[0] : A[1];
     N_ = tb_ ? B[0] : B[1];
+    uk_ = gemm::ukernel_for(M_);
     alpha_ = (float)l.attrs.get_float("alpha", 1.0);
     beta_ = (float)l.attrs.get_float("beta", 1.0);
     act_ = Activation::from_attrs(l.attrs);
@@ -111,7 +112,7 @@ class GemmKernel : public Kernel {
     gemm::pack_a(src, ta_ ? 1 : K_, ta_ ? M_ : 1, M_, K_, dst, uk_, 1.f, p0, p1);
   }
 
-  const gemm::Ukernel& uk_;
+  gemm::Ukernel uk_;
   bool ta_ = false, tb_ = false, has_c_ = false;
   int64_t M_ = 0, N_ = 0, K_ = 0, c_sm_ = 0, c_sn_ = 0;
   float alpha_ = 1.f, beta_ = 1.f;

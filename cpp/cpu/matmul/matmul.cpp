@@ -62,7 +62,7 @@ bool matmul_supports(const Layer& l) {
 
 class MatMulKernel : public Kernel {
  public:
-  explicit MatMulKernel(const Layer& l) : uk_(gemm::best_ukernel()) {
+  explicit MatMulKernel(const Layer& l)  {
     MatMulShape s = matmul_shape(l);
     M_ = s.M; K_ = s.K; N_ = s.N;
     act_ = Activation::from_attrs(l.attrs);
@@ -94,6 +94,7 @@ class MatMulKernel : public Kernel {
         }
       }
     }
+    uk_ = gemm::ukernel_for(M_);
     asize_ = gemm::ws_round(gemm::packed_a_floats(M_, K_, uk_));
     bsize_ = gemm::ws_round(gemm::packed_b_floats(K_, N_, uk_));
     if (l.in(0).const_data) {
@@ -175,7 +176,7 @@ class MatMulKernel : public Kernel {
     return st;
   }
 
-  const gemm::Ukernel& uk_;
+  gemm::Ukernel uk_;
   int64_t M_ = 0, K_ = 0, N_ = 0, batch_ = 1, nA_ = 1, nB_ = 1, asize_ = 0, bsize_ = 0, bias_sn_ = 1;
   bool has_bias_ = false;
   Activation act_;

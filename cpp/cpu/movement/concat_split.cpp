@@ -34,7 +34,7 @@ std::unique_ptr<Kernel> concat_prepare(const Layer& l) {
   int64_t nin = (int64_t)chunk.size();
   return std::make_unique<FnKernel>([=](const RunArgs& a) {
     char* dst = static_cast<char*>(a.out[0]);
-    int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, row / nin));
+    int64_t grain = std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, row / nin));
     a.pool->parallel_for(outer * nin, grain, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         int64_t i = t % nin, r0 = t / nin;
@@ -98,7 +98,7 @@ std::unique_ptr<Kernel> split_prepare(const Layer& l) {
           throw InvalidArgumentError(where + ": split sizes do not match the output shapes");
     }
     const char* src = static_cast<const char*>(a.in[0]);
-    int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, row / nout));
+    int64_t grain = std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, row / nout));
     a.pool->parallel_for(outer * nout, grain, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         int64_t i = t % nout, r0 = t / nout;

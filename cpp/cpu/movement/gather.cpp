@@ -46,7 +46,7 @@ std::unique_ptr<Kernel> gather_prepare(const Layer& l) {
     SNEP_BY_SIZE(esz, U, {
       const U* src = static_cast<const U*>(a.in[0]);
       U* dst = static_cast<U*>(a.out[0]);
-      int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, inner));
+      int64_t grain = std::max<int64_t>(1, mv::kCopyGrain / std::max<int64_t>(1, inner));
       auto body = [&](auto* idx) {
         a.pool->parallel_for(outer * M, grain, [&](int64_t b, int64_t e) {
           for (int64_t t = b; t < e; ++t) {
@@ -165,7 +165,7 @@ std::unique_ptr<Kernel> gather_nd_prepare(const Layer& l) {
     const char* src = static_cast<const char*>(a.in[0]);
     char* out = static_cast<char*>(a.out[0]);
     size_t bytes = slice * esz;
-    a.pool->parallel_for(T, std::max<int64_t>(1, 16384 / (int64_t)std::max<size_t>(1, bytes)), [&](int64_t tb, int64_t te) {
+    a.pool->parallel_for(T, std::max<int64_t>(1, (1 << 18) / (int64_t)std::max<size_t>(1, bytes)), [&](int64_t tb, int64_t te) {
       for (int64_t t = tb; t < te; ++t) {
         int64_t off = (t / per_batch) * bstride;
         for (int64_t j = 0; j < k; ++j) {

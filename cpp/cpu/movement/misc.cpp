@@ -82,7 +82,7 @@ std::unique_ptr<Kernel> trilu_prepare(const Layer& l) {
     SNEP_BY_SIZE(esz, U, {
       const U* src = static_cast<const U*>(a.in[0]);
       U* dst = static_cast<U*>(a.out[0]);
-      a.pool->parallel_for(B * R, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, C)), [&](int64_t b, int64_t e) {
+      a.pool->parallel_for(B * R, std::max<int64_t>(1, mv::kCopyGrain / std::max<int64_t>(1, C)), [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
           int64_t i = t % R;
           const U* s = src + t * C;
@@ -301,7 +301,7 @@ std::unique_ptr<Kernel> revseq_prepare(const Layer& l) {
       if (lens[b] < 0 || lens[b] > T) throw InvalidArgumentError(where + ": sequence length out of range");
     const char* src = static_cast<const char*>(a.in[0]);
     char* dst = static_cast<char*>(a.out[0]);
-    a.pool->parallel_for(D0 * D1, std::max<int64_t>(1, 16384 / (int64_t)std::max<size_t>(bytes, 1)), [&](int64_t s, int64_t e) {
+    a.pool->parallel_for(D0 * D1, std::max<int64_t>(1, (1 << 18) / (int64_t)std::max<size_t>(bytes, 1)), [&](int64_t s, int64_t e) {
       for (int64_t q = s; q < e; ++q) {
         int64_t i0 = q / D1, i1 = q % D1;
         int64_t t = ba == 1 ? i0 : i1, b = ba == 1 ? i1 : i0;

@@ -17,6 +17,9 @@ namespace snep {
 namespace mv {
 
 constexpr int kMaxRank = 16;
+// Elements per parallel chunk for pure copies: waking a worker costs more
+// than copying less than this.
+constexpr int64_t kCopyGrain = 1 << 16;
 
 inline int64_t norm_axis(int64_t a, int64_t r, const Layer& l) {
   if (a < 0) a += r;
@@ -172,7 +175,7 @@ struct StridedCopy {
       const int64_t ABLK = 64;
       int64_t nab = (A + ABLK - 1) / ABLK;
       int64_t tasks = outer * nab;
-      int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, ABLK * inner));
+      int64_t grain = std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(1, ABLK * inner));
       pool->parallel_for(tasks, grain, [&](int64_t tb, int64_t te) {
         for (int64_t t = tb; t < te; ++t) {
           int64_t o = t / nab, ab = t % nab;
@@ -191,7 +194,7 @@ struct StridedCopy {
       return;
     }
     int64_t rows = total / inner;
-    int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, inner));
+    int64_t grain = std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(1, inner));
     pool->parallel_for(rows, grain, [&](int64_t rb, int64_t re) {
       std::array<int64_t, kMaxRank> idx{};
       int64_t rem = rb, so = 0;

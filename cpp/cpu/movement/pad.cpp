@@ -49,7 +49,7 @@ struct PadPlan {
     int64_t j0 = std::clamp<int64_t>(pb_last, 0, ylast), j1 = std::clamp<int64_t>(pb_last + n, 0, ylast);
     if (j1 < j0) j1 = j0;
     int64_t soff = j0 - pb_last;
-    pool->parallel_for(rows, std::max<int64_t>(1, 8192 / ylast), [&](int64_t rb, int64_t re) {
+    pool->parallel_for(rows, std::max<int64_t>(1, mv::kCopyGrain / ylast), [&](int64_t rb, int64_t re) {
       for (int64_t row = rb; row < re; ++row) {
         int64_t rem = row, so = 0;
         bool cst = false;

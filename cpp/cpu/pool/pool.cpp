@@ -13,7 +13,8 @@ enum Kind { kMax, kAvg, kLp };
 struct DimTab {
   // per output index: first input position, tap stride = dilation, number of valid taps, taps inside pads
   std::vector<int64_t> first, count, padded;
-  int64_t dil = 1;
+  int64_t dil = 1, k = 1, s = 1, pb = 0;
+  std::vector<int64_t> lo, hi;  // per kernel tap: output range where the tap is inside the input
 };
 
 struct PoolGeom {
@@ -74,6 +75,16 @@ bool geometry(const Layer& l, Kind kind, PoolGeom& g) {
     g.out[j] = o;
     DimTab& t = g.tab[j];
     t.dil = d[i];
+    t.k = k[i]; t.s = s[i]; t.pb = pb;
+    t.lo.resize(k[i]); t.hi.resize(k[i]);
+    for (int64_t m = 0; m < k[i]; ++m) {
+      // q*s - pb + m*d in [0, n)
+      int64_t a = pb - m * d[i];
+      int64_t lo = a <= 0 ? 0 : (a + s[i] - 1) / s[i];
+      int64_t b = n + pb - m * d[i];  // q*s < b
+      int64_t hi = b <= 0 ? 0 : (b + s[i] - 1) / s[i];
+      t.lo[m] = std::min(lo, o); t.hi[m] = std::max(t.lo[m], std::min(hi, o));
+    }
     t.first.resize(o); t.count.resize(o); t.padded.resize(o);
     for (int64_t q = 0; q < o; ++q) {
       int64_t st = q * s[i] - pb;
@@ -88,7 +99,7 @@ bool geometry(const Layer& l, Kind kind, PoolGeom& g) {
   }
   for (int j = 0; j < 3 - nsp; ++j) {
     DimTab& t = g.tab[j];
-    t.first = {0}; t.count = {1}; t.padded = {1}; t.dil = 1;
+    t.first = {0}; t.count = {1}; t.padded = {1}; t.dil = 1; t.k = 1; t.s = 1; t.pb = 0; t.lo = {0}; t.hi = {1};
   }
   return true;
 }
@@ -100,6 +111,56 @@ void pool_run(const PoolGeom& g, const T* x, T* y, int64_t* ind, bool col_major,
   const int64_t isz = ID * IH * IW, osz = OD * OH * OW;
   const DimTab &td = g.tab[0], &th = g.tab[1], &tw = g.tab[2];
   int64_t rows = g.planes * OD * OH;
+  if (!(K == kMax && ind)) {
+    // Branch-free row accumulation: for each (depth, row) tap and each kernel
+    // column m, the whole output row [lo_m, hi_m) is updated (vectorizable).
+    pool->parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, OW * tw.k * th.k)), [&](int64_t rb, int64_t re) {
+      for (int64_t row = rb; row < re; ++row) {
+        int64_t oh = row % OH, od = (row / OH) % OD, pl = row / (OH * OD);
+        const T* xp = x + pl * isz;
+        T* yr = y + pl * osz + (od * OH + oh) * OW;
+        T init = K == kMax ? std::numeric_limits<T>::lowest() : T(0);
+        for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = init;
+        int64_t d0 = td.first[od], dc = td.count[od], h0 = th.first[oh], hc = th.count[oh];
+        for (int64_t a = 0; a < dc; ++a) {
+          for (int64_t b = 0; b < hc; ++b) {
+            const T* xr = xp + ((d0 + a * td.dil) * IH + (h0 + b * th.dil)) * IW;
+            for (int64_t m = 0; m < tw.k; ++m) {
+              int64_t lo = tw.lo[m], hi = tw.hi[m], off = m * tw.dil - tw.pb, st = tw.s;
+              const T* xs = xr + off;
+              if (K == kMax) {
+                if (st == 1) for (int64_t ow = lo; ow < hi; ++ow) { T v = xs[ow]; yr[ow] = v > yr[ow] ? v : yr[ow]; }
+                else if (st == 2) for (int64_t ow = lo; ow < hi; ++ow) { T v = xs[2 * ow]; yr[ow] = v > yr[ow] ? v : yr[ow]; }
+                else for (int64_t ow = lo; ow < hi; ++ow) { T v = xs[ow * st]; yr[ow] = v > yr[ow] ? v : yr[ow]; }
+              } else if (K == kAvg || p == 1) {
+                if (K == kAvg) {
+                  if (st == 1) for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xs[ow];
+                  else if (st == 2) for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xs[2 * ow];
+                  else for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += xs[ow * st];
+                } else {
+                  for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += (T)std::fabs((double)xs[ow * st]);
+                }
+              } else if (p == 2) {
+                for (int64_t ow = lo; ow < hi; ++ow) { T v = xs[ow * st]; yr[ow] += v * v; }
+              } else {
+                for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += (T)std::pow(std::fabs((double)xs[ow * st]), p);
+              }
+            }
+          }
+        }
+        if (K == kAvg) {
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            int64_t n = include_pad ? td.padded[od] * th.padded[oh] * tw.padded[ow] : dc * hc * tw.count[ow];
+            yr[ow] = n ? (T)(yr[ow] / (T)n) : T(0);
+          }
+        } else if (K == kLp) {
+          for (int64_t ow = 0; ow < OW; ++ow)
+            yr[ow] = (T)(p == 2 ? std::sqrt((double)yr[ow]) : (p == 1 ? (double)yr[ow] : std::pow((double)yr[ow], 1.0 / p)));
+        }
+      }
+    });
+    return;
+  }
   pool->parallel_for(rows, std::max<int64_t>(1, 256 / std::max<int64_t>(1, OW)), [&](int64_t rb, int64_t re) {
     for (int64_t row = rb; row < re; ++row) {
       int64_t oh = row % OH, od = (row / OH) % OD, pl = row / (OH * OD);
@@ -225,7 +286,7 @@ bool global_supports(const Layer& l) {
 
 template <class T, Kind K>
 void global_run(const T* x, T* y, int64_t planes, int64_t n, double p, ThreadPool* pool) {
-  pool->parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)), [&](int64_t b, int64_t e) {
+  pool->parallel_for(planes, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, n)), [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
       const T* xp = x + pl * n;
       if (K == kMax) {

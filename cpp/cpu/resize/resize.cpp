@@ -270,7 +270,7 @@ template <class T>
 void axis_pass(const T* src, T* dst, int64_t outer, int64_t nin, int64_t nout, int64_t inner, const int64_t* idx,
                const double* w, int K, bool copy, T ext, ThreadPool* pool) {
   int64_t tasks = outer * nout;
-  pool->parallel_for(tasks, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, inner * K)), [&](int64_t b, int64_t e) {
+  pool->parallel_for(tasks, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, inner * K)), [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       int64_t o = t / nout, j = t % nout;
       T* d = dst + t * inner;
@@ -306,7 +306,7 @@ void axis_pass(const T* src, T* dst, int64_t outer, int64_t nin, int64_t nout, i
 void fused2d(const float* x, float* y, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW,
              const int64_t* hi, const double* hw, const int64_t* wi, const double* ww, int K, bool nearest,
              float ext, ThreadPool* pool) {
-  pool->parallel_for(planes * OH, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, OW)), [&](int64_t b, int64_t e) {
+  pool->parallel_for(planes * OH, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, OW)), [&](int64_t b, int64_t e) {
     float tmp[4096];
     for (int64_t t = b; t < e; ++t) {
       int64_t pl = t / OH, oh = t % OH;

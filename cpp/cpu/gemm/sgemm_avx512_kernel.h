@@ -1,0 +1,108 @@
+// AVX-512 sgemm micro-kernel body, NR = 32 columns (two zmm), up to kMR rows:
+// A broadcast from the packed panel (stride kMR), B two zmm loads per k.
+// Included only by the sgemm_<MR>x32_avx512.cpp files (compiled with AVX-512
+// flags); everything here is in an anonymous namespace.
+#pragma once
+// GCC 12 warns falsely about _mm512_undefined_ps() inside the intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "cpu/gemm/sgemm_ukernel.h"
+
+namespace snep {
+namespace gemm {
+namespace {
+
+constexpr int NR = 32;
+
+inline __m512 act_v(__m512 v, int act, __m512 va, __m512 vb) {
+  const __m512 zero = _mm512_setzero_ps();
+  switch (act) {
+    case kActRelu: return _mm512_max_ps(v, zero);
+    case kActClip: return _mm512_min_ps(vb, _mm512_max_ps(va, v));
+    case kActLeakyRelu: {
+      __mmask16 neg = _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ);
+      return _mm512_mask_mul_ps(v, neg, v, va);
+    }
+    case kActHardSigmoid:
+      return _mm512_min_ps(_mm512_set1_ps(1.f), _mm512_max_ps(zero, _mm512_fmadd_ps(va, v, vb)));
+    case kActHardSwish: {
+      __m512 t = _mm512_fmadd_ps(v, _mm512_set1_ps(1.f / 6.f), _mm512_set1_ps(0.5f));
+      t = _mm512_min_ps(_mm512_set1_ps(1.f), _mm512_max_ps(zero, t));
+      return _mm512_mul_ps(v, t);
+    }
+    default: return v;
+  }
+}
+
+template <int M, int kMR>
+void kern(int64_t kc, const float* a, int64_t as, const float* b, float* c, int64_t ldc, int nr, int accumulate,
+          const UkEpilogue* ep) {
+  __m512 acc0[M], acc1[M];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) { acc0[i] = _mm512_setzero_ps(); acc1[i] = _mm512_setzero_ps(); }
+  (void)as;  // always kMR: the packing contract of this kernel
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i]);
+      acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);
+      acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);
+    }
+    a += kMR;
+    b += NR;
+  }
+  const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+  const __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1);
+  if (!ep) {
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      float* cr = c + i * ldc;
+      __m512 v0 = acc0[i], v1 = acc1[i];
+      if (accumulate) {
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
+      }
+      _mm512_mask_storeu_ps(cr, m0, v0);
+      _mm512_mask_storeu_ps(cr + 16, m1, v1);
+    }
+    return;
+  }
+  const __m512 alpha = _mm512_set1_ps(ep->alpha);
+  const __m512 va = _mm512_set1_ps(ep->act_a), vb = _mm512_set1_ps(ep->act_b);
+  const int act = ep->act;
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+    float* cr = c + i * ldc;
+    __m512 v0 = acc0[i], v1 = acc1[i];
+    if (accumulate) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    if (ep->alpha != 1.f) { v0 = _mm512_mul_ps(v0, alpha); v1 = _mm512_mul_ps(v1, alpha); }
+    for (int t = 0; t < 2; ++t) {
+      const float* ad = ep->add[t];
+      if (!ad) continue;
+      ad += i * ep->add_sm[t];
+      __m512 s = _mm512_set1_ps(ep->add_scale[t]);
+      if (ep->add_sn[t]) {
+        v0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, ad), s, v0);
+        v1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, ad + 16), s, v1);
+      } else {
+        __m512 r = _mm512_mul_ps(_mm512_set1_ps(ad[0]), s);
+        v0 = _mm512_add_ps(v0, r);
+        v1 = _mm512_add_ps(v1, r);
+      }
+    }
+    v0 = act_v(v0, act, va, vb);
+    v1 = act_v(v1, act, va, vb);
+    _mm512_mask_storeu_ps(cr, m0, v0);
+    _mm512_mask_storeu_ps(cr + 16, m1, v1);
+  }
+}
+
+}  // namespace
+}  // namespace gemm
+}  // namespace snep
