@@ -43,13 +43,13 @@ def fold_batchnorm(g):
         has_b = len(conv.inputs) > 2 and conv.inputs[2]
         if has_b and conv.inputs[2] not in g.initializers:
             continue
-        scale, bias, mean, var = (g.initializers[i].astype(np.float64) for i in bn.inputs[1:5])
+        scale, bias, mean, var = (g.initializers[i].astype(np.float64) for i in bn.inputs[1:5])  # per channel: small
         w = g.initializers[conv.inputs[1]]
         if w.dtype != np.float32:
             continue
         b = g.initializers[conv.inputs[2]].astype(np.float64) if has_b else 0.0
         s = scale / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
-        new_w = (w.astype(np.float64) * s.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
+        new_w = w * s.astype(np.float32).reshape((-1,) + (1,) * (w.ndim - 1))  # one rounding per weight
         new_b = ((b - mean) * s + bias).astype(np.float32)
         wn, bn_name = conv.outputs[0] + "__bnw", conv.outputs[0] + "__bnb"
         g.initializers[wn], g.initializers[bn_name] = new_w, new_b

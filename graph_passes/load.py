@@ -14,11 +14,13 @@ from .ir import Graph, Node, Value
 
 
 def load_model(path_or_bytes):
+    raw = None  # what the checker can read without re-serialising the model
     if isinstance(path_or_bytes, onnx.ModelProto):
         model = path_or_bytes
     elif isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         try:
-            model = onnx.load_from_string(bytes(path_or_bytes))
+            raw = bytes(path_or_bytes)
+            model = onnx.load_from_string(raw)
         except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends
             raise InvalidProtobuf(f"[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from bytes failed: {e}") from None
     elif isinstance(path_or_bytes, (str, os.PathLike)):
@@ -27,6 +29,7 @@ def load_model(path_or_bytes):
             raise NoSuchFile(f"[ONNXRuntimeError] : 3 : NO_SUCHFILE : Load model from {path} failed: File doesn't exist")
         try:
             model = onnx.load(path, load_external_data=True)
+            raw = path
         except FileNotFoundError as e:
             raise NoSuchFile(f"Load model from {path} failed: external data missing: {e}") from None
         except Exception as e:  # noqa: BLE001
@@ -41,10 +44,11 @@ def load_model(path_or_bytes):
         # onnxruntime accepts outputs declared without a type or shape; take them from inference
         try:
             model = onnx.shape_inference.infer_shapes(model)
+            raw = None
         except Exception:  # noqa: BLE001 - the checker below reports what is wrong
             pass
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(raw if raw is not None else model)
     except onnx.checker.ValidationError as e:
         raise InvalidGraph(f"[ONNXRuntimeError] : 10 : INVALID_GRAPH : This is an invalid model. {e}") from None
     except Exception as e:  # noqa: BLE001 - e.g. a model over 2 GB given as a proto

@@ -89,7 +89,26 @@ def _allowed(desc, opts):
     return True
 
 
-def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT):
+UNSUPPORTED = -1.0  # cached "this routine does not support this layer signature"
+
+
+def _signature_parts(node, g, types):
+    """(inputs, outputs) of a layer as profile_cache.signature takes them."""
+    ins = []
+    for name in node.inputs:
+        if not name:
+            ins.append(None)
+        elif name in g.initializers:
+            a = g.initializers[name]
+            ins.append((a.dtype, a.shape, True))
+        else:
+            v = types[name]
+            ins.append((np_dtype(v.elem_type), v.shape, False))
+    outs = [(np_dtype(types[o].elem_type), types[o].shape) for o in node.outputs]
+    return ins, outs
+
+
+def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=True):
     """A plan holding one layer's tensors: constants real; in ONNX's layout the
     others are fed random values, in another layout they are arena tensors of
     that layout (zero-filled: timings do not depend on values)."""
@@ -118,7 +137,9 @@ def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT):
         if layout != DEFAULT_LAYOUT:
             ins.append(arena_tensor(v))
             continue
-        if dt.kind == "f":
+        if not with_feeds:
+            x = None  # a supports() probe never runs
+        elif dt.kind == "f":
             x = rng.standard_normal(v.shape).astype(dt)
         elif dt.kind == "b":
             x = rng.integers(0, 2, size=v.shape).astype(dt)
@@ -207,48 +228,62 @@ def choose_routines(g, types, threads, opts, cache=None):
             routines.setdefault(r["op"], []).append(r)
     result = TuneResult({}, {}, 0.0)
     layers, todo = [], []
+    known = {}  # (descriptor, version, signature) -> us, or UNSUPPORTED
+    new_negatives = []
     for idx, node in enumerate(g.nodes):
         attrs = to_engine(node.attrs)
         attrs["_opset"] = g.opset
         pinned = [p for p in opts.pins if p[1] <= idx <= p[2]]
-        probes = {}  # layout -> probe plan
-        cands = []
+        if opts.tuning == "none" and not pinned:
+            continue  # lowering takes each op's default routine
+        allowed = []
         for r in routines.get(node.op, []):
             desc = r["descriptor"]
             if pinned and not any(desc == p[0] or desc.startswith(p[0]) for p in pinned):
                 continue
             if not pinned and not _allowed(desc, opts):
                 continue
-            lay = parse_descriptor(desc)[2] or DEFAULT_LAYOUT
+            allowed.append(r)
+        sig = signature(node.op, attrs, *_signature_parts(node, g, types))
+        keys = [(r["descriptor"], r["version"], sig) for r in allowed]
+        if cache is not None:
+            known.update(cache.get_many(machine, [k for k in keys if k not in known]))
+        probes = {}  # layout -> probe plan, built only for routines the cache knows nothing of
+        cands = []
+        for r, key in zip(allowed, keys):
+            if key in known:
+                if known[key] != UNSUPPORTED:
+                    cands.append(r)
+                continue
+            lay = parse_descriptor(r["descriptor"])[2] or DEFAULT_LAYOUT
             if lay not in probes:
                 try:
-                    probes[lay] = _probe_plan(node, g, types, threads, rng, lay)
+                    probes[lay] = _probe_plan(node, g, types, threads, rng, lay, with_feeds=False)
                 except InvalidArgument:  # e.g. a blocked layout for a rank-1 tensor
                     probes[lay] = None
-            if probes[lay] is None:
-                continue
-            plan, ins, outs, feeds, sig_in, sig_out = probes[lay]
-            if plan.supports(desc, node.name, node.op, attrs, ins, outs):
+            ok = probes[lay] is not None and probes[lay][0].supports(
+                r["descriptor"], node.name, node.op, attrs, probes[lay][1], probes[lay][2])
+            if ok:
                 cands.append(r)
-        _, _, _, _, sig_in, sig_out = probes.get(DEFAULT_LAYOUT) or _probe_plan(node, g, types, threads, rng)
+            else:
+                known[key] = UNSUPPORTED
+                new_negatives.append((*key, UNSUPPORTED))
+        del probes
         if pinned and not cands:
             raise InvalidArgument(f"routines: no routine matching {[p[0] for p in pinned]} supports "
                                   f"layer {idx} ({node.where()})")
         if not cands:
             layers.append((node, attrs, [], None))  # lowering reports the missing routine
             continue
-        sig = signature(node.op, attrs, sig_in, sig_out)
         layers.append((node, attrs, cands, sig))
         if opts.tuning != "none" and (len(cands) > 1 or opts.tuning == "dprs"):
             todo.append((node, attrs, cands, sig))
-        del probes
+    if cache is not None:
+        cache.put_many(machine, new_negatives)
 
     # Measurements: cache first, then the harness for what is missing.
-    times = {}
-    if todo and cache is not None:
-        keys = list({(c["descriptor"], c["version"], sig) for _, _, cands, sig in todo for c in cands})
-        times.update(cache.get_many(machine, keys))
-        result.cached = len(times)
+    times = {k: v for k, v in known.items() if v != UNSUPPORTED}
+    result.cached = len(times)
     missing, seen = [], set(times)
     for t in todo:  # layers with equal signatures are measured once
         for c in t[2]:
