@@ -331,3 +331,24 @@ def test_scalar_input(sn, models):
     with pytest.raises(sn.InvalidArgument, match="tensor\\(double\\)"):
         sess.run(None, {"S": np.float64(1)})
     assert float(sess.run(None, {"S": np.array(3.5, np.float32)})[0]) == 3.5
+
+
+def test_model_with_external_data_loads_from_path(sn, tmp_path):
+    """Weights stored beside the model (onnx external data) load by path."""
+    import onnx
+    from onnx import helper, numpy_helper
+    w = np.arange(12, dtype=np.float32).reshape(3, 4)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "ext",
+                          [helper.make_tensor_value_info("x", 1, [2, 3])],
+                          [helper.make_tensor_value_info("y", 1, [2, 4])], [numpy_helper.from_array(w, "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "ext.onnx"
+    onnx.save_model(m, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="ext.data", size_threshold=0)
+    assert (tmp_path / "ext.data").exists()
+    sess = sn.InferenceSession(str(path), providers=CPU)
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], x @ w, rtol=1e-6)
+    (tmp_path / "ext.data").unlink()
+    with pytest.raises((sn.NoSuchFile, sn.InvalidProtobuf, sn.InvalidGraph)):
+        sn.InferenceSession(str(path), providers=CPU)
