@@ -1,7 +1,8 @@
 """Tuning options, the profile cache and routine pins."""
-import multiprocessing as mp
 import os
 import sqlite3
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -111,22 +112,21 @@ def test_foreign_sqlite_file_is_set_aside(tmp_path):
     assert ProfileCache(str(path)).count() > 0
 
 
-def _writer(path, k, n):
-    c = ProfileCache(path)
-    for i in range(n):
-        c.put_many("m", [(f"r{k}", 1, f"sig{i}", float(i))])
+WRITER = """
+import sys
+from softneuro_ep.profile_cache import ProfileCache
+c = ProfileCache(sys.argv[1])
+for i in range(200):
+    c.put_many("m", [(f"r{sys.argv[2]}", 1, f"sig{i}", float(i))])
+"""
 
 
 def test_two_processes_writing_lose_nothing(tmp_path):
     path = str(tmp_path / "shared.sqlite")
     ProfileCache(path).close()
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(path, k, 200)) for k in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, path, str(k)]) for k in range(2)]
     for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+        assert p.wait(timeout=120) == 0
     assert ProfileCache(path).count() == 400
 
 
