@@ -126,7 +126,12 @@ class Registry {
   Routine* by_descriptor(const std::string& op, const std::string& desc) const;
   std::vector<Routine*> all() const;
  private:
+  // Adds the single-thread variant "<descriptor>/t1" of every routine whose op
+  // can be worth running on one core (small layers lose more to fork-join
+  // than they gain); done once, on the first query after static registration.
+  void ensure_variants() const;
   std::vector<std::unique_ptr<Routine>> owned_;
+  mutable bool variants_done_ = false;
 };
 
 // Registers a routine at load time: SNEP_REGISTER_ROUTINE(MyRoutine, args...)
