@@ -10,3 +10,6 @@ from . import movement, pool_resize  # noqa: F401,E402  (data movement, pooling,
 from . import reduce_norm  # noqa: F401,E402  (reductions, softmax, normalisations)
 from . import linalg  # noqa: F401,E402  (Conv, ConvTranspose, Gemm, MatMul)
 from . import layout  # noqa: F401,E402  (Reorder, the engine-internal layout adapt op)
+from . import quant  # noqa: F401,E402  (QuantizeLinear, DequantizeLinear, integer MatMul/Conv)
+from . import einsum_rnn  # noqa: F401,E402  (Einsum, RNN, GRU, LSTM)
+from . import nn  # noqa: F401,E402  (Attention, RMSNormalization, losses, GridSample)

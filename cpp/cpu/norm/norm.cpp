@@ -199,15 +199,22 @@ void group_norm_run(const T* x, T* y, const T* sc, const T* bi, int64_t N, int64
       int64_t g = ng % G;
       const T* xp = x + ng * blk;
       T* yp = y + ng * blk;
-      A<T> m = row_sum(xp, blk) / (A<T>)blk;
-      A<T> var = row_sqdev(xp, blk, m) / (A<T>)blk;
-      A<T> inv = (A<T>)(1.0 / std::sqrt((double)var + eps));
+      // Statistics in double: small groups of close values lose the
+      // difference to the mean's rounding in float (ill-conditioned otherwise).
+      double md = 0, vd = 0;
+      for (int64_t i = 0; i < blk; ++i) md += (double)Num<T>::ld(xp[i]);
+      md /= (double)blk;
+      for (int64_t i = 0; i < blk; ++i) { double d = (double)Num<T>::ld(xp[i]) - md; vd += d * d; }
+      double inv = 1.0 / std::sqrt(vd / (double)blk + eps);
       for (int64_t c = 0; c < cpg; ++c) {
         int64_t ci = per_channel ? g * cpg + c : g;
-        A<T> s = Num<T>::ld(sc[ci]) * inv, bb = Num<T>::ld(bi[ci]) - m * s;
+        // (x - mean) * s + b, not x * s + (b - mean * s): with a tiny variance
+        // s is large and the folded form cancels catastrophically.
+        double sd = (double)Num<T>::ld(sc[ci]) * inv, bd = (double)Num<T>::ld(bi[ci]);
         const T* xc = xp + c * inner;
         T* yc = yp + c * inner;
-        for (int64_t i = 0; i < inner; ++i) yc[i] = Num<T>::st(Num<T>::ld(xc[i]) * s + bb);
+        for (int64_t i = 0; i < inner; ++i)
+          yc[i] = Num<T>::st((A<T>)(((double)Num<T>::ld(xc[i]) - md) * sd + bd));
       }
     }
   });
