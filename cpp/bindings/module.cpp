@@ -80,31 +80,42 @@ const void* checked_buffer(const py::array& a, const Plan::Tensor& t, const char
   return a.data();
 }
 
-py::list run_plan(Plan& p, const py::list& feeds, bool profile) {
-  std::vector<const void*> in(p.num_inputs(), nullptr);
-  std::vector<py::array> keep;
+// Feed pointers (checked against the plan) and fresh numpy outputs for one run.
+struct RunBuffers {
+  std::vector<const void*> in;
+  std::vector<py::array> keep, outs;
+  std::vector<void*> out_ptrs;
+};
+
+RunBuffers bind_buffers(const Plan& p, const py::list& feeds) {
   if ((int)feeds.size() != p.num_inputs())
     throw InvalidArgumentError("expected " + std::to_string(p.num_inputs()) + " feeds, got " + std::to_string(feeds.size()));
+  RunBuffers b;
+  b.in.assign(p.num_inputs(), nullptr);
+  b.outs.resize(p.num_outputs());
+  b.out_ptrs.assign(p.num_outputs(), nullptr);
   for (const auto& t : p.tensors()) {
-    if (t.kind != Plan::Kind::Input) continue;
-    py::array a = feeds[t.index].cast<py::array>();
-    in[t.index] = checked_buffer(a, t, "feed", t.index);
-    keep.push_back(a);
+    if (t.kind == Plan::Kind::Input) {
+      py::array a = feeds[t.index].cast<py::array>();
+      b.in[t.index] = checked_buffer(a, t, "feed", t.index);
+      b.keep.push_back(a);
+    } else if (t.kind == Plan::Kind::Output) {
+      b.outs[t.index] = py::array(np_dtype(t.dtype), t.shape);
+      b.out_ptrs[t.index] = b.outs[t.index].mutable_data();
+    }
   }
-  std::vector<py::array> outs(p.num_outputs());
-  std::vector<void*> out_ptrs(p.num_outputs(), nullptr);
-  for (const auto& t : p.tensors()) {
-    if (t.kind != Plan::Kind::Output) continue;
-    outs[t.index] = py::array(np_dtype(t.dtype), t.shape);
-    out_ptrs[t.index] = outs[t.index].mutable_data();
-  }
+  return b;
+}
+
+py::list run_plan(Plan& p, const py::list& feeds, bool profile) {
+  RunBuffers b = bind_buffers(p, feeds);
   std::vector<double> times;
   {
     py::gil_scoped_release nogil;
-    p.run(in, out_ptrs, profile ? &times : nullptr);
+    p.run(b.in, b.out_ptrs, profile ? &times : nullptr);
   }
   py::list result;
-  for (auto& o : outs) result.append(o);
+  for (auto& o : b.outs) result.append(o);
   if (profile) return py::list(py::make_tuple(result, times));
   return result;
 }
@@ -151,23 +162,9 @@ PYBIND11_MODULE(_engine, m) {
              if (!r || !r->usable()) return false;
              return r->supports(p.make_layer(name, op, to_attrs(attrs), in, out)); })
       .def("time_median", [](Plan& p, const py::list& feeds, int warmup, int min_reps, int max_reps, double budget_us) {
-             std::vector<const void*> in(p.num_inputs(), nullptr);
-             std::vector<py::array> keep;
-             for (const auto& t : p.tensors()) {
-               if (t.kind != Plan::Kind::Input) continue;
-               py::array a = feeds[t.index].cast<py::array>();
-               in[t.index] = checked_buffer(a, t, "feed", t.index);
-               keep.push_back(a);
-             }
-             std::vector<py::array> outs(p.num_outputs());
-             std::vector<void*> out_ptrs(p.num_outputs(), nullptr);
-             for (const auto& t : p.tensors()) {
-               if (t.kind != Plan::Kind::Output) continue;
-               outs[t.index] = py::array(np_dtype(t.dtype), t.shape);
-               out_ptrs[t.index] = outs[t.index].mutable_data();
-             }
+             RunBuffers b = bind_buffers(p, feeds);
              py::gil_scoped_release nogil;
-             return p.time_median(in, out_ptrs, warmup, min_reps, max_reps, budget_us); },
+             return p.time_median(b.in, b.out_ptrs, warmup, min_reps, max_reps, budget_us); },
            py::arg("feeds"), py::arg("warmup") = 2, py::arg("min_reps") = 5, py::arg("max_reps") = 50,
            py::arg("budget_us") = 20000.0)
       .def("set_arena_bytes", &Plan::set_arena_bytes)
