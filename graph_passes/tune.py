@@ -237,9 +237,11 @@ def choose_routines(g, types, threads, opts, cache=None):
         if opts.tuning == "none" and not pinned:
             continue  # lowering takes each op's default routine
         allowed = []
+        op_descs = {r["descriptor"] for r in routines.get(node.op, [])}
         for r in routines.get(node.op, []):
             desc = r["descriptor"]
-            if pinned and not any(desc == p[0] or desc.startswith(p[0]) for p in pinned):
+            # a pin naming a routine exactly pins that routine; otherwise it is a prefix ("cpu")
+            if pinned and not any(desc == p[0] or (p[0] not in op_descs and desc.startswith(p[0])) for p in pinned):
                 continue
             if not pinned and not _allowed(desc, opts):
                 continue
