@@ -27,14 +27,15 @@ branches are solved together given it; at the join the frontier shrinks again
 (nested branches likewise); several inputs and outputs are the sources and
 sinks. Candidates with identical formats are first reduced to the fastest, so
 the branching factor is the number of distinct format signatures. The result
-is exact; on pathologically wide frontiers (more than MAX_STATES states) the
-cheapest MAX_STATES are kept and Solution.exact is False.
+is exact while the frontier has at most `max_states` states per layer; beyond
+that (DenseNet-style blocks where a concat keeps many tensors live) the
+cheapest `max_states` are kept (a beam) and Solution.exact is False.
 """
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Hashable, List, Sequence, Tuple
 
-MAX_STATES = 20000
+MAX_STATES = 32  # frontier states kept per layer (DenseNet-style concats make frontiers wide)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def _consume(frontier, tensors, formats, adapt):
     return cost, new
 
 
-def solve(problem: Problem) -> Solution:
+def solve(problem: Problem, max_states: int = MAX_STATES) -> Solution:
+    """max_states=None keeps every state (exact on any graph, possibly slow)."""
     last = _last_uses(problem)
     start = {t: (f, frozenset()) for t, f in problem.sources.items() if t in last}
     key0 = frozenset(start.items())
@@ -135,9 +137,9 @@ def solve(problem: Problem) -> Solution:
                     bp[nk] = (key, c)
         if not new_states:
             raise ValueError(f"DPRS: no feasible routine path through layer {layer.name}")
-        if len(new_states) > MAX_STATES:
+        if max_states is not None and len(new_states) > max_states:
             exact = False
-            keep = sorted(new_states, key=new_states.get)[:MAX_STATES]
+            keep = sorted(new_states, key=new_states.get)[:max_states]
             new_states = {k: new_states[k] for k in keep}
         states = new_states
         back.append(bp)

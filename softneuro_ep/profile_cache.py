@@ -57,6 +57,7 @@ class ProfileCache:
     def __init__(self, path=None):
         self.path = path or default_path()
         self._lock = threading.Lock()
+        self._mem = {}  # machine -> {(routine, version, signature): median_us}
         self._db = self._open()
 
     def _connect(self):
@@ -87,16 +88,29 @@ class ProfileCache:
                     os.replace(self.path + suffix, aside + suffix)
             return self._connect()
 
+    def _machine_rows(self, machine):
+        """Every row of this machine, read once (one query, not one per key)."""
+        if machine not in self._mem:
+            rows = self._db.execute("SELECT routine, version, signature, median_us FROM profile WHERE machine=?",
+                                    (machine,)).fetchall()
+            self._mem[machine] = {(r, v, sg): us for r, v, sg, us in rows}
+        return self._mem[machine]
+
     def get_many(self, machine, keys):
-        """keys: [(routine, version, signature)] -> {key: median_us} for those cached."""
+        """keys: [(routine, version, signature)] -> {key: median_us} for those cached.
+        Keys missing from the in-memory copy are looked up again (another process may have added them)."""
         out = {}
         with self._lock:
-            for routine, version, sig in keys:
+            mem = self._machine_rows(machine)
+            for key in keys:
+                if key in mem:
+                    out[key] = mem[key]
+                    continue
                 row = self._db.execute(
                     "SELECT median_us FROM profile WHERE machine=? AND routine=? AND version=? AND signature=?",
-                    (machine, routine, version, sig)).fetchone()
+                    (machine, *key)).fetchone()
                 if row is not None:
-                    out[(routine, version, sig)] = row[0]
+                    out[key] = mem[key] = row[0]
         return out
 
     def put_many(self, machine, rows):
@@ -110,6 +124,9 @@ class ProfileCache:
                 self._db.executemany("INSERT OR REPLACE INTO profile VALUES (?, ?, ?, ?, ?, ?)",
                                      [(machine, r, v, s, us, now) for r, v, s, us in rows])
                 self._db.execute("COMMIT")
+                mem = self._mem.get(machine)
+                if mem is not None:
+                    mem.update({(r, v, s): us for r, v, s, us in rows})
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

@@ -72,9 +72,9 @@ def test_dprs_equals_brute_force(p):
     best = brute_force(p)
     if best == math.inf:
         with pytest.raises(ValueError):
-            solve(p)
+            solve(p, max_states=None)
         return
-    sol = solve(p)
+    sol = solve(p, max_states=None)
     assert sol.exact
     assert sol.total == pytest.approx(best, rel=1e-9, abs=1e-9)
     total, adapts = evaluate(p, sol.choice)
