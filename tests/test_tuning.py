@@ -124,7 +124,8 @@ for i in range(200):
 def test_two_processes_writing_lose_nothing(tmp_path):
     path = str(tmp_path / "shared.sqlite")
     ProfileCache(path).close()
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, path, str(k)]) for k in range(2)]
+    # cwd away from the repository, so the child imports the installed package
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, path, str(k)], cwd=str(tmp_path)) for k in range(2)]
     for p in procs:
         assert p.wait(timeout=120) == 0
     assert ProfileCache(path).count() == 400
