@@ -16,6 +16,7 @@
 #include "core/thread_pool.h"
 #include "cpu/activation.h"
 #include "cpu/common.h"
+#include "cpu/pool/pool_geometry.h"
 #include "cpu/conv/conv_params.h"
 #include "cpu/gemm/sgemm.h"
 #include "cpu/layout/layout_kernels.h"
@@ -189,27 +190,8 @@ bool pool_dims(const Layer& l, bool is_max, DimTab* tabs /*[2]*/) {
   bool ceil_mode = l.attrs.get_int("ceil_mode", 0) != 0;
   for (int i = 0; i < nsp; ++i) {
     int64_t n = x.shape[2 + i], o = y.shape[2 + i];
-    if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0 || p[i + nsp] < 0) return false;
-    int64_t ek = (k[i] - 1) * d[i] + 1;
-    int64_t pb = p[i], pe = p[i + nsp], want, want2 = -1;
-    if (ap == "NOTSET" || ap == "VALID") {
-      if (ap == "VALID") pb = pe = 0;
-      int64_t span = n + pb + pe - ek;
-      auto fdiv = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
-      want = (ceil_mode ? -fdiv(-span, s[i]) : fdiv(span, s[i])) + 1;
-      if (ceil_mode && want > 0 && (want - 1) * s[i] >= n + pb) --want;
-      want = std::max<int64_t>(want, 0);
-      want2 = ceil_mode ? (int64_t)std::ceil((double)span / (double)s[i]) + 1 : span / s[i] + 1;
-      if (ap == "VALID") want2 = n >= ek ? (n - ek) / s[i] + 1 : 0;
-    } else if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
-      want = (n + s[i] - 1) / s[i];
-      int64_t total = std::max<int64_t>(0, (want - 1) * s[i] + ek - n);
-      pb = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
-      pe = total - pb;
-    } else {
-      return false;
-    }
-    if (o != want && o != want2) return false;
+    int64_t pb = p[i], pe = p[i + nsp];
+    if (!pool_dim(n, o, k[i], s[i], d[i], ap, ceil_mode, &pb, &pe)) return false;
     if (!tabs) continue;
     DimTab& t = tabs[i];
     t.dil = d[i];

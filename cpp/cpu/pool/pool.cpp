@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "cpu/movement/movement_common.h"
+#include "cpu/pool/pool_geometry.h"
 
 namespace snep {
 namespace {
@@ -47,29 +48,8 @@ bool geometry(const Layer& l, Kind kind, PoolGeom& g) {
   g.planes = x.shape[0] * x.shape[1];
   for (int i = 0; i < nsp; ++i) {
     int64_t n = x.shape[2 + i], o = y.shape[2 + i];
-    if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0 || p[i + nsp] < 0) return false;
-    int64_t ek = (k[i] - 1) * d[i] + 1;
-    int64_t pb = p[i], pe = p[i + nsp], want;
-    int64_t want2 = -1;  // onnxruntime's count where it differs (kernel larger than the padded input)
-    if (ap == "NOTSET" || ap == "VALID") {
-      if (ap == "VALID") pb = pe = 0;
-      int64_t span = n + pb + pe - ek;
-      auto fdiv = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
-      want = (ceil_mode ? -fdiv(-span, s[i]) : fdiv(span, s[i])) + 1;
-      // ceil_mode: the last window must start inside the input or left pad
-      if (ceil_mode && want > 0 && (want - 1) * s[i] >= n + pb) --want;
-      want = std::max<int64_t>(want, 0);
-      want2 = ceil_mode ? (int64_t)std::ceil((double)span / (double)s[i]) + 1 : span / s[i] + 1;
-      if (ap == "VALID") want2 = n >= ek ? (n - ek) / s[i] + 1 : 0;
-    } else if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
-      want = (n + s[i] - 1) / s[i];
-      int64_t total = std::max<int64_t>(0, (want - 1) * s[i] + ek - n);
-      pb = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
-      pe = total - pb;
-    } else {
-      return false;
-    }
-    if (o != want && o != want2) return false;
+    int64_t pb = p[i], pe = p[i + nsp];
+    if (!pool_dim(n, o, k[i], s[i], d[i], ap, ceil_mode, &pb, &pe)) return false;
     int j = 3 - nsp + i;
     g.in[j] = n;
     g.out[j] = o;
