@@ -11,6 +11,7 @@ from . import reduce_norm  # noqa: F401,E402  (reductions, softmax, normalisatio
 from . import linalg  # noqa: F401,E402  (Conv, ConvTranspose, Gemm, MatMul)
 from . import layout  # noqa: F401,E402  (Reorder, the engine-internal layout adapt op)
 from . import quant  # noqa: F401,E402  (QuantizeLinear, DequantizeLinear, integer MatMul/Conv)
+from . import qelementwise  # noqa: F401,E402  (QLinearAdd)
 from . import einsum_rnn  # noqa: F401,E402  (Einsum, RNN, GRU, LSTM)
 from . import nn  # noqa: F401,E402  (Attention, RMSNormalization, losses, GridSample)
 from . import misc  # noqa: F401,E402  (CumProd, Bitwise*, BitCast, Shrink, Det, RotaryEmbedding, CenterCropPad, windows, AffineGrid, TensorScatter, Col2Im)
