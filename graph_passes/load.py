@@ -73,6 +73,9 @@ def default_opset(model):
     return 1
 
 
+# onnxruntime contrib ops that QOperator-format quantized models use and the engine runs
+CONTRIB_OPS = {("com.microsoft", "QLinearAdd"), ("com.microsoft", "QLinearGlobalAveragePool"),
+               ("com.microsoft", "QGemm")}  # QGemm: expanded to standard ops (graph_passes/qdq.py)
 FOLDED_ONLY = {"Constant", "Shape", "Size"}  # evaluated by graph_passes/fold.py, never a step
 
 
@@ -98,13 +101,17 @@ def to_ir(model):
         (overridable if vi.name in inits else inputs).append(_value(vi))
     nodes = []
     for k, n in enumerate(g.node):
-        if n.domain not in ("", "ai.onnx", FUSED_DOMAIN):
+        if n.domain not in ("", "ai.onnx", FUSED_DOMAIN) and (n.domain, n.op_type) not in CONTRIB_OPS:
             raise NotImpl(f"[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
                           f"{n.op_type} node with name '{n.name}' (domain '{n.domain}' is not supported)")
-        nodes.append(Node(n.op_type, list(n.input), list(n.output), node_attrs(n), n.name or f"{n.op_type}_{k}"))
+        nodes.append(Node(n.op_type, list(n.input), list(n.output), node_attrs(n), n.name or f"{n.op_type}_{k}",
+                          n.domain if n.domain == "com.microsoft" else ""))
     outputs = [_value(vi) for vi in g.output]
     graph = Graph(nodes=nodes, initializers=inits, inputs=inputs, outputs=outputs,
                   opset=default_opset(model), overridable=overridable)
+    if any(n.domain == "com.microsoft" for n in nodes):
+        from .qdq import expand_contrib
+        expand_contrib(graph)
     check_ops_supported(graph)
     return graph
 

@@ -7,14 +7,15 @@ from typing import List
 
 import numpy as np
 
-from ..capi.onnxruntime_pybind11_state import Fail, NotImplemented as NotImpl
+from ..capi.onnxruntime_pybind11_state import Fail, InvalidArgument, NotImplemented as NotImpl
 from .dtypes import NP_TO_ONNX
 from .fold import fold_constants
 from .ir import Value
 from .fuse import fuse_all
+from .qdq import fuse_qdq, fuse_qdq_add
 from .lower import lower
 from .shapes import is_static
-from .tune import choose_routines
+from .tune import QPREFIX, choose_routines
 
 
 @dataclass
@@ -91,6 +92,24 @@ def shape_operand_inputs(graph):
     return names
 
 
+def _saved_quant_choice(g, types, opts, choice):
+    """A saved choice with qint8 variants (plan_file): rebuilt from the session's calibration."""
+    from .budget import apply_choice
+    from .quant_tune import QuantPlanner
+    from .tune import TuneResult
+    cal = getattr(opts, "calibration", None)
+    if cal is None:
+        raise InvalidArgument("plan_file: the saved plan uses qint8 routines; give the session its calibration")
+    planner = QuantPlanner(g, types, cal.ranges)
+    nodes = {n.name: n for n in g.nodes}
+    for name, d in choice.items():
+        if d.startswith(QPREFIX) and (name not in nodes or planner.variant(nodes[name]) is None):
+            raise InvalidArgument(f"plan_file: the saved plan's qint8 layer '{name}' does not match the calibration")
+    t = TuneResult(dict(choice), {}, 0.0)
+    t.planner = planner
+    return apply_choice(g, types, t)
+
+
 def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=None, export_path=None,
                tune_options=None, cache=None, input_values=None):
     """routine_choice (node name -> descriptor) skips tuning; else tune_options
@@ -103,6 +122,8 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
         if v.name in input_shapes:
             g.initializers.pop(v.name)
             g.inputs.append(v)
+    if optimize:
+        fuse_qdq(g)  # before folding, which would dequantize the weights
     prune(g)
     types = fold_constants(g, input_shapes)
     prune(g)
@@ -112,6 +133,8 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
         types = fold_constants(g, input_shapes)
     check_static(g, types)
     if optimize:
+        fuse_qdq_add(g, types)
+        prune(g)
         fuse_all(g, types)
     feed_names = [v.name for v in g.inputs]
     tuned = None
@@ -121,6 +144,11 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
     elif routine_choice is None and tune_options is not None and tune_options.pins:
         tuned = choose_routines(g, types, num_threads, tune_options, None)
         routine_choice = tuned.choice
+    if tuned is not None:
+        from .budget import finish
+        routine_choice = finish(g, types, feed_names, num_threads, tune_options, tuned)
+    elif routine_choice and any(d.startswith(QPREFIX) for d in routine_choice.values()):
+        routine_choice = _saved_quant_choice(g, types, tune_options, routine_choice)
     plan, out_names = lower(g, types, feed_names, num_threads, routine_choice)
     if export_path:
         from .export import save_graph

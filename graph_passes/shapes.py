@@ -19,6 +19,24 @@ FUSED_ATTRS = ("activation", "activation_params")
 FUSED_EXTRA_INPUT = {"Conv": 3, "MatMul": 2}  # first engine-only input position
 
 
+def _contrib_stand_in(n):
+    """Standard ops with the same output type and shape as a contrib/engine quantized op (for inference only)."""
+    y = n.outputs[0]
+    if n.op == "QLinearAdd":
+        return [helper.make_node("Add", [n.inputs[0], n.inputs[3]], [y], name=n.name)]
+    if n.op == "QLinearGlobalAveragePool":
+        t = f"{y}__si"
+        cast = [helper.make_node("Cast", [n.inputs[0]], [t + "0"], to=onnx.TensorProto.FLOAT)]
+        if n.attrs.get("channels_last", 0):
+            cast.append(helper.make_node("Transpose", [t + "0"], [t + "1"], perm=[0, 3, 1, 2]))
+            pool = [helper.make_node("GlobalMaxPool", [t + "1"], [t + "2"]),
+                    helper.make_node("Transpose", [t + "2"], [t + "3"], perm=[0, 2, 3, 1])]
+        else:
+            pool = [helper.make_node("GlobalMaxPool", [t + "0"], [t + "3"])]
+        return cast + pool + [helper.make_node("Cast", [t + "3"], [y], to=onnx.TensorProto.UINT8)]
+    return None
+
+
 def _standard_node(n):
     """The node as standard ONNX sees it: fused attributes and inputs (graph_passes/fuse.py) dropped."""
     attrs = {k: v for k, v in n.attrs.items() if k not in FUSED_ATTRS}
@@ -37,7 +55,9 @@ def _to_proto(g, input_shapes):
             inits.append(numpy_helper.from_array(arr, name))
         else:
             ins.append(helper.make_tensor_value_info(name, NP_TO_ONNX[arr.dtype], arr.shape))
-    nodes = [_standard_node(n) for n in g.nodes]
+    nodes = []
+    for n in g.nodes:
+        nodes += _contrib_stand_in(n) or [_standard_node(n)]
     outs = [helper.make_tensor_value_info(v.name, v.elem_type, None) for v in g.outputs]
     graph = helper.make_graph(nodes, "g", ins, outs, inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", g.opset)], ir_version=8)

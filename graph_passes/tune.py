@@ -27,6 +27,7 @@ from .attrs import to_engine
 from .dtypes import NP_TO_ONNX, np_dtype
 
 DEFAULT_LAYOUT = "nchw"  # ONNX's own layout: what a descriptor without a layout reads and writes
+QFORMAT_KEY = "qint8"    # format of u8 activations with calibrated scale/zero point (quant_tune)
 
 
 @dataclass
@@ -38,6 +39,10 @@ class TuneOptions:
     pins: List[tuple] = field(default_factory=list)   # (descriptor, first_layer, last_layer)
     profile_budget_s: float = 60.0
     progress: bool = True
+    calibration: object = None             # softneuro_ep.calibrate.Calibration: enables qint8 variants
+    accuracy_budget: Optional[float] = None
+    accuracy_metric: str = "rel_l2"        # rel_l2 | top1
+    memory_limit_mb: Optional[float] = None
 
 
 @dataclass
@@ -49,6 +54,9 @@ class TuneResult:
     cached: int = 0                        # measurements read from the cache
     candidates: Dict[str, Dict[str, float]] = field(default_factory=dict)  # node -> {descriptor: us}
     adapts: List[tuple] = field(default_factory=list)  # (tensor, from layout, to layout, us) DPRS chose
+    planner: object = None             # quant_tune.QuantPlanner when qint8 variants were considered
+    error: Optional[float] = None      # measured output error of the plan (accuracy-budgeted tuning)
+    memory_bytes: Optional[int] = None  # estimated peak memory of the plan (memory-budgeted tuning)
 
 
 def parse_descriptor(desc):
@@ -161,19 +169,69 @@ class _AdaptCosts:
     that tensor's shape (profiled on first use, cached like any routine), inf
     when no Reorder routine converts between the two layouts."""
 
-    def __init__(self, types, threads, machine, cache, deadline):
+    def __init__(self, types, threads, machine, cache, deadline, planner=None):
         self.types, self.threads, self.machine, self.cache, self.deadline = types, threads, machine, cache, deadline
+        self.planner = planner
         self.memo, self.fresh = {}, []
         self.routines = [r for r in _engine.routines("Reorder") if r["usable"]]
+        self.best_quant = {}  # (QuantizeLinear|DequantizeLinear, shape) -> fastest descriptor
 
     def __call__(self, t, a, b):
         if a == b:
             return 0.0
         v = self.types[t]
+        if QFORMAT_KEY in (a, b):
+            if self.planner is None or t not in self.planner.params:
+                return math.inf
+            other = b if a == QFORMAT_KEY else a
+            op = "QuantizeLinear" if b == QFORMAT_KEY else "DequantizeLinear"
+            key = (v.elem_type, tuple(v.shape), op)
+            if key not in self.memo:
+                self.memo[key] = self._measure_quant(v, op)
+            return self.memo[key] + (self(t, other, DEFAULT_LAYOUT) if other != DEFAULT_LAYOUT else 0.0)
         key = (v.elem_type, tuple(v.shape), a, b)
         if key not in self.memo:
             self.memo[key] = self._measure(v, a, b)
         return self.memo[key]
+
+    def _measure_quant(self, v, op):
+        """Time of the fastest QuantizeLinear (float32 -> u8) or DequantizeLinear routine for this shape."""
+        from ..profile_cache import signature
+        shape = list(v.shape)
+        f32, u8 = (np.dtype(np.float32), np.dtype(np.uint8))
+        src, dst = (f32, u8) if op == "QuantizeLinear" else (u8, f32)
+        consts = [(f32, (), True), (u8, (), True)]
+        sig = signature(op, {}, [(src, tuple(shape), False)] + consts, [(dst, tuple(shape))])
+        best, best_desc = math.inf, None
+        for r in _engine.routines(op):
+            if not r["usable"]:
+                continue
+            key = (r["descriptor"], r["version"], sig)
+            hit = self.cache.get_many(self.machine, [key]) if self.cache is not None else {}
+            if key in hit:
+                us = hit[key]
+            else:
+                plan = _engine.Plan(self.threads)
+                size = (_engine.physical_bytes(NP_TO_ONNX[src], shape, DEFAULT_LAYOUT) + 63) // 64 * 64
+                x = plan.add_arena_tensor(NP_TO_ONNX[src], shape, 0, DEFAULT_LAYOUT)
+                y = plan.add_arena_tensor(NP_TO_ONNX[dst], shape, size, DEFAULT_LAYOUT)
+                s = plan.add_constant(NP_TO_ONNX[f32], np.array(0.05, np.float32))
+                z = plan.add_constant(NP_TO_ONNX[u8], np.array(128, np.uint8))
+                plan.set_arena_bytes(size + _engine.physical_bytes(NP_TO_ONNX[dst], shape, DEFAULT_LAYOUT))
+                attrs = {"_opset": 21}
+                if not plan.supports(r["descriptor"], "adapt", op, attrs, [x, s, z], [y]):
+                    us = UNSUPPORTED
+                elif time.monotonic() > self.deadline:
+                    continue
+                else:
+                    plan.add_step("adapt", op, attrs, [x, s, z], [y], r["descriptor"])
+                    plan.finalize()
+                    us = plan.time_median([], warmup=1, min_reps=3, max_reps=30, budget_us=10000.0)
+                self.fresh.append((*key, us))
+            if us != UNSUPPORTED and us < best:
+                best, best_desc = us, r["descriptor"]
+        self.best_quant[(op, tuple(shape))] = best_desc
+        return best
 
     def _measure(self, v, a, b):
         from ..profile_cache import signature
@@ -218,6 +276,51 @@ def _progress(total, enabled):
     return tqdm(total=total, desc="softneuro-ep: profiling", unit="routine", leave=False)
 
 
+QPREFIX = "q8|"  # candidate key of a layer's qint8 variant run by routine DESC: "q8|DESC"
+
+
+REDUCED = ("bfloat16", "float16")  # descriptor dtypes that, on a float32 layer, compute with fewer bits
+
+
+def _layer_dtype(node, g, types):
+    x = node.inputs[0] if node.inputs else None
+    if not x:
+        return None
+    if x in g.initializers:
+        return str(g.initializers[x].dtype)
+    v = types.get(x)
+    return str(np_dtype(v.elem_type)) if v is not None else None
+
+
+def is_reduced(key, node, g, types):
+    """Whether candidate `key` of this layer computes with less precision than the layer's dtype."""
+    return key.startswith(QPREFIX) or (parse_descriptor(key)[1] in REDUCED and
+                                       _layer_dtype(node, g, types) == "float32")
+
+
+@dataclass
+class _Cand:
+    key: str        # descriptor, or QPREFIX + descriptor for the layer's qint8 variant
+    r: dict         # the routine (registry entry)
+    node: object    # the node it runs (the layer, or its quantized variant)
+    g: object       # graph-like view holding that node's constants
+    types: dict     # tensor types as that node sees them
+    sig: str = ""
+
+
+def _quant_planner(g, types, opts):
+    cal = getattr(opts, "calibration", None)
+    if cal is None or (opts.dtypes and "qint8" not in opts.dtypes):
+        return None
+    from .quant_tune import QuantPlanner
+    return QuantPlanner(g, types, cal.ranges)
+
+
+def _pin_ok(desc, pinned, op_descs):
+    # a pin naming a routine exactly pins that routine; otherwise it is a prefix ("cpu")
+    return any(desc == p[0] or (p[0] not in op_descs and desc.startswith(p[0])) for p in pinned)
+
+
 def choose_routines(g, types, threads, opts, cache=None):
     from ..profile_cache import machine_fingerprint, signature
     machine = machine_fingerprint(threads)
@@ -226,7 +329,9 @@ def choose_routines(g, types, threads, opts, cache=None):
     for r in _engine.routines():
         if r["usable"]:
             routines.setdefault(r["op"], []).append(r)
+    planner = _quant_planner(g, types, opts)
     result = TuneResult({}, {}, 0.0)
+    result.planner = planner
     layers, todo = [], []
     known = {}  # (descriptor, version, signature) -> us, or UNSUPPORTED
     new_negatives = []
@@ -236,37 +341,65 @@ def choose_routines(g, types, threads, opts, cache=None):
         pinned = [p for p in opts.pins if p[1] <= idx <= p[2]]
         if opts.tuning == "none" and not pinned:
             continue  # lowering takes each op's default routine
-        allowed = []
         op_descs = {r["descriptor"] for r in routines.get(node.op, [])}
-        for r in routines.get(node.op, []):
-            desc = r["descriptor"]
-            # a pin naming a routine exactly pins that routine; otherwise it is a prefix ("cpu")
-            if pinned and not any(desc == p[0] or (p[0] not in op_descs and desc.startswith(p[0])) for p in pinned):
-                continue
-            if not pinned and not _allowed(desc, opts):
-                continue
-            allowed.append(r)
-        sig = signature(node.op, attrs, *_signature_parts(node, g, types))
-        keys = [(r["descriptor"], r["version"], sig) for r in allowed]
+        mine = routines.get(node.op, [])
+        if pinned:
+            allowed = [r for r in mine if _pin_ok(r["descriptor"], pinned, op_descs)]
+        else:
+            allowed = [r for r in mine if _allowed(r["descriptor"], opts)]
+            if _layer_dtype(node, g, types) == "float32":
+                # bfloat16 / float16 routines of float32 layers lose precision: only on request
+                allowed = [r for r in allowed if parse_descriptor(r["descriptor"])[1] not in REDUCED or
+                           (opts.dtypes and parse_descriptor(r["descriptor"])[1] in opts.dtypes) or
+                           opts.accuracy_budget is not None]
+            if not allowed and opts.dtypes:
+                # dtypes narrows a choice; a layer with none in those dtypes keeps its own
+                allowed = [r for r in mine if _allowed(r["descriptor"], TuneOptions(devices=opts.devices,
+                                                                               layouts=opts.layouts))]
+        entries = [_Cand(r["descriptor"], r, node, g, types) for r in allowed]
+        variant = planner.variant(node) if planner is not None else None
+        if variant is not None:
+            gq, tq = planner.probe_view(variant)
+            q_descs = {r["descriptor"] for r in routines.get(variant.node.op, [])}
+            for r in routines.get(variant.node.op, []):
+                d = r["descriptor"]
+                if parse_descriptor(d)[1] in ("qint8", "int8") or (variant.node.op == node.op and "float32" not in d):
+                    if pinned and not (_pin_ok(d, pinned, q_descs) or _pin_ok(QPREFIX + d, pinned, set())):
+                        continue
+                    if not pinned and opts.devices and parse_descriptor(d)[0] not in opts.devices:
+                        continue
+                    entries.append(_Cand(QPREFIX + d, r, variant.node, gq, tq))
+            if opts.dtypes and "float32" not in opts.dtypes and not pinned and opts.accuracy_budget is None:
+                quant = [e for e in entries if e.key.startswith(QPREFIX)]
+                entries = quant or entries  # "qint8 where allowed"
+        sigs = {}
+        for e in entries:
+            if id(e.node) not in sigs:
+                a = to_engine(e.node.attrs)
+                a["_opset"] = g.opset
+                sigs[id(e.node)] = (a, signature(e.node.op, a, *_signature_parts(e.node, e.g, e.types)))
+            e.sig = sigs[id(e.node)][1]
+        keys = [(e.r["descriptor"], e.r["version"], e.sig) for e in entries]
         if cache is not None:
             known.update(cache.get_many(machine, [k for k in keys if k not in known]))
-        probes = {}  # layout -> probe plan, built only for routines the cache knows nothing of
+        probes = {}  # (node, layout) -> probe plan, built only for routines the cache knows nothing of
         cands = []
-        for r, key in zip(allowed, keys):
+        for e, key in zip(entries, keys):
             if key in known:
                 if known[key] != UNSUPPORTED:
-                    cands.append(r)
+                    cands.append(e)
                 continue
-            lay = parse_descriptor(r["descriptor"])[2] or DEFAULT_LAYOUT
-            if lay not in probes:
+            lay = parse_descriptor(e.r["descriptor"])[2] or DEFAULT_LAYOUT
+            pk = (id(e.node), lay)
+            if pk not in probes:
                 try:
-                    probes[lay] = _probe_plan(node, g, types, threads, rng, lay, with_feeds=False)
+                    probes[pk] = _probe_plan(e.node, e.g, e.types, threads, rng, lay, with_feeds=False)
                 except InvalidArgument:  # e.g. a blocked layout for a rank-1 tensor
-                    probes[lay] = None
-            ok = probes[lay] is not None and probes[lay][0].supports(
-                r["descriptor"], node.name, node.op, attrs, probes[lay][1], probes[lay][2])
+                    probes[pk] = None
+            ok = probes[pk] is not None and probes[pk][0].supports(
+                e.r["descriptor"], node.name, e.node.op, sigs[id(e.node)][0], probes[pk][1], probes[pk][2])
             if ok:
-                cands.append(r)
+                cands.append(e)
             else:
                 known[key] = UNSUPPORTED
                 new_negatives.append((*key, UNSUPPORTED))
@@ -277,9 +410,9 @@ def choose_routines(g, types, threads, opts, cache=None):
         if not cands:
             layers.append((node, attrs, [], None))  # lowering reports the missing routine
             continue
-        layers.append((node, attrs, cands, sig))
+        layers.append((node, attrs, cands, variant))
         if opts.tuning != "none" and (len(cands) > 1 or opts.tuning == "dprs"):
-            todo.append((node, attrs, cands, sig))
+            todo.append(cands)
     if cache is not None:
         cache.put_many(machine, new_negatives)
 
@@ -287,24 +420,26 @@ def choose_routines(g, types, threads, opts, cache=None):
     times = {k: v for k, v in known.items() if v != UNSUPPORTED}
     result.cached = len(times)
     missing, seen = [], set(times)
-    for t in todo:  # layers with equal signatures are measured once
-        for c in t[2]:
-            key = (c["descriptor"], c["version"], t[3])
+    for cands in todo:  # layers with equal signatures are measured once
+        for c in cands:
+            key = (c.r["descriptor"], c.r["version"], c.sig)
             if key not in seen:
                 seen.add(key)
-                missing.append((t, c))
+                missing.append(c)
     bar = _progress(len(missing), opts.progress)
     deadline = time.monotonic() + opts.profile_budget_s
     fresh = []
-    for (node, attrs, cands, sig), c in missing:
+    for c in missing:
         if time.monotonic() > deadline:
             break
-        lay = parse_descriptor(c["descriptor"])[2] or DEFAULT_LAYOUT
-        plan, ins, outs, feeds, _, _ = _probe_plan(node, g, types, threads, rng, lay)
-        plan.add_step(node.name, node.op, attrs, ins, outs, c["descriptor"])
+        lay = parse_descriptor(c.r["descriptor"])[2] or DEFAULT_LAYOUT
+        plan, ins, outs, feeds, _, _ = _probe_plan(c.node, c.g, c.types, threads, rng, lay)
+        a = to_engine(c.node.attrs)
+        a["_opset"] = g.opset
+        plan.add_step(c.node.name, c.node.op, a, ins, outs, c.r["descriptor"])
         plan.finalize()
         us = plan.time_median(feeds, warmup=1, min_reps=3, max_reps=30, budget_us=20000.0)
-        key = (c["descriptor"], c["version"], sig)
+        key = (c.r["descriptor"], c.r["version"], c.sig)
         times[key] = us
         fresh.append((*key, us))
         if bar is not None:
@@ -316,24 +451,25 @@ def choose_routines(g, types, threads, opts, cache=None):
     result.profiled = len(fresh)
 
     # Choice.
-    adapt = _AdaptCosts(types, threads, machine, cache, deadline)
+    adapt = _AdaptCosts(types, threads, machine, cache, deadline, planner)
+    result.adapt_costs = adapt
     dp_layers = []
-    for node, attrs, cands, sig in layers:
+    for node, attrs, cands, variant in layers:
         if not cands:
             continue
-        measured = {c["descriptor"]: times[(c["descriptor"], c["version"], sig)]
-                    for c in cands if (c["descriptor"], c["version"], sig) in times}
+        measured = {c.key: times[(c.r["descriptor"], c.r["version"], c.sig)]
+                    for c in cands if (c.r["descriptor"], c.r["version"], c.sig) in times}
         result.candidates[node.name] = measured
         if opts.tuning == "none" or not measured:
-            result.choice[node.name] = cands[0]["descriptor"]
-            result.times[node.name] = measured.get(cands[0]["descriptor"], math.nan)
+            result.choice[node.name] = cands[0].key
+            result.times[node.name] = measured.get(cands[0].key, math.nan)
             continue
         if opts.tuning == "greedy":
-            # fastest routine whose layout can be reached from and returned to ONNX's (adapt times ignored)
+            # fastest routine whose format can be reached from and returned to ONNX's (adapt times ignored)
             acts = [t for t in list(node.inputs) + list(node.outputs) if t and t not in g.initializers]
 
-            def reachable(desc):
-                lay = parse_descriptor(desc)[2] or DEFAULT_LAYOUT
+            def reachable(key):
+                lay = QFORMAT_KEY if key.startswith(QPREFIX) else (parse_descriptor(key)[2] or DEFAULT_LAYOUT)
                 return lay == DEFAULT_LAYOUT or all(
                     adapt(t, DEFAULT_LAYOUT, lay) < math.inf and adapt(t, lay, DEFAULT_LAYOUT) < math.inf for t in acts)
             measured = {d: us for d, us in measured.items() if reachable(d)} or measured
@@ -342,12 +478,17 @@ def choose_routines(g, types, threads, opts, cache=None):
             result.times[node.name] = measured[best]
             continue
         dp_cands = []
-        for desc, us in measured.items():
-            layout = parse_descriptor(desc)[2] or DEFAULT_LAYOUT
-            n_in = sum(1 for i in node.inputs if i and i not in g.initializers)
-            dp_cands.append(dprs.Candidate(desc, us, (layout,) * n_in, (layout,) * len(node.outputs)))
+        n_in = sum(1 for i in node.inputs if i and i not in g.initializers)
+        for key, us in measured.items():
+            if key.startswith(QPREFIX):
+                fin, fout = planner.formats(node, variant)
+            else:
+                layout = parse_descriptor(key)[2] or DEFAULT_LAYOUT
+                fin, fout = (layout,) * n_in, (layout,) * len(node.outputs)
+            dp_cands.append(dprs.Candidate(key, us, fin, fout))
         dp_layers.append(dprs.Layer(node.name, [i for i in node.inputs if i and i not in g.initializers],
                                     list(node.outputs), dp_cands))
+    result.dp_layers = dp_layers
     if dp_layers:
         produced = {t for layer in dp_layers for t in layer.outputs}
         consumed = {t for layer in dp_layers for t in layer.inputs}
@@ -359,15 +500,33 @@ def choose_routines(g, types, threads, opts, cache=None):
                 for i in n.inputs:
                     if i in produced:
                         sinks[i] = DEFAULT_LAYOUT
-        try:
-            sol = dprs.solve(dprs.Problem(dp_layers, sources, sinks, adapt))
-        except ValueError as e:  # only pins can leave no feasible path
-            raise InvalidArgument(f"routines: the pinned routines need layout adapts no routine provides ({e})") from None
-        result.adapts = [(t, a, b, us) for t, a, b, us in sol.adapts]
-        for name, c in sol.choice.items():
-            result.choice[name] = c.routine
-            result.times[name] = c.time
+        result.dp_io = (sources, sinks)
+        result.solve = lambda penalty=None: _solve_dprs(result, adapt, penalty)
+        result.solve()
     adapt.flush()
+    result.predicted_us = float(sum(v for v in result.times.values() if not math.isnan(v)) +
+                                sum(a[3] for a in result.adapts))
+    return result
+
+
+def _solve_dprs(result, adapt, penalty=None):
+    """(Re)solves DPRS; penalty(layer name, candidate key) -> extra cost added to its time
+    (budgeted tuning's Lagrangian terms). Sets result.choice/times/adapts/predicted_us."""
+    sources, sinks = result.dp_io
+    layers = result.dp_layers
+    if penalty is not None:
+        layers = [dprs.Layer(L.name, L.inputs, L.outputs,
+                             [dprs.Candidate(c.routine, c.time + penalty(L.name, c.routine), c.in_formats,
+                                             c.out_formats) for c in L.candidates]) for L in layers]
+    try:
+        sol = dprs.solve(dprs.Problem(layers, sources, sinks, adapt))
+    except ValueError as e:  # only pins can leave no feasible path
+        raise InvalidArgument(f"routines: the pinned routines need layout adapts no routine provides ({e})") from None
+    result.adapts = [(t, a, b, us) for t, a, b, us in sol.adapts]
+    real = {L.name: {c.routine: c.time for c in L.candidates} for L in result.dp_layers}
+    for name, c in sol.choice.items():
+        result.choice[name] = c.routine
+        result.times[name] = real[name][c.routine]
     result.predicted_us = float(sum(v for v in result.times.values() if not math.isnan(v)) +
                                 sum(a[3] for a in result.adapts))
     return result

@@ -13,5 +13,6 @@ from .metadata import ModelMetadata, NodeArg  # noqa: F401
 from .options import ExecutionMode, GraphOptimizationLevel, RunOptions, SessionOptions  # noqa: F401
 from .providers import get_all_providers, get_available_providers, get_device  # noqa: F401
 from .session import InferenceSession  # noqa: F401
+from .calibrate import calibrate  # noqa: F401
 
 __version__ = "0.1.0"

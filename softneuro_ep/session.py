@@ -50,6 +50,9 @@ class InferenceSession:
         so = self._sess_options
         self._tune = tuning_options.parse(self._tuning, so._config, cpu_only=SOFTNEURO not in self._providers,
                                           quiet=so.log_severity_level >= 3)
+        if self._tune.calibration:
+            from .calibrate import load_calibration
+            self._tune.options.calibration = load_calibration(self._tune.calibration, self._graph)
         self._cache = None
         # Small inputs read as shapes (Reshape targets, Slice starts, ...): plans
         # are specialised on their values, which folding then treats as constants.

@@ -9,6 +9,10 @@ keys as session config entries prefixed "softneuro." (provider options win).
   profile_cache     path of the SQLite profile cache
   profile_budget_s  seconds allowed for missing measurements (then defaults are used)
   plan_file         load the routine choice from this file when it matches model and machine, else tune and save it
+  calibration       path written by softneuro_ep.calibrate(): lets tuning run layers in qint8
+  accuracy_budget   largest output error allowed against float32 on the calibration samples (needs calibration)
+  accuracy_metric   rel_l2 (default: relative L2 of the outputs) | top1 (fraction of changed top-1 answers)
+  memory_limit_mb   peak memory (constants in their chosen formats + activation arena) the plan must fit
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -16,7 +20,8 @@ from typing import Optional
 from .capi.onnxruntime_pybind11_state import InvalidArgument
 from .graph_passes.tune import TuneOptions, parse_pins
 
-KEYS = ("tuning", "devices", "dtypes", "layouts", "routines", "profile_cache", "profile_budget_s", "plan_file")
+KEYS = ("tuning", "devices", "dtypes", "layouts", "routines", "profile_cache", "profile_budget_s", "plan_file",
+        "calibration", "accuracy_budget", "accuracy_metric", "memory_limit_mb")
 PREFIX = "softneuro."
 KNOWN_DEVICES = {"cpu"}
 KNOWN_DTYPES = {"float32", "float16", "bfloat16", "qint8", "float64", "int64", "int32", "int8", "uint8", "bool"}
@@ -28,6 +33,7 @@ class SessionTuning:
     options: TuneOptions
     cache_path: Optional[str]
     plan_file: Optional[str]
+    calibration: Optional[str] = None
 
 
 def _list(key, value, known):
@@ -67,4 +73,22 @@ def parse(provider_opts, session_config, cpu_only=False, quiet=False):
             raise InvalidArgument(f"profile_budget_s: '{merged['profile_budget_s']}' is not a number") from None
         if o.profile_budget_s < 0:
             raise InvalidArgument("profile_budget_s must be >= 0")
-    return SessionTuning(o, merged.get("profile_cache") or None, merged.get("plan_file") or None)
+    for key in ("accuracy_budget", "memory_limit_mb"):
+        if key in merged:
+            try:
+                val = float(merged[key])
+            except (TypeError, ValueError):
+                raise InvalidArgument(f"{key}: '{merged[key]}' is not a number") from None
+            if not val >= 0 or val == float("inf"):
+                raise InvalidArgument(f"{key}: {merged[key]} is impossible; give a finite number >= 0")
+            setattr(o, key, val)
+    if "accuracy_metric" in merged:
+        if merged["accuracy_metric"] not in ("rel_l2", "top1"):
+            raise InvalidArgument(f"accuracy_metric: '{merged['accuracy_metric']}' is not one of rel_l2, top1")
+        o.accuracy_metric = merged["accuracy_metric"]
+    if o.accuracy_budget is not None and not merged.get("calibration"):
+        raise InvalidArgument("accuracy_budget needs calibration (a file written by softneuro_ep.calibrate)")
+    if o.memory_limit_mb is not None and o.memory_limit_mb <= 0:
+        raise InvalidArgument("memory_limit_mb must be > 0")
+    return SessionTuning(o, merged.get("profile_cache") or None, merged.get("plan_file") or None,
+                         merged.get("calibration") or None)

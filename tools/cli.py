@@ -5,7 +5,8 @@
   softneuro-ep inspect MODEL [--batch B] [--json]
   softneuro-ep bench MODEL [--threads N] [--vs onnxruntime] [--budget S] [--layers N]
   softneuro-ep profile MODEL [--json]
-  softneuro-ep tune MODEL [-o PLAN] [--tuning dprs|greedy|none] [--json]
+  softneuro-ep tune MODEL [-o PLAN] [--tuning dprs|greedy|none] [--calibration C] [--accuracy-budget E] [--memory-limit-mb M] [--json]
+  softneuro-ep calibrate MODEL -o C [--samples N] [--method minmax|percentile|entropy]
 """
 import argparse
 import json
@@ -84,7 +85,11 @@ def cmd_tune(a):
     from .bench import random_feed
     name, data = _load(a.model, a.batch)
     t0 = time.perf_counter()
-    sess = _session(data, a.threads, tuning=a.tuning, profile_cache=a.cache, plan_file=a.output)
+    sess = _session(data, a.threads, tuning=a.tuning, profile_cache=a.cache, plan_file=a.output,
+                    calibration=a.calibration, dtypes=a.dtypes,
+                    accuracy_budget=None if a.accuracy_budget is None else str(a.accuracy_budget),
+                    accuracy_metric=a.accuracy_metric,
+                    memory_limit_mb=None if a.memory_limit_mb is None else str(a.memory_limit_mb))
     feed = random_feed(sess, a.batch)
     spec = _tuned_plan(sess, feed)
     t_tune = time.perf_counter() - t0
@@ -92,18 +97,53 @@ def cmd_tune(a):
     t = spec.tuned
     predicted = t.predicted_us / 1e3 if t else float("nan")
     steps = spec.plan.step_routines()
+    dtypes = _step_dtypes(spec)
+    error = t.error if t else None
+    memory = t.memory_bytes if t else None
     if a.json:
-        print(json.dumps({"model": name, "plan_file": a.output, "steps": steps, "predicted_ms": predicted,
-                          "measured_ms": measured, "adapts": t.adapts if t else []}, indent=1))
+        print(json.dumps({"model": name, "plan_file": a.output, "steps": steps, "dtypes": dtypes,
+                          "predicted_ms": predicted, "measured_ms": measured, "adapts": t.adapts if t else [],
+                          "error": error, "memory_bytes": memory}, indent=1))
         return
     print(f"model: {name}   tuning: {a.tuning}   session+tuning {t_tune:.2f} s")
     for k, (n, op, d) in enumerate(steps):
         us = t.times.get(n) if t else None
-        print(f"{k:>4} {op:<20}{d:<40}{'' if us is None else f'{us:9.1f} us'}  {n[:30]}")
-    print(f"adapts inserted: {sum(1 for s in steps if s[1] == 'Reorder')}")
+        print(f"{k:>4} {op:<18}{dtypes.get(n, ''):<9}{d:<40}{'' if us is None else f'{us:9.1f} us'}  {n[:30]}")
+    print(f"adapts inserted: {sum(1 for s in steps if s[1] in ('Reorder', 'QuantizeLinear', 'DequantizeLinear'))}"
+          f"   qint8 layers: {sum(1 for s in steps if dtypes.get(s[0]) == 'qint8')}")
     print(f"predicted {predicted:.2f} ms   measured {measured:.2f} ms (median)")
+    print(f"error vs float32: {'not measured (no accuracy_budget)' if error is None else f'{error:.3g}'}"
+          f"   memory (estimate): {'-' if memory is None else f'{memory / 2**20:.1f} MB'}")
     if a.output:
         print(f"plan saved to {a.output}")
+
+
+def _step_dtypes(spec):
+    """node name -> the dtype its routine computes in (qint8 for u8 activations)."""
+    from ..graph_passes.dtypes import np_dtype
+    out = {}
+    for n in spec.graph.nodes:
+        v = spec.types.get(n.outputs[0]) if n.outputs and n.outputs[0] else None
+        if n.op == "QuantizeLinear" or (v is not None and np_dtype(v.elem_type) == np.uint8 and n.op != "DequantizeLinear"):
+            out[n.name] = "qint8"
+        elif v is not None:
+            out[n.name] = str(np_dtype(v.elem_type))
+    return out
+
+
+def cmd_calibrate(a):
+    import softneuro_ep as ort
+    from .bench import random_feed
+    name, data = _load(a.model, a.batch)
+    sess = _session(data, 1, tuning="none")
+    rng = np.random.default_rng(0)
+    feeds = []
+    for _ in range(a.samples):
+        f = random_feed(sess, a.batch)
+        feeds.append({k: (rng.standard_normal(v.shape).astype(v.dtype) if v.dtype.kind == "f" else v)
+                      for k, v in f.items()})
+    path = ort.calibrate(data, feeds, method=a.method, path=a.output)
+    print(f"calibrated {name} on {a.samples} random samples ({a.method}): {path}")
 
 
 def cmd_run(a):
@@ -206,13 +246,24 @@ def main(argv=None):
     tu.add_argument("-o", "--output", help="save the plan (routine choice) to this file")
     tu.add_argument("--tuning", default="dprs", choices=["dprs", "greedy", "none"])
     tu.add_argument("--json", action="store_true")
+    tu.add_argument("--calibration", help="calibration file (softneuro-ep calibrate): allows qint8 layers")
+    tu.add_argument("--dtypes", help="dtypes tuning may use, e.g. float32,qint8 (qint8 alone: int8 where possible)")
+    tu.add_argument("--accuracy-budget", type=float, help="largest output error vs float32 (needs --calibration)")
+    tu.add_argument("--accuracy-metric", choices=["rel_l2", "top1"])
+    tu.add_argument("--memory-limit-mb", type=float, help="peak memory the plan must fit")
+    ca = sub.add_parser("calibrate", help="write activation ranges from random samples (use the API for real data)")
+    ca.add_argument("model")
+    ca.add_argument("-o", "--output", required=True)
+    ca.add_argument("--samples", type=int, default=8)
+    ca.add_argument("--method", default="minmax", choices=["minmax", "percentile", "entropy"])
+    ca.add_argument("--batch", type=int, default=1)
     for s_ in (pr, tu):
         s_.add_argument("--threads", type=int, default=0)
         s_.add_argument("--batch", type=int, default=1)
         s_.add_argument("--cache", help="profile cache file (default: the user cache)")
     a = p.parse_args(argv)
     {"run": cmd_run, "routines": cmd_routines, "inspect": cmd_inspect, "bench": cmd_bench,
-     "profile": cmd_profile, "tune": cmd_tune}[a.cmd](a)
+     "profile": cmd_profile, "tune": cmd_tune, "calibrate": cmd_calibrate}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,214 @@
+"""qint8 candidates for float32 layers, from a calibration (mixed precision).
+
+With a calibration (ranges of activations), a float32 Conv whose input(s) and
+output have ranges gets a *quantized variant*: the same layer as the engine's
+QLinearConv (u8 activations, per-output-channel symmetric s8 weights, int32
+bias, the fused activation and residual kept). Its activations are in format
+"qint8" (uint8 NCHW with the tensor's scale and zero point); the adapts
+between "nchw" and "qint8" are QuantizeLinear / DequantizeLinear with those
+parameters. MaxPool runs on u8 unchanged (its output keeps its input's
+parameters). The tuner profiles variants like any routine and DPRS weighs the
+adapts; apply() rewrites the chosen layers and inserts the adapts.
+
+Tensor parameters: asymmetric u8 over [min(lo, 0), max(hi, 0)].
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+from onnx import TensorProto
+
+from .ir import Node, Value
+
+QFORMAT = "qint8"
+
+
+def qparams(lo, hi):
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    scale = np.float32((hi - lo) / 255.0) if hi > lo else np.float32(1.0)
+    zp = int(np.clip(np.round(-lo / float(scale)), 0, 255))
+    return scale, np.uint8(zp)
+
+
+def quantize_np(x, scale, zp):
+    """numpy glue for tuning-time error estimates (QuantizeLinear's rounding: half to even)."""
+    return np.clip(np.rint(x / np.float32(scale)) + int(zp), 0, 255).astype(np.uint8)
+
+
+def dequantize_np(q, scale, zp):
+    return ((q.astype(np.int32) - int(zp)).astype(np.float32) * np.float32(scale))
+
+
+@dataclass
+class Variant:
+    node: Node                         # the quantized node (same name as the float32 one)
+    initializers: Dict[str, np.ndarray]
+    acts: List[str]                    # its activation inputs in qint8 format, in node input order
+    outputs: List[str]
+
+
+def _activation_ok(node):
+    act = node.attrs.get("activation")
+    return act in (None, "Relu", "Clip")
+
+
+class QuantPlanner:
+    def __init__(self, g, types, ranges):
+        self.g, self.types = g, types
+        self.params: Dict[str, Tuple[np.float32, np.uint8]] = {}
+        for name, (lo, hi) in ranges.items():
+            self.params[name] = qparams(lo, hi)
+        # MaxPool on u8 keeps its input's parameters: its output's are defined as those.
+        for n in g.nodes:
+            if n.op == "MaxPool" and n.inputs[0] in self.params and n.outputs[0]:
+                self.params[n.outputs[0]] = self.params[n.inputs[0]]
+        self.variants: Dict[str, Variant] = {}
+
+    def _u8(self, name):
+        v = self.types[name]
+        return Value(name, TensorProto.UINT8, v.shape)
+
+    def variant(self, node):
+        """The node's qint8 variant, or None when it has none."""
+        if node.name in self.variants:
+            return self.variants[node.name]
+        v = None
+        if node.op == "Conv":
+            v = self._conv(node)
+        elif node.op == "MaxPool":
+            v = self._maxpool(node)
+        if v is not None:
+            self.variants[node.name] = v
+        return v
+
+    def _fp32(self, name):
+        t = self.types.get(name)
+        return t is not None and t.elem_type == TensorProto.FLOAT
+
+    def _conv(self, n):
+        g, p = self.g, self.params
+        x, w = n.inputs[0], n.inputs[1]
+        b = n.inputs[2] if len(n.inputs) > 2 and n.inputs[2] else None
+        z = n.inputs[3] if len(n.inputs) > 3 and n.inputs[3] else None
+        y = n.outputs[0]
+        if w not in g.initializers or (b and b not in g.initializers) or not _activation_ok(n):
+            return None
+        if len([o for o in n.outputs if o]) != 1 or not self._fp32(x) or not self._fp32(y):
+            return None
+        if len(self.types[x].shape) != 4 or x not in p or y not in p or (z and z not in p):
+            return None
+        wf = g.initializers[w]
+        if wf.dtype != np.float32:
+            return None
+        xs, xz = p[x]
+        ys, yz = p[y]
+        M = wf.shape[0]
+        amax = np.abs(wf.reshape(M, -1)).max(axis=1)
+        ws = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+        wq = np.clip(np.rint(wf / ws.reshape((M,) + (1,) * (wf.ndim - 1))), -127, 127).astype(np.int8)
+        pre = f"{n.name}__q"
+        inits = {f"{pre}_xs": np.array(xs, np.float32), f"{pre}_xz": np.array(xz, np.uint8),
+                 f"{pre}_w": wq, f"{pre}_ws": ws, f"{pre}_wz": np.zeros(M, np.int8),
+                 f"{pre}_ys": np.array(ys, np.float32), f"{pre}_yz": np.array(yz, np.uint8)}
+        ins = [x, f"{pre}_xs", f"{pre}_xz", f"{pre}_w", f"{pre}_ws", f"{pre}_wz", f"{pre}_ys", f"{pre}_yz"]
+        bias = g.initializers[b].astype(np.float64) if b else np.zeros(M)
+        if b or z:
+            inits[f"{pre}_b"] = np.clip(np.rint(bias / (float(xs) * ws.astype(np.float64))),
+                                        -2**31, 2**31 - 1).astype(np.int32)
+            ins.append(f"{pre}_b")
+        acts = [x]
+        if z:
+            zs, zz = p[z]
+            inits[f"{pre}_zs"], inits[f"{pre}_zz"] = np.array(zs, np.float32), np.array(zz, np.uint8)
+            ins += [z, f"{pre}_zs", f"{pre}_zz"]
+            acts.append(z)
+        q = Node("QLinearConv", ins, [y], dict(n.attrs), n.name)
+        return Variant(q, inits, acts, [y])
+
+    def _maxpool(self, n):
+        x, y = n.inputs[0], n.outputs[0]
+        if len([o for o in n.outputs if o]) != 1 or x not in self.params or not self._fp32(x):
+            return None
+        if len(self.types[x].shape) != 4:
+            return None
+        return Variant(Node("MaxPool", [x], [y], dict(n.attrs), n.name), {}, [x], [y])
+
+    # ---- profiling helpers ------------------------------------------------
+    def probe_view(self, variant):
+        """(graph-like object with initializers, types) in which the variant's tensors are u8."""
+        class _G:
+            pass
+        gq = _G()
+        gq.initializers = {**self.g.initializers, **variant.initializers}
+        types = dict(self.types)
+        for t in variant.acts + variant.outputs:
+            types[t] = self._u8(t)
+        return gq, types
+
+    def formats(self, node, variant):
+        """(in formats, out formats) of the variant over the node's activation inputs/outputs."""
+        acts = set(variant.acts)
+        ins = tuple(QFORMAT if i in acts else "nchw" for i in node.inputs if i and i not in self.g.initializers)
+        return ins, tuple(QFORMAT for _ in node.outputs)
+
+    # ---- rewriting ----------------------------------------------------------
+    def apply(self, g, types, chosen):
+        """Replaces the nodes named in `chosen` by their variants and inserts the
+        QuantizeLinear/DequantizeLinear adapts. Returns {adapt node name: (tensor, direction)}."""
+        fmt = {}   # tensor -> QFORMAT when a chosen variant writes it
+        for name in chosen:
+            for o in self.variants[name].outputs:
+                fmt[o] = QFORMAT
+        converted = {}  # (tensor, to) -> name
+        out, added = [], {}
+
+        def adapt(t, to):
+            key = (t, to)
+            if key not in converted:
+                s, z = self.params[t]
+                sn, zn = f"{t}__qs", f"{t}__qz"
+                g.initializers.setdefault(sn, np.array(s, np.float32))
+                g.initializers.setdefault(zn, np.array(z, np.uint8))
+                if to == QFORMAT:
+                    name = f"{t}__q8"
+                    node = Node("QuantizeLinear", [t, sn, zn], [name], {}, f"quantize_{t}")
+                    types[name] = self._u8(t)
+                else:
+                    name = f"{t}__f32"
+                    node = Node("DequantizeLinear", [t, sn, zn], [name], {}, f"dequantize_{t}")
+                    types[name] = Value(name, TensorProto.FLOAT, types[t].shape)
+                out.append(node)
+                added[node.name] = (t, to)
+                converted[key] = name
+            return converted[key]
+
+        for n in g.nodes:
+            if n.name in chosen:
+                v = self.variants[n.name]
+                g.initializers.update(v.initializers)
+                acts = set(v.acts)
+                n.op, n.attrs = v.node.op, dict(v.node.attrs)
+                n.inputs = [(adapt(i, QFORMAT) if fmt.get(i) != QFORMAT else i) if i in acts else i
+                            for i in v.node.inputs]
+                for o in v.outputs:
+                    types[o] = self._u8(o)
+            else:
+                n.inputs = [adapt(i, "nchw") if fmt.get(i) == QFORMAT else i for i in n.inputs]
+            out.append(n)
+        # Graph outputs leave in float32.
+        for v in g.outputs:
+            if fmt.get(v.name) == QFORMAT:
+                private = f"{v.name}__u8"
+                for n in out:
+                    n.outputs = [private if o == v.name else o for o in n.outputs]
+                    n.inputs = [private if i == v.name else i for i in n.inputs]
+                types[private] = self._u8(v.name)
+                types[v.name] = Value(v.name, TensorProto.FLOAT, types[v.name].shape)
+                s, z = self.params[v.name]
+                sn, zn = f"{v.name}__qs", f"{v.name}__qz"
+                g.initializers.setdefault(sn, np.array(s, np.float32))
+                g.initializers.setdefault(zn, np.array(z, np.uint8))
+                out.append(Node("DequantizeLinear", [private, sn, zn], [v.name], {}, f"dequantize_{v.name}_out"))
+                added[f"dequantize_{v.name}_out"] = (v.name, "nchw")
+        g.nodes = out
+        return added

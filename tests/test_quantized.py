@@ -1,0 +1,274 @@
+"""Reduced precision: calibration, qint8 variants of float32 layers, accuracy and
+memory budgets, pre-quantized (QDQ) models against onnxruntime."""
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import softneuro_ep as ort
+from softneuro_ep import InvalidArgument, InvalidGraph
+
+
+def _w(rng, name, *shape, scale=0.2):
+    t = numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32))
+    t.name = name
+    return t
+
+
+def conv_net(channels=8, size=16, relu=False):
+    """conv3x3 -> conv3x3 (+residual) -> maxpool -> conv1x1 (float32; relu optional)."""
+    rng = np.random.default_rng(0)
+    c = channels
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1])]
+    a = "c1"
+    if relu:
+        nodes.append(helper.make_node("Relu", ["c1"], ["r1"]))
+        a = "r1"
+    nodes += [helper.make_node("Conv", [a, "w2"], ["c2"], pads=[1, 1, 1, 1]),
+              helper.make_node("Add", ["c2", a], ["s"]),
+              helper.make_node("MaxPool", ["s"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+              helper.make_node("Conv", ["p", "w3", "b3"], ["y"])]
+    inits = [_w(rng, "w1", c, 3, 3, 3), _w(rng, "b1", c), _w(rng, "w2", c, c, 3, 3, scale=0.1),
+             _w(rng, "w3", 4, c, 1, 1), _w(rng, "b3", 4)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def samples(n=6, size=16, seed=1):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((1, 3, size, size)).astype(np.float32) for _ in range(n)]
+
+
+def rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def session(model, **opts):
+    return ort.InferenceSession(model.SerializeToString(),
+                                providers=[("SoftNeuroExecutionProvider", {k: str(v) for k, v in opts.items()})])
+
+
+def plan_of(sess):
+    return next(iter(sess._plans.values()))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return conv_net()
+
+
+@pytest.fixture(scope="module")
+def calib(model, tmp_path_factory):
+    return ort.calibrate(model, samples(), path=str(tmp_path_factory.mktemp("cal") / "cal.json"))
+
+
+# ---- calibration ------------------------------------------------------------------
+def test_calibrate_ranges_cover_every_float_tensor(model, calib):
+    doc = json.load(open(calib))
+    xs = samples()
+    ref = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert set(doc["ranges"]) >= {"x", "c1", "c2", "s", "p", "y"}
+    ys = [ref.run(None, {"x": x})[0] for x in xs]
+    lo, hi = doc["ranges"]["y"]
+    assert lo == pytest.approx(min(float(y.min()) for y in ys), rel=1e-5)
+    assert hi == pytest.approx(max(float(y.max()) for y in ys), rel=1e-5)
+    assert doc["ranges"]["x"] == [pytest.approx(min(float(x.min()) for x in xs)),
+                                  pytest.approx(max(float(x.max()) for x in xs))]
+    assert doc["samples"] == len(xs)
+
+
+@pytest.mark.parametrize("method", ["percentile", "entropy"])
+def test_calibrate_clipping_methods_lie_inside_minmax(model, calib, method, tmp_path):
+    mm = json.load(open(calib))["ranges"]
+    p = ort.calibrate(model, samples(), method=method, path=str(tmp_path / "c.json"))
+    r = json.load(open(p))["ranges"]
+    assert r.keys() == mm.keys()
+    for k, (lo, hi) in r.items():
+        assert mm[k][0] - 1e-6 <= lo <= hi <= mm[k][1] + 1e-6
+    assert any(r[k] != mm[k] for k in r)  # something was clipped
+
+
+def test_calibrate_accepts_a_data_reader(model, tmp_path):
+    class Reader:
+        def __init__(self):
+            self.it = iter([{"x": x} for x in samples(3)])
+
+        def get_next(self):
+            return next(self.it, None)
+    p = ort.calibrate(model, Reader(), path=str(tmp_path / "r.json"))
+    assert json.load(open(p))["samples"] == 3
+
+
+def test_calibrate_bad_arguments(model, tmp_path):
+    with pytest.raises(InvalidArgument, match="method"):
+        ort.calibrate(model, samples(1), method="magic")
+    with pytest.raises(InvalidArgument, match="no samples"):
+        ort.calibrate(model, [], path=str(tmp_path / "e.json"))
+
+
+def test_calibration_for_another_model_is_refused(calib):
+    other = conv_net(channels=4)
+    with pytest.raises(InvalidArgument, match="another model"):
+        session(other, calibration=calib)
+
+
+def test_corrupt_or_missing_calibration_file(model, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(InvalidArgument, match="not a calibration file"):
+        session(model, calibration=bad)
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        session(model, calibration=tmp_path / "nope.json")
+
+
+# ---- qint8 variants ------------------------------------------------------------------
+def test_qint8_without_calibration_is_not_considered(model):
+    s = session(model, dtypes="float32,qint8")
+    assert "QLinearConv" not in [n.op for n in plan_of(s).graph.nodes]
+
+
+# ---- accuracy budget ------------------------------------------------------------------
+@pytest.mark.parametrize("budget", [0.0, 1e-3, 0.05, 10.0])
+def test_accuracy_budget_is_met_and_reported(model, calib, budget, tmp_path):
+    s = session(model, calibration=calib, accuracy_budget=budget, dtypes="qint8",
+                profile_cache=tmp_path / "p.sqlite")
+    spec = plan_of(s)
+    assert spec.tuned.error is not None and spec.tuned.error <= max(budget, 1e-5)
+    ops = [n.op for n in spec.graph.nodes]
+    if budget <= 1e-3:
+        assert "QLinearConv" not in ops  # every qint8 layer costs ~1% here
+    # measured on held-out samples: check it the same way
+    ref = session(model)
+    for x in ort.calibrate.__globals__["load_calibration"](calib, s._graph).samples[1:]:
+        assert rel(s.run(None, x)[0], ref.run(None, x)[0]) <= max(budget, 1e-5)
+
+
+def test_accuracy_budget_with_dtypes_qint8_keeps_int8_when_allowed(model, calib):
+    s = session(model, calibration=calib, accuracy_budget=0.5, dtypes="qint8")
+    # int8 is the only choice offered where it exists unless the budget forbids it: 0.5 does not
+    assert s._plans and plan_of(s).tuned.error <= 0.5
+
+
+def test_accuracy_budget_bad_values(model, calib):
+    with pytest.raises(InvalidArgument, match="needs calibration"):
+        session(model, accuracy_budget=0.01)
+    with pytest.raises(InvalidArgument, match="impossible"):
+        session(model, calibration=calib, accuracy_budget=-1)
+    with pytest.raises(InvalidArgument, match="accuracy_metric"):
+        session(model, calibration=calib, accuracy_budget=0.1, accuracy_metric="psnr")
+
+
+# ---- memory budget ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def wide():
+    m = conv_net(channels=64, size=8)
+    return m
+
+
+def test_memory_limit_below_the_smallest_plan_names_it(wide, tmp_path):
+    cal = ort.calibrate(wide, samples(2, size=8), path=str(tmp_path / "w.json"))
+    with pytest.raises(InvalidArgument, match=r"smallest peak.*about [0-9.]+ MB"):
+        session(wide, calibration=cal, memory_limit_mb=0.01)
+    with pytest.raises(InvalidArgument, match="smallest peak"):
+        session(wide, memory_limit_mb=0.05)  # float32 only: the weights alone need more
+
+
+# ---- pre-quantized (QDQ) models ------------------------------------------------------------
+def qdq_model(tmp_path, relu=True, fmt="QDQ"):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    src, dst = str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx")
+    onnx.save(conv_net(relu=relu), src)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"x": x} for x in samples(8)])
+
+        def get_next(self):
+            return next(self.it, None)
+    quantize_static(src, dst, Reader(), quant_format=getattr(QuantFormat, fmt), per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return dst
+
+
+def test_qdq_model_runs_in_int8_and_matches_onnxruntime(tmp_path):
+    path = qdq_model(tmp_path)
+    so = onnxruntime.SessionOptions()
+    so.intra_op_num_threads = 1
+    ref = onnxruntime.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    s = ort.InferenceSession(path)
+    ops = [n.op for n in plan_of(s).graph.nodes]
+    assert ops.count("QLinearConv") == 3 and "Conv" not in ops
+    assert "QLinearAdd" in ops and "Add" not in ops  # the residual add stays in int8
+    step = max(abs(float(numpy_helper.to_array(i))) for i in onnx.load(path).graph.initializer
+               if i.name.startswith("y") and i.name.endswith("_scale"))
+    for x in samples(4, seed=11):
+        y, r = s.run(None, {"x": x})[0], ref.run(None, {"x": x})[0]
+        assert np.abs(y - r).max() <= step * 1.0001  # within one quantisation step
+
+
+def test_qdq_model_with_a_bad_scale_is_named(tmp_path):
+    path = qdq_model(tmp_path)
+    m = onnx.load(path)
+    for t in m.graph.initializer:
+        if t.name == "w2_scale":
+            a = numpy_helper.to_array(t).copy()
+            a[0] = -a[0]
+            t.CopyFrom(numpy_helper.from_array(a, t.name))
+    with pytest.raises(InvalidGraph, match="w2_scale"):
+        ort.InferenceSession(m.SerializeToString())
+
+
+def test_qoperator_model_matches_onnxruntime(tmp_path):
+    """QOperator format: QLinearConv plus the com.microsoft QLinearAdd / QLinearGlobalAveragePool / QGemm."""
+    path = qdq_model(tmp_path, fmt="QOperator")
+    domains = {(n.op_type, n.domain) for n in onnx.load(path).graph.node}
+    assert ("QLinearAdd", "com.microsoft") in domains
+    so = onnxruntime.SessionOptions()
+    so.intra_op_num_threads = 1
+    ref = onnxruntime.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    s = ort.InferenceSession(path)
+    step = max(abs(float(numpy_helper.to_array(i))) for i in onnx.load(path).graph.initializer
+               if i.name.startswith("y") and i.name.endswith("_scale"))
+    for x in samples(3, seed=12):
+        y, r = s.run(None, {"x": x})[0], ref.run(None, {"x": x})[0]
+        assert np.abs(y - r).max() <= step * 1.0001
+
+
+def qoperator_classifier():
+    """conv -> GlobalAveragePool -> Flatten -> Gemm, so quantize_static emits QLinearGlobalAveragePool and QGemm."""
+    rng = np.random.default_rng(3)
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("GlobalAveragePool", ["r1"], ["gp"]),
+             helper.make_node("Flatten", ["gp"], ["f"]),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1)]
+    inits = [_w(rng, "w1", 8, 3, 3, 3), _w(rng, "b1", 8), _w(rng, "wf", 5, 8), _w(rng, "bf", 5)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_qoperator_contrib_ops_match_onnxruntime(tmp_path):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    src, dst = str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx")
+    onnx.save(qoperator_classifier(), src)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"x": x} for x in samples(4)])
+
+        def get_next(self):
+            return next(self.it, None)
+    quantize_static(src, dst, Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    ops = {n.op_type for n in onnx.load(dst).graph.node}
+    assert {"QLinearGlobalAveragePool", "QGemm"} <= ops
+    ref = onnxruntime.InferenceSession(dst, providers=["CPUExecutionProvider"])
+    s = ort.InferenceSession(dst)
+    for x in samples(3, seed=13):
+        y, r = s.run(None, {"x": x})[0], ref.run(None, {"x": x})[0]
+        assert np.abs(y - r).max() <= 0.02 * np.abs(r).max()
