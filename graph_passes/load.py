@@ -74,6 +74,8 @@ def default_opset(model):
 
 
 FOLDED_ONLY = {"Constant", "Shape", "Size"}  # evaluated by graph_passes/fold.py, never a step
+ML_DOMAIN = "ai.onnx.ml"
+ML_OPS = {"Binarizer", "ArrayFeatureExtractor"}  # the ai.onnx.ml ops with routines (numeric tensors only)
 
 
 def check_ops_supported(graph):
@@ -98,10 +100,12 @@ def to_ir(model):
         (overridable if vi.name in inits else inputs).append(_value(vi))
     nodes = []
     for k, n in enumerate(g.node):
-        if n.domain not in ("", "ai.onnx", FUSED_DOMAIN):
+        ml = n.domain == ML_DOMAIN and n.op_type in ML_OPS
+        if n.domain not in ("", "ai.onnx", FUSED_DOMAIN) and not ml:
             raise NotImpl(f"[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
                           f"{n.op_type} node with name '{n.name}' (domain '{n.domain}' is not supported)")
-        nodes.append(Node(n.op_type, list(n.input), list(n.output), node_attrs(n), n.name or f"{n.op_type}_{k}"))
+        nodes.append(Node(n.op_type, list(n.input), list(n.output), node_attrs(n), n.name or f"{n.op_type}_{k}",
+                          ML_DOMAIN if ml else ""))
     outputs = [_value(vi) for vi in g.output]
     graph = Graph(nodes=nodes, initializers=inits, inputs=inputs, outputs=outputs,
                   opset=default_opset(model), overridable=overridable)

@@ -1,4 +1,5 @@
-"""References for TfIdfVectorizer, DeformConv, MaxUnpool and MelWeightMatrix.
+"""References for TfIdfVectorizer, DeformConv, MaxUnpool, MelWeightMatrix and the
+ai.onnx.ml Binarizer and ArrayFeatureExtractor.
 onnx's reference evaluator is the oracle here (each op run as a one-node model)."""
 import numpy as np
 from hypothesis import strategies as st
@@ -7,16 +8,18 @@ from onnx import helper
 from .base import Reference, float_arrays, int_arrays, reference
 
 
-def _onnx_eval(op, inputs, attrs, n_out=1, opset=None):
+def _onnx_eval(op, inputs, attrs, n_out=1, opset=None, domain=""):
     from onnx.reference import ReferenceEvaluator
     names = [f"i{k}" if x is not None else "" for k, x in enumerate(inputs)]
-    node = helper.make_node(op, names, [f"o{k}" for k in range(n_out)],
+    node = helper.make_node(op, names, [f"o{k}" for k in range(n_out)], domain=domain,
                             **{k: v for k, v in attrs.items() if not k.startswith("_")})
     vis = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(x.dtype), None)
            for n, x in zip(names, inputs) if x is not None]
     graph = helper.make_graph([node], "one", vis, [helper.make_tensor_value_info(f"o{k}", 0, None)
                                                    for k in range(n_out)])
     opsets = [helper.make_opsetid("", opset)] if opset else None
+    if domain:
+        opsets = [helper.make_opsetid("", opset or 21), helper.make_opsetid(domain, 3)]
     model = helper.make_model(graph, opset_imports=opsets) if opsets else helper.make_model(graph)
     feeds = {n: x for n, x in zip(names, inputs) if x is not None}
     return [np.ascontiguousarray(r) for r in ReferenceEvaluator(model).run(None, feeds)]
@@ -144,3 +147,38 @@ class MelWeightMatrixRef(Reference):
 
     def compute(self, inputs, attrs):
         return _onnx_eval("MelWeightMatrix", inputs, attrs)
+
+
+@reference
+class BinarizerRef(Reference):
+    op = "Binarizer"
+
+    def draw(self, draw, descriptor):
+        dt = np.dtype(draw(st.sampled_from([np.float32, np.float64, np.int32, np.int64])))
+        shape = tuple(draw(st.integers(0, 5)) for _ in range(draw(st.integers(0, 3))))
+        x = float_arrays(draw, shape, np.float32, -3, 3)
+        x = x.astype(dt) if dt.kind == "f" else np.round(x).astype(dt)
+        attrs = {}
+        if draw(st.booleans()):
+            attrs["threshold"] = float(np.float32(draw(st.sampled_from([-1.5, -0.5, 0.0, 0.25, 1.0]))))
+        return [x], attrs
+
+    def compute(self, inputs, attrs):
+        return _onnx_eval("Binarizer", inputs, attrs, domain="ai.onnx.ml")
+
+
+@reference
+class ArrayFeatureExtractorRef(Reference):
+    op = "ArrayFeatureExtractor"
+
+    def draw(self, draw, descriptor):
+        dt = np.dtype(draw(st.sampled_from([np.float32, np.float64, np.int32, np.int64])))
+        shape = tuple(draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 3))))
+        x = float_arrays(draw, shape, np.float32, -3, 3).astype(dt)
+        k = draw(st.integers(1, 4))
+        ishape = draw(st.sampled_from([(k,), (1, k)]))
+        idx = int_arrays(draw, ishape, np.int64, 0, shape[-1] - 1)
+        return [x, idx], {}
+
+    def compute(self, inputs, attrs):
+        return _onnx_eval("ArrayFeatureExtractor", inputs, attrs, domain="ai.onnx.ml")
