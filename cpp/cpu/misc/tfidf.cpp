@@ -1,6 +1,6 @@
 // TfIdfVectorizer (opset 9) over int32 / int64 input ([C] or [B, C]; strings
 // are not a supported dtype). The n-gram pool (pool_int64s, split by
-// ngram_counts into 1-grams, 2-grams, ...) is indexed once at prepare: only
+// ngram_counts into 1-grams, 2-grams, ...) becomes a trie at prepare: only
 // sizes in [min_gram_length, max_gram_length] are registered, a repeated
 // n-gram keeps its last id, as onnx's reference builds its trie. Counting
 // follows the reference: for every skip distance 1..max_skip_count+1 and start
@@ -18,10 +18,27 @@ namespace {
 using namespace ew;
 
 struct TfIdf {
+  struct Node {
+    std::map<int64_t, int64_t> next;  // token -> child node
+    int64_t col = -1;                 // output column when the path so far is a registered n-gram
+  };
   int64_t min_n, max_n, max_skip, out_size;
   int mode;  // 0 TF, 1 IDF, 2 TFIDF
-  std::map<std::vector<int64_t>, int64_t> grams;  // n-gram -> output column
+  std::vector<Node> trie{1};  // node 0 is the root
   std::vector<double> weights;
+
+  void insert(const int64_t* g, int64_t n, int64_t col) {
+    int64_t cur = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      auto it = trie[cur].next.find(g[i]);
+      if (it == trie[cur].next.end()) {
+        trie.emplace_back();
+        it = trie[cur].next.emplace(g[i], (int64_t)trie.size() - 1).first;
+      }
+      cur = it->second;
+    }
+    trie[cur].col = col;
+  }
 };
 
 bool tfidf_parse(const Layer& l, TfIdf* t) {
@@ -67,7 +84,7 @@ bool tfidf_parse(const Layer& l, TfIdf* t) {
     if (n >= mn && n <= mx) {
       for (int64_t g = 0; g < ng; ++g, ++id) {
         if (id >= (int64_t)idx.size()) throw InvalidArgumentError(l.where() + ": more n-grams than ngram_indexes");
-        t->grams[std::vector<int64_t>(pool.begin() + b + g * n, pool.begin() + b + (g + 1) * n)] = idx[id];
+        t->insert(pool.data() + b + g * n, n, idx[id]);
       }
     } else {
       id += ng;
@@ -78,17 +95,16 @@ bool tfidf_parse(const Layer& l, TfIdf* t) {
 
 template <class T>
 void tfidf_row(const TfIdf& t, const T* x, int64_t C, float* y) {
-  std::vector<int64_t> key;
   int64_t start_n = t.min_n;
   for (int64_t d = 1; d <= t.max_skip + 1; ++d) {
     for (int64_t s = 0; s < C; ++s) {
       if (s + d * (start_n - 1) >= C) break;
-      key.clear();
+      int64_t node = 0;
       for (int64_t n = 1, i = s; n <= t.max_n && i < C; ++n, i += d) {
-        key.push_back((int64_t)x[i]);
-        if (n < start_n) continue;
-        auto it = t.grams.find(key);
-        if (it != t.grams.end()) y[it->second] += 1.f;
+        auto it = t.trie[node].next.find((int64_t)x[i]);
+        if (it == t.trie[node].next.end()) break;  // no registered n-gram continues this prefix
+        node = it->second;
+        if (n >= start_n && t.trie[node].col >= 0) y[t.trie[node].col] += 1.f;
       }
     }
     if (start_n == 1) {
