@@ -271,7 +271,17 @@ void reg_reduce(const char* op, RK kind) {
       },
       [kind](const Layer& l) -> std::unique_ptr<Kernel> {
         std::unique_ptr<Kernel> k;
-        if (l.in(0).dtype == DType::Bool) return make_reduce<uint8_t>(l, kind);
+        if (l.in(0).dtype == DType::Bool) {
+          if (kind == RK::Max) return make_reduce<uint8_t>(l, kind);
+          std::shared_ptr<Kernel> u8(make_reduce<uint8_t>(l, kind));
+          // an empty Min leaves uint8's identity 255: store it as true
+          const int64_t on = l.out(0).numel();
+          return std::make_unique<FnKernel>([u8, on](const RunArgs& a) {
+            u8->run(a);
+            uint8_t* y = static_cast<uint8_t*>(a.out[0]);
+            for (int64_t i = 0; i < on; ++i) y[i] = y[i] != 0;
+          }, u8->workspace_bytes());
+        }
         SNEP_EW_DISPATCH(l.in(0).dtype, T, {
           if constexpr (!std::is_same_v<T, bool>) k = make_reduce<T>(l, kind);
         });
