@@ -77,6 +77,8 @@ def default_opset(model):
 CONTRIB_OPS = {("com.microsoft", "QLinearAdd"), ("com.microsoft", "QLinearGlobalAveragePool"),
                ("com.microsoft", "QGemm")}  # QGemm: expanded to standard ops (graph_passes/qdq.py)
 FOLDED_ONLY = {"Constant", "Shape", "Size"}  # evaluated by graph_passes/fold.py, never a step
+ML_DOMAIN = "ai.onnx.ml"
+ML_OPS = {"Binarizer", "ArrayFeatureExtractor"}  # the ai.onnx.ml ops with routines (numeric tensors only)
 
 
 def check_ops_supported(graph):
@@ -101,11 +103,12 @@ def to_ir(model):
         (overridable if vi.name in inits else inputs).append(_value(vi))
     nodes = []
     for k, n in enumerate(g.node):
-        if n.domain not in ("", "ai.onnx", FUSED_DOMAIN) and (n.domain, n.op_type) not in CONTRIB_OPS:
+        ml = n.domain == ML_DOMAIN and n.op_type in ML_OPS
+        if n.domain not in ("", "ai.onnx", FUSED_DOMAIN) and not ml and (n.domain, n.op_type) not in CONTRIB_OPS:
             raise NotImpl(f"[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
                           f"{n.op_type} node with name '{n.name}' (domain '{n.domain}' is not supported)")
         nodes.append(Node(n.op_type, list(n.input), list(n.output), node_attrs(n), n.name or f"{n.op_type}_{k}",
-                          n.domain if n.domain == "com.microsoft" else ""))
+                          n.domain if n.domain in (ML_DOMAIN, "com.microsoft") else ""))
     outputs = [_value(vi) for vi in g.output]
     graph = Graph(nodes=nodes, initializers=inits, inputs=inputs, outputs=outputs,
                   opset=default_opset(model), overridable=overridable)

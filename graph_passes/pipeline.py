@@ -72,6 +72,7 @@ SHAPE_OPERANDS = {
     "Upsample": {1}, "Split": {1}, "Unsqueeze": {1}, "Squeeze": {1}, "TopK": {1}, "OneHot": {1},
     "Range": {0, 1, 2}, "ConstantOfShape": {0}, "CenterCropPad": {1}, "Compress": {1}, "NonZero": {0},
     "Col2Im": {1, 2}, "AffineGrid": {1}, "HannWindow": {0}, "HammingWindow": {0}, "BlackmanWindow": {0},
+    "MelWeightMatrix": {0, 1, 2, 3, 4},
     "ReduceMean": {1}, "ReduceSum": {1}, "ReduceMax": {1}, "ReduceMin": {1}, "ReduceProd": {1},
     "ReduceL1": {1}, "ReduceL2": {1}, "ReduceLogSum": {1}, "ReduceLogSumExp": {1}, "ReduceSumSquare": {1},
 }

@@ -4,6 +4,7 @@ onnx's shape inference does the work. Large initializers are declared as typed
 inputs rather than embedded (inference only needs the small, value-carrying
 ones such as Reshape targets), which keeps this fast on big models.
 """
+import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
@@ -14,6 +15,9 @@ from .ir import Value
 
 SMALL = 4096  # elements: initializers up to this size are passed with their values
 
+
+ML_DOMAIN = "ai.onnx.ml"
+ML_OPSET = 3  # the ai.onnx.ml ops the engine runs (graph_passes/load.py ML_OPS) are unchanged since 1
 
 FUSED_ATTRS = ("activation", "activation_params")
 FUSED_EXTRA_INPUT = {"Conv": 3, "MatMul": 2}  # first engine-only input position
@@ -41,7 +45,8 @@ def _standard_node(n):
     """The node as standard ONNX sees it: fused attributes and inputs (graph_passes/fuse.py) dropped."""
     attrs = {k: v for k, v in n.attrs.items() if k not in FUSED_ATTRS}
     inputs = n.inputs[:FUSED_EXTRA_INPUT[n.op]] if n.op in FUSED_EXTRA_INPUT else n.inputs
-    return helper.make_node(n.op, inputs, n.outputs, name=n.name, **to_proto_kwargs(attrs))
+    domain = n.domain if n.domain == ML_DOMAIN else ""
+    return helper.make_node(n.op, inputs, n.outputs, name=n.name, domain=domain, **to_proto_kwargs(attrs))
 
 
 def _to_proto(g, input_shapes):
@@ -60,7 +65,10 @@ def _to_proto(g, input_shapes):
         nodes += _contrib_stand_in(n) or [_standard_node(n)]
     outs = [helper.make_tensor_value_info(v.name, v.elem_type, None) for v in g.outputs]
     graph = helper.make_graph(nodes, "g", ins, outs, inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", g.opset)], ir_version=8)
+    opsets = [helper.make_opsetid("", g.opset)]
+    if any(n.domain == ML_DOMAIN for n in g.nodes):
+        opsets.append(helper.make_opsetid(ML_DOMAIN, ML_OPSET))
+    return helper.make_model(graph, opset_imports=opsets, ir_version=8)
 
 
 def infer_static(g, input_shapes):
@@ -94,13 +102,19 @@ def infer_static(g, input_shapes):
             src = types.get(n.inputs[0]) if n.inputs else None
             if is_static(src):
                 types[n.outputs[0]] = Value(n.outputs[0], src.elem_type, src.shape)
+        elif n.op == "ArrayFeatureExtractor" and n.domain == ML_DOMAIN and not is_static(types.get(n.outputs[0])):
+            x, idx = (types.get(i) for i in n.inputs[:2])
+            if is_static(x) and is_static(idx) and x.shape:  # (..., numel(indices)); 1-D x gives (1, k)
+                lead = x.shape[:-1] if len(x.shape) > 1 else (1,)
+                types[n.outputs[0]] = Value(n.outputs[0], x.elem_type, tuple(lead) + (int(np.prod(idx.shape)),))
     return types
 
 
 SAME_AS_INPUT = {"MeanVarianceNormalization", "LRN", "Softmax", "LogSoftmax", "Hardmax", "Relu", "Sigmoid", "Tanh",
                  "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Celu", "Gelu", "Mish", "Softplus",
                  "Softsign", "Clip", "Identity", "Dropout", "InstanceNormalization", "LpNormalization",
-                 "LayerNormalization", "GroupNormalization", "BatchNormalization", "CumSum", "Erf", "Abs", "Neg"}
+                 "LayerNormalization", "GroupNormalization", "BatchNormalization", "CumSum", "Erf", "Abs", "Neg",
+                 "Binarizer"}
 
 
 def is_static(v):

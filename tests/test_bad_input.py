@@ -140,6 +140,29 @@ def test_custom_domain_op(sn, models, relu_bytes):
     still_works(sn.InferenceSession(relu_bytes, providers=CPU))
 
 
+def test_ai_onnx_ml_ops(sn, models, relu_bytes):
+    """The ai.onnx.ml ops with routines load and run next to default-domain ops;
+    other ai.onnx.ml ops stay a clear NotImplemented naming op and domain."""
+    h, vi = models.helper, models.vi
+    m = models.make([h.make_node("Binarizer", ["X"], ["B"], name="bin", domain="ai.onnx.ml", threshold=0.5),
+                     h.make_node("ArrayFeatureExtractor", ["B", "I"], ["C"], name="afe", domain="ai.onnx.ml"),
+                     h.make_node("Neg", ["C"], ["Y"], name="neg")],
+                    [vi("X", [2, 4]), vi("I", [2], models.helper.TensorProto.INT64)], [vi("Y", [2, 2])])
+    m.opset_import.append(h.make_opsetid("ai.onnx.ml", 1))
+    x = np.array([[0.1, 0.7, 0.5, 2.0], [-1.0, 0.6, 0.4, 0.51]], np.float32)
+    idx = np.array([3, 1], np.int64)
+    (y,) = sn.InferenceSession(m.SerializeToString(), providers=CPU).run(None, {"X": x, "I": idx})
+    np.testing.assert_array_equal(y, -(x > 0.5).astype(np.float32)[:, [3, 1]])
+    m = models.make([h.make_node("Normalizer", ["X"], ["Y"], name="norm_node", domain="ai.onnx.ml", norm="L1")],
+                    [vi("X", [2, 4])], [vi("Y", [2, 4])])
+    m.opset_import.append(h.make_opsetid("ai.onnx.ml", 1))
+    with pytest.raises(sn.NotImplemented) as e:
+        sn.InferenceSession(m.SerializeToString(), providers=CPU)
+    for fact in ("Normalizer", "norm_node", "ai.onnx.ml"):
+        assert fact in str(e.value)
+    still_works(sn.InferenceSession(relu_bytes, providers=CPU))
+
+
 # ---- bad feeds ----------------------------------------------------------------------------------------
 def test_unknown_feed_name(pair):
     sess, ref = pair

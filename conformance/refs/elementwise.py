@@ -98,6 +98,7 @@ UNARY = {
     "HardSigmoid": (lambda x, a: np.clip(a.get("alpha", 0.2) * x + a.get("beta", 0.5), 0, 1), -10, 10,
                     {"alpha": st.floats(0.1, 0.5), "beta": st.floats(0.2, 0.8)}),
     "ThresholdedRelu": (lambda x, a: np.where(x > a.get("alpha", 1.0), x, 0), -5, 5, {"alpha": st.floats(0.0, 2.0)}),
+    "Swish": (lambda x, a: x / (1.0 + np.exp(-a.get("alpha", 1.0) * x)), -10, 10, {"alpha": st.floats(0.1, 2.0)}),
 }
 ONE_ARG = {k for k, v in UNARY.items() if v[0] in (np.exp, np.log, np.sqrt, np.floor, np.ceil, np.round, np.tanh, np.sin,
                                                     np.cos, np.tan, np.arcsin, np.arccos, np.arctan, np.sinh, np.cosh,

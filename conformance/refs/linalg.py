@@ -82,10 +82,23 @@ def unit(draw, shape):
     return float_arrays(draw, shape, lo=-1.0, hi=1.0)
 
 
+def _descriptor_dtype(descriptor):
+    """float16 / float64 for routines named cpu:float16... / cpu:float64..., else float32."""
+    for name in ("float16", "float64"):
+        if descriptor.startswith("cpu:" + name):
+            return np.dtype(name)
+    return np.dtype(np.float32)
+
+
 class LinalgRef(Reference):
     _k = 1
 
     def tolerance(self, descriptor, dtype):
+        if np.dtype(dtype) == np.float16:
+            # float16 inputs are exact in float32; the engine rounds once at the end
+            return 2e-3, 1e-3 * np.sqrt(max(self._k, 1))
+        if np.dtype(dtype) == np.float64:
+            return 1e-10, 1e-12 * max(self._k, 1)
         atol = 2e-6 * np.sqrt(max(self._k, 1)) + 1e-6
         if "winograd" in descriptor:
             # see the module docstring; _abs_scale = max sum |w||x| of the case
@@ -201,6 +214,9 @@ class ConvRef(LinalgRef):
         if z:
             out = conv_geometry(xs, ks, attrs)[4]
             inputs.append(unit(draw, (n, g * mg) + tuple(out)))
+        dt = _descriptor_dtype(descriptor)
+        if dt != np.float32:  # no fused activation on the float16 routine
+            return [None if v is None else v.astype(dt) for v in inputs], attrs
         draw_activation(draw, attrs)
         return inputs, attrs
 
@@ -245,8 +261,9 @@ class ConvRef(LinalgRef):
         if len(inputs) > 2 and inputs[2] is not None:
             y = y + inputs[2].astype(np.float64).reshape((1, -1) + (1,) * (x.ndim - 2))
         if len(inputs) > 3 and inputs[3] is not None:
-            y = y + inputs[3]
-        return [apply_activation(y, attrs).astype(np.float32)]
+            y = y + inputs[3].astype(np.float64)
+        out_dt = np.float16 if x.dtype == np.float16 else np.float32
+        return [apply_activation(y, attrs).astype(out_dt)]
 
 
 # ---- ConvTranspose ------------------------------------------------------------
@@ -432,6 +449,9 @@ class MatMulRef(LinalgRef):
         else:
             sa, sb = (k,), (k,)
         inputs = [unit(draw, sa), unit(draw, sb)]
+        dt = _descriptor_dtype(descriptor)
+        if dt != np.float32:  # the float16/float64 routines take no fused bias or activation
+            return [x.astype(dt) for x in inputs], {}
         if draw(st.booleans()):
             nn = sb[-1] if len(sb) > 1 else 1
             inputs.append(unit(draw, (nn if draw(st.integers(0, 3)) else 1,)))
@@ -444,4 +464,5 @@ class MatMulRef(LinalgRef):
         y = np.matmul(a, b)
         if len(inputs) > 2 and inputs[2] is not None:
             y = y + inputs[2].astype(np.float64)
-        return [np.asarray(apply_activation(y, attrs)).astype(np.float32)]
+        out_dt = inputs[0].dtype if inputs[0].dtype != np.float32 else np.float32
+        return [np.asarray(apply_activation(y, attrs)).astype(out_dt)]

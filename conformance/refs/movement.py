@@ -545,13 +545,18 @@ class SpaceToDepthRef(Reference):
     def draw(self, draw, descriptor):
         b = draw(st.integers(1, 3))
         shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), b * draw(st.integers(1, 4)), b * draw(st.integers(1, 4)))
-        return [any_arrays(draw, shape)], {"blocksize": b}
+        attrs = {"blocksize": b}
+        mode = draw(st.sampled_from([None, "DCR", "CRD"]))
+        if mode:
+            attrs["mode"] = mode
+        return [any_arrays(draw, shape)], attrs
 
     def compute(self, inputs, attrs):
         x = inputs[0]
         b = attrs["blocksize"]
         n, c, h, w = x.shape
-        t = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+        perm = (0, 1, 3, 5, 2, 4) if attrs.get("mode", "DCR") == "CRD" else (0, 3, 5, 1, 2, 4)
+        t = x.reshape(n, c, h // b, b, w // b, b).transpose(*perm)
         return [_c(t.reshape(n, c * b * b, h // b, w // b))]
 
 

@@ -1,4 +1,4 @@
-"""References for the nn family (cpp/cpu/nn): Attention, RMSNormalization,
+"""References for the nn family (cpp/cpu/nn): Attention, LinearAttention, RMSNormalization,
 NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss, GridSample."""
 import numpy as np
 from hypothesis import strategies as st
@@ -235,3 +235,90 @@ class GridSampleRef(Reference):
 
     def tolerance(self, descriptor, dtype):
         return 1e-4, 1e-4
+
+
+# ---- LinearAttention (opset 27) -------------------------------------------------------
+
+@reference
+class LinearAttentionRef(Reference):
+    op = "LinearAttention"
+
+    def draw(self, draw, descriptor):
+        dt = np.dtype(np.float16 if draw(st.integers(0, 3)) == 0 else np.float32)
+        rule = draw(st.sampled_from(["linear", "gated", "delta", "gated_delta"]))
+        B, T = draw(st.integers(1, 2)), draw(st.integers(1, 6))
+        Hkv = draw(st.integers(1, 3))
+        Hq = Hkv * draw(st.sampled_from([1, 1, 2]))
+        dk, dv = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+        q = float_arrays(draw, (B, T, Hq * dk), dt, -1, 1)
+        k = float_arrays(draw, (B, T, Hkv * dk), dt, -0.5, 0.5)
+        v = float_arrays(draw, (B, T, Hkv * dv), dt, -1, 1)
+        past = None
+        if draw(st.booleans()):
+            sdt = dt if draw(st.booleans()) else np.dtype(np.float32)
+            past = float_arrays(draw, (B, Hkv, dk, dv), sdt, -0.5, 0.5)
+        decay = beta = None
+        if rule in ("gated", "gated_delta"):
+            last = Hkv * dk if draw(st.booleans()) else Hkv
+            decay = float_arrays(draw, (B, T, last), dt, -0.5, 0.0)
+        if rule in ("delta", "gated_delta"):
+            beta = float_arrays(draw, (B, T, Hkv if draw(st.booleans()) else 1), dt, 0.0, 1.0)
+        attrs = {"q_num_heads": Hq, "kv_num_heads": Hkv, "update_rule": rule}
+        if draw(st.booleans()):
+            attrs["scale"] = draw(st.sampled_from([0.25, 1.0, 2.0]))
+        attrs["_nout"] = draw(st.integers(1, 2))
+        inputs = [q, k, v, past, decay, beta]
+        while inputs[-1] is None:
+            inputs.pop()
+        return inputs, attrs
+
+    def compute(self, inputs, attrs):
+        from onnx.reference.ops.op_linear_attention import LinearAttention
+        attrs = dict(attrs)
+        nout = attrs.pop("_nout", 1)
+        ins = list(inputs) + [None] * (6 - len(inputs))
+        res = LinearAttention._run(None, *ins, chunk_size=64, kv_num_heads=attrs["kv_num_heads"],
+                                   q_num_heads=attrs["q_num_heads"], scale=attrs.get("scale"),
+                                   update_rule=attrs["update_rule"])
+        return [np.ascontiguousarray(r) for r in res[:nout]]
+
+    def tolerance(self, descriptor, dtype):
+        if np.dtype(dtype) == np.float16:
+            return 2e-2, 2e-2
+        return 1e-4, 1e-4
+
+
+# ---- CausalConvWithState (opset 27) -----------------------------------------------------
+
+@reference
+class CausalConvWithStateRef(Reference):
+    op = "CausalConvWithState"
+
+    def draw(self, draw, descriptor):
+        dt = np.dtype(np.float16 if draw(st.integers(0, 3)) == 0 else np.float32)
+        B, C, L, K = draw(st.integers(1, 2)), draw(st.integers(1, 5)), draw(st.integers(1, 9)), draw(st.integers(1, 5))
+        x = float_arrays(draw, (B, C, L), dt, -1, 1)
+        w = float_arrays(draw, (C, 1, K), dt, -1, 1)
+        bias = float_arrays(draw, (C,), dt, -1, 1) if draw(st.booleans()) else None
+        past = float_arrays(draw, (B, C, K - 1), dt, -1, 1) if draw(st.booleans()) else None
+        attrs = {"_nout": draw(st.integers(1, 2))}
+        act = draw(st.sampled_from([None, "none", "silu", "swish"]))
+        if act:
+            attrs["activation"] = act
+        inputs = [x, w, bias, past]
+        while inputs[-1] is None:
+            inputs.pop()
+        return inputs, attrs
+
+    def compute(self, inputs, attrs):
+        from onnx.reference.ops.op_causal_conv_with_state import CausalConvWithState
+        attrs = dict(attrs)
+        nout = attrs.pop("_nout", 1)
+        ins = list(inputs) + [None] * (4 - len(inputs))
+        res = CausalConvWithState._run(None, *ins, activation=attrs.get("activation"))
+        return [np.ascontiguousarray(r) for r in res[:nout]]
+
+    def tolerance(self, descriptor, dtype):
+        if np.dtype(dtype) == np.float16:
+            return 1e-2, 1e-2
+        return 1e-5, 1e-5

@@ -211,8 +211,46 @@ def _nearest(x, mode, scale):
     return int(np.ceil(x)) if scale < 1 else int(x)  # opset < 11
 
 
+def antialias_taps(n, o, scale, attrs):
+    """Antialiased (opset 18) taps of a shrinking axis, as onnx's reference
+    computes them: coordinates in double, the filter widened by 1/scale."""
+    from onnx.reference.ops.op_resize import _cubic_coeffs_antialias, _linear_coeffs_antialias
+    ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
+    a = float(np.float32(attrs.get("cubic_coeff_a", -0.75)))
+    taps = []
+    for j in range(o):
+        ow = scale * n
+        if ctm == "pytorch_half_pixel":
+            x = (j + 0.5) / scale - 0.5 if o > 1 else -0.5
+        elif ctm == "align_corners":
+            x = 0.0 if o == 1 else j * (n - 1) / (ow - 1)
+        elif ctm == "asymmetric":
+            x = j / scale
+        elif ctm == "half_pixel_symmetric":
+            x = n / 2 * (1 - o / ow) + (j + 0.5) / scale - 0.5
+        else:
+            x = (j + 0.5) / scale - 0.5
+        fl = np.floor(x)
+        ratio = 1.0 if x == fl else x - fl
+        if attrs["mode"] == "linear":
+            cs = _linear_coeffs_antialias(ratio, scale)
+        else:
+            cs = _cubic_coeffs_antialias(ratio, scale, A=a)
+        k = len(cs)
+        first = int(fl) - (1 if x == fl else 0) - k // 2 + 1  # tap i covers pixel first + i
+        idx = [first + i for i in range(k)]
+        if attrs.get("exclude_outside", 0):
+            cs = [c if 0 <= q < n else 0.0 for c, q in zip(cs, idx)]
+            tot = sum(cs)
+            cs = [c / tot for c in cs] if tot else cs
+        taps.append([(min(max(q, 0), n - 1), float(c)) for q, c in zip(idx, cs)])
+    return taps
+
+
 def resize_taps(n, o, scale, attrs, roi, legacy):
     """Per output index: list of (input index, weight), or None for extrapolation."""
+    if attrs.get("antialias", 0) and attrs.get("mode") in ("linear", "cubic") and scale < 1 and not legacy:
+        return antialias_taps(n, o, scale, attrs)
     f = np.float32
     mode = attrs.get("mode", "nearest")
     ctm = "asymmetric" if legacy else attrs.get("coordinate_transformation_mode", "half_pixel")
@@ -303,6 +341,9 @@ class ResizeRef(Reference):
         if mode == "cubic":
             attrs["cubic_coeff_a"] = draw(st.sampled_from([-0.75, -0.5]))
             attrs["exclude_outside"] = draw(st.integers(0, 1))
+        if mode != "nearest" and ctm != "tf_crop_and_resize" and draw(st.booleans()):
+            attrs["antialias"] = 1
+            shape = tuple(d + draw(st.integers(0, 8)) for d in shape)  # room to shrink
         x = float_arrays(draw, shape, np.float32, 0, 50).astype(dt)
         axes = list(range(r))
         if r > 1 and draw(st.booleans()):

@@ -8,8 +8,8 @@ from .base import Reference, float_arrays, int_arrays, reference, shapes
 REDUCE_TYPES = {
     "ReduceSum": [np.float32, np.float64, np.float16, np.int32, np.int64],
     "ReduceMean": [np.float32, np.float64, np.float16],
-    "ReduceMax": [np.float32, np.float64, np.float16, np.int32, np.int64, np.int8, np.uint8],
-    "ReduceMin": [np.float32, np.float64, np.float16, np.int32, np.int64, np.int8, np.uint8],
+    "ReduceMax": [np.float32, np.float64, np.float16, np.int32, np.int64, np.int8, np.uint8, np.bool_],
+    "ReduceMin": [np.float32, np.float64, np.float16, np.int32, np.int64, np.int8, np.uint8, np.bool_],
     "ReduceProd": [np.float32, np.float64, np.int32, np.int64],
     "ReduceL1": [np.float32, np.float64, np.int32, np.int64],
     "ReduceL2": [np.float32, np.float64],
@@ -58,6 +58,8 @@ def _make_reduce(op):
             if dt.kind == "f":
                 lo, hi = {"ReduceProd": (-1.5, 1.5), "ReduceLogSum": (0.1, 2.0)}.get(op, (-10, 10))
                 x = float_arrays(draw, shape, dt, lo, hi)
+            elif dt.kind == "b":
+                x = int_arrays(draw, shape, np.int64, 0, 1).astype(dt)
             else:
                 lo, hi = (-3, 3) if op == "ReduceProd" else (-100, 100)
                 if dt.kind == "u":
@@ -188,7 +190,8 @@ class SoftmaxRef(Reference):
     def draw(self, draw, descriptor):
         shape = draw(shapes(1, 4, 1, 40 if draw(st.booleans()) else 9))
         r = len(shape)
-        x = float_arrays(draw, shape, np.float32, -20, 20)
+        dt = np.float64 if "float64" in descriptor else np.float16 if "float16" in descriptor else np.float32
+        x = float_arrays(draw, shape, dt, -20 if dt != np.float16 else -8, 20 if dt != np.float16 else 8)
         attrs = {}
         if draw(st.booleans()):
             attrs["axis"] = draw(st.integers(-r, r - 1))
@@ -207,9 +210,13 @@ def _make_softmax(op):
                 m = np.max(x, axis=ax, keepdims=True)
                 lse = np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True)) + m
                 y = x - lse if op == "LogSoftmax" else np.exp(x - lse)
-            return [np.ascontiguousarray(y.astype(np.float32))]
+            return [np.ascontiguousarray(y.astype(inputs[0].dtype))]
 
         def tolerance(self, descriptor, dtype):
+            if np.dtype(dtype) == np.float16:
+                return 1e-2, 2e-3
+            if np.dtype(dtype) == np.float64:
+                return 1e-12, 1e-14
             return 1e-5, 2e-6
 
     R.op = op
@@ -286,13 +293,26 @@ class BatchNormRef(NormRef):
         attrs = {}
         if draw(st.booleans()):
             attrs["epsilon"] = float(np.float32(draw(st.floats(1e-6, 1e-2))))
+        if "training" in descriptor:
+            attrs["training_mode"] = 1
+            attrs["_nout"] = draw(st.integers(1, 3))
+            if draw(st.booleans()):
+                attrs["momentum"] = float(np.float32(draw(st.floats(0.0, 1.0))))
         return ins, attrs
 
     def compute(self, inputs, attrs):
         x, s, b, m, v = [t.astype(np.float64) for t in inputs]
         sh = (1, -1) + (1,) * (x.ndim - 2)
+        out = []
+        if attrs.get("training_mode", 0):
+            axes = tuple(a for a in range(x.ndim) if a != 1)
+            bm, bv = x.mean(axis=axes), x.var(axis=axes)
+            mom = attrs.get("momentum", 0.9)
+            out = [m * mom + bm * (1 - mom), v * mom + bv * (1 - mom)]
+            m, v = bm, bv
         y = (x - m.reshape(sh)) / np.sqrt(v.reshape(sh) + attrs.get("epsilon", 1e-5)) * s.reshape(sh) + b.reshape(sh)
-        return [y.astype(inputs[0].dtype)]
+        out = [y] + out
+        return [o.astype(inputs[0].dtype) for o in out[:attrs.get("_nout", 1)]]
 
 
 def _group_norm(x, scale, bias, groups, eps, per_channel):

@@ -142,6 +142,10 @@ const bool registered_float = [] {
       return std::max(X(0), std::min(X(1), (X)alpha * x + (X)beta));
     };
   }, kCheapGrain, true);
+  reg_float("Swish", [](const Layer& l) {  // opset 24: x * sigmoid(alpha * x)
+    double alpha = l.attrs.get_float("alpha", 1.0);
+    return [alpha](auto x) { using X = decltype(x); return (X)(x / (X(1) + std::exp(-(X)alpha * x))); };
+  }, kMathGrain);
   reg_float("ThresholdedRelu", [](const Layer& l) {
     double alpha = l.attrs.get_float("alpha", 1.0);
     return [alpha](auto x) { using X = decltype(x); return x > (X)alpha ? x : X(0); };

@@ -44,6 +44,8 @@ bool s2d_supports(const Layer& l) {
   int64_t b = l.attrs.get_int("blocksize", 0);
   if (x.rank() != 4 || x.dtype != y.dtype || dtype_size(x.dtype) == 0 || b < 1) return false;
   if (x.shape[2] % b || x.shape[3] % b) return false;
+  std::string m = l.attrs.get_string("mode", "DCR");  // opset 28
+  if (m != "DCR" && m != "CRD") return false;
   return y.shape == std::vector<int64_t>{x.shape[0], x.shape[1] * b * b, x.shape[2] / b, x.shape[3] / b};
 }
 
@@ -51,8 +53,13 @@ std::unique_ptr<Kernel> s2d_prepare(const Layer& l) {
   const auto& x = l.in(0);
   int64_t b = l.attrs.get_int("blocksize", 0);
   int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
-  // output view (N, b1, b2, C, H/b, W/b)
+  // output view DCR (N, b1, b2, C, H/b, W/b), CRD (N, C, b1, b2, H/b, W/b)
+  const bool dcr = l.attrs.get_string("mode", "DCR") == "DCR";
   std::vector<int64_t> shp{N, b, b, C, H / b, W / b}, st{C * H * W, W, 1, H * W, b * W, b};
+  if (!dcr) {
+    shp = {N, C, b, b, H / b, W / b};
+    st = {C * H * W, H * W, W, 1, b * W, b};
+  }
   mv::StridedCopy s;
   s.init(shp.data(), st.data(), 6, 0, dtype_size(x.dtype));
   return std::make_unique<FnKernel>([s](const RunArgs& a) { s.run(a.in[0], a.out[0], a.pool); });

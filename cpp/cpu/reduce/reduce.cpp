@@ -261,7 +261,9 @@ void reg_reduce(const char* op, RK kind) {
       [kind](const Layer& l) {
         if (l.inputs.empty() || !l.in(0).present || l.outputs.size() != 1) return false;
         DType t = l.in(0).dtype;
-        if (!is_numeric(t) || l.out(0).dtype != t || l.in(0).rank() > kMax) return false;
+        // bool Max/Min (opset 20) run as uint8 max/min of 0/1
+        const bool bool_ok = t == DType::Bool && (kind == RK::Max || kind == RK::Min);
+        if ((!is_numeric(t) && !bool_ok) || l.out(0).dtype != t || l.in(0).rank() > kMax) return false;
         if ((kind == RK::LogSumExp || kind == RK::LogSum || kind == RK::L2) && !is_float(t)) return false;
         if (axes_from_attr(l)) return l.inputs.size() == 1 || !l.has_input(1);
         if (l.has_input(1) && (l.in(1).dtype != DType::Int64 || l.in(1).rank() > 1)) return false;
@@ -269,6 +271,17 @@ void reg_reduce(const char* op, RK kind) {
       },
       [kind](const Layer& l) -> std::unique_ptr<Kernel> {
         std::unique_ptr<Kernel> k;
+        if (l.in(0).dtype == DType::Bool) {
+          if (kind == RK::Max) return make_reduce<uint8_t>(l, kind);
+          std::shared_ptr<Kernel> u8(make_reduce<uint8_t>(l, kind));
+          // an empty Min leaves uint8's identity 255: store it as true
+          const int64_t on = l.out(0).numel();
+          return std::make_unique<FnKernel>([u8, on](const RunArgs& a) {
+            u8->run(a);
+            uint8_t* y = static_cast<uint8_t*>(a.out[0]);
+            for (int64_t i = 0; i < on; ++i) y[i] = y[i] != 0;
+          }, u8->workspace_bytes());
+        }
         SNEP_EW_DISPATCH(l.in(0).dtype, T, {
           if constexpr (!std::is_same_v<T, bool>) k = make_reduce<T>(l, kind);
         });

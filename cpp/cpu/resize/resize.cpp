@@ -31,9 +31,13 @@ struct Cfg {
   int roi_i = -1, scales_i = -1, sizes_i = -1;  // input indices (-1: none)
   std::vector<double> attr_scales;              // Upsample-7
   std::string where;
-  int K = 1;
+  int K = 1;                  // taps per output index (table stride)
+  int Kb = 1;                 // taps of the plain filter (1, 2, 4); K > Kb only with antialias
+  bool antialias = false;     // opset 18: linear/cubic filters widened by 1/scale on shrinking axes
   int64_t table_entries = 0;  // sum(out) * K
 };
+
+void compute_scales(const Cfg& c, const void* scales, const void* sizes, std::array<double, mv::kMaxRank>& scale);
 
 bool parse(const Layer& l, Cfg& c) {
   if (!l.has_input(0) || l.outputs.size() != 1) return false;
@@ -116,12 +120,29 @@ bool parse(const Layer& l, Cfg& c) {
       if (!(l.in(1).dtype == DType::Float32 || l.in(1).dtype == DType::Float64)) return false;
       c.roi_i = 1;
     }
-    if (l.attrs.get_int("antialias", 0) != 0 && c.mode != kNearest) {
-      // antialiasing only matters when downscaling: accept only when no axis shrinks
-      for (int d = 0; d < c.r; ++d) if (c.out[d] < c.in[d]) return false;
-    }
   }
   for (int d = 0; d < c.r; ++d) if (c.in[d] == 0 && c.out[d] != 0) return false;
+  c.Kb = c.K;
+  if (!legacy && l.attrs.get_int("antialias", 0) != 0 && c.mode != kNearest) {
+    // antialiasing only changes shrinking axes; their filter width follows the
+    // scale, so the scales (or sizes) must be known at plan time to size the tables
+    bool shrink = false;
+    for (int d = 0; d < c.r; ++d) shrink = shrink || c.out[d] < c.in[d];
+    if (shrink) {
+      const int si = c.scales_i >= 0 ? c.scales_i : c.sizes_i;
+      if (!l.in(si).const_data) return false;
+      std::array<double, mv::kMaxRank> sc{};
+      compute_scales(c, c.scales_i >= 0 ? l.in(si).const_data : nullptr, c.sizes_i >= 0 ? l.in(si).const_data : nullptr, sc);
+      const double R = c.mode == kLinear ? 1.0 : 2.0;
+      for (int d = 0; d < c.r; ++d) {
+        if (!(sc[d] > 0) || sc[d] >= 1.0) continue;
+        const double n = 2.0 - 2.0 * (std::floor(-R / sc[d]) + 1);
+        if (n > 4096) return false;
+        c.K = std::max(c.K, (int)n);
+      }
+      c.antialias = true;
+    }
+  }
   c.table_entries = 0;
   for (auto o : c.out) c.table_entries += o * c.K;
   return true;
@@ -145,10 +166,9 @@ inline int64_t nearest_index(float x, NMode m, double scale) {
   return 0;
 }
 
-// Fills the tables from the scales/sizes/roi values (pointers may be null).
-void build_tables(const Cfg& c, const void* roi, DType roi_dt, const void* scales, const void* sizes, Tables& t) {
-  std::array<double, mv::kMaxRank> scale{}, rs{}, re{};
-  for (int d = 0; d < c.r; ++d) { scale[d] = 1.0; rs[d] = 0.0; re[d] = 1.0; }
+// Per-axis scales from the scales or sizes values (pointers may be null).
+void compute_scales(const Cfg& c, const void* scales, const void* sizes, std::array<double, mv::kMaxRank>& scale) {
+  for (int d = 0; d < c.r; ++d) scale[d] = 1.0;
   int64_t na = (int64_t)c.axes.size();
   if (!c.attr_scales.empty()) {
     for (int d = 0; d < c.r; ++d) scale[d] = c.attr_scales[d];
@@ -171,6 +191,50 @@ void build_tables(const Cfg& c, const void* roi, DType roi_dt, const void* scale
       for (int64_t i = 0; i < na; ++i) scale[c.axes[i]] = s;
     }
   }
+}
+
+// Antialiased taps of one output (onnx's reference): n = 2*ceil(R/s) taps
+// centred on x, weights filter(s * (i - ratio)) normalised, R = 1 (linear
+// triangle) or 2 (cubic). x an exact integer counts as ratio 1 from x - 1.
+void antialias_taps(const Cfg& c, double x, double s, int64_t n_in, int64_t* ix, double* w) {
+  const double fl = std::floor(x);
+  const double ratio = x == fl ? 1.0 : x - fl;
+  const int64_t base = (int64_t)fl - (x == fl ? 1 : 0);
+  const double R = c.mode == kLinear ? 1.0 : 2.0;
+  const int64_t start = (int64_t)std::floor(-R / s) + 1, n = 2 - 2 * start;
+  const double A = c.A;
+  double sum = 0;
+  for (int64_t k = 0; k < c.K; ++k) {
+    double v = 0;
+    const int64_t p = base + start + k;
+    if (k < n) {
+      const double a = std::abs(s * ((double)(start + k) - ratio));
+      if (c.mode == kLinear) v = std::max(0.0, 1.0 - a);
+      else if (a <= 1) v = ((A + 2) * a - (A + 3)) * a * a + 1;
+      else if (a < 2) v = ((A * a - 5 * A) * a + 8 * A) * a - 4 * A;
+    }
+    ix[k] = std::clamp<int64_t>(p, 0, n_in - 1);
+    w[k] = v;
+    sum += v;
+  }
+  for (int64_t k = 0; k < n; ++k) w[k] /= sum;
+  if (c.exclude) {
+    double s2 = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t p = base + start + k;
+      if (p < 0 || p >= n_in) w[k] = 0;
+      s2 += w[k];
+    }
+    if (s2 != 0) for (int64_t k = 0; k < n; ++k) w[k] /= s2;
+  }
+}
+
+// Fills the tables from the scales/sizes/roi values (pointers may be null).
+void build_tables(const Cfg& c, const void* roi, DType roi_dt, const void* scales, const void* sizes, Tables& t) {
+  std::array<double, mv::kMaxRank> scale{}, rs{}, re{};
+  for (int d = 0; d < c.r; ++d) { rs[d] = 0.0; re[d] = 1.0; }
+  int64_t na = (int64_t)c.axes.size();
+  compute_scales(c, scales, sizes, scale);
   if (roi) {
     for (int64_t i = 0; i < na; ++i) {
       rs[c.axes[i]] = mv::read_num(roi, roi_dt, i);
@@ -224,6 +288,25 @@ void build_tables(const Cfg& c, const void* roi, DType roi_dt, const void* scale
       }
       // onnxruntime leaves an axis with scale 1 untouched (its roi ignored)
       if (s == 1.0 && n == o) x = fj;
+      for (int k = c.Kb; k < K; ++k) { ix[k] = 0; w[k] = 0; }  // padding taps of antialiased tables
+      if (c.antialias && s < 1.0 && c.ctm != kTfCrop) {
+        double xd;  // the reference's coordinates, in double
+        const double dj = (double)j, dn = (double)n, dout = dn * s;
+        switch (c.ctm) {
+          case kPytorchHalfPixel: xd = o > 1 ? (dj + 0.5) / s - 0.5 : -0.5; break;
+          case kAlignCorners: xd = o == 1 ? 0.0 : dj * (dn - 1) / (dout - 1); break;
+          case kAsymmetric: xd = dj / s; break;
+          case kHalfPixelSym: {
+            const double off = dn / 2 * (1 - (double)o / dout);
+            xd = off + (dj + 0.5) / s - 0.5;
+            break;
+          }
+          default: xd = (dj + 0.5) / s - 0.5;
+        }
+        antialias_taps(c, xd, s, n, ix, w);
+        ident = false;
+        continue;
+      }
       if (c.ctm == kTfCrop && (x < 0 || x > (float)(n - 1))) {
         for (int k = 0; k < K; ++k) { ix[k] = -1; w[k] = 0; }
         ident = false;
