@@ -40,7 +40,7 @@ bool cpu_has(const std::string& isa) {
   if (isa.empty()) return true;
   if (isa == "avx2") return f.avx2 && f.fma;
   if (isa == "avx512f") return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl;
-  if (isa == "avx512_vnni") return f.avx512f && f.avx512_vnni;
+  if (isa == "avx512_vnni") return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.avx512_vnni;
   if (isa == "avx512_bf16") return f.avx512f && f.avx512_bf16;
   return false;
 }

@@ -1,0 +1,48 @@
+// qgemm micro-kernel interface: plain C types only (included by files built
+// with AVX-512 VNNI / AVX2 flags).
+//
+//   C[mr x NR] (int32) = A_panel (s8 weights) * B_panel (u8 activations)
+//
+// K is padded to a multiple of 4 (kq = K/4 quads, pad bytes zero).
+//   A panel: [kq][MR][4] weights, int8 (VNNI, plain) or int16 (AVX2, pre-widened)
+//   B panel: [kq][NR][4] u8 activations (4 consecutive k of one column together)
+// The kernel always writes full NR-wide rows into c (row stride ldc).
+#pragma once
+#include <cstdint>
+
+namespace snep {
+namespace qgemm {
+
+using QUkernelFn = void (*)(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
+
+// Requantization of one output row of n columns:
+//   t = acc[j] + c0 - wz * colsum[j]                 (int32, wrapping; colsum may be null)
+//   int32 output (y32 != null): y32[j] = t
+//   else  v = float(t) * mult                        (float32)
+//         v = v + float(z[j] - zz) * zmult            (float32, only when z != null; no FMA)
+//         y[j] = clamp(rint_half_even(v) + yz, qlo, qhi)
+// qlo/qhi hold the output type's range intersected with the fused activation's.
+struct QRow {
+  const int32_t* acc;
+  int64_t n;
+  int32_t c0, wz;
+  const int32_t* colsum;
+  float mult;
+  const void* z;
+  int z_signed;
+  int32_t zz;
+  float zmult;
+  int32_t yz, qlo, qhi;
+  void* y;
+  int y_signed;
+  int32_t* y32;
+};
+using QRequantFn = void (*)(const QRow& r);
+
+void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
+void qrequant_avx512vnni(const QRow& r);
+void qgemm_ukernel_4x8_avx2(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
+void qrequant_avx2(const QRow& r);
+
+}  // namespace qgemm
+}  // namespace snep
