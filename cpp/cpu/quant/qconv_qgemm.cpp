@@ -1,0 +1,315 @@
+// QLinearConv / ConvInteger on qgemm (NCHW, u8 activations, u8 or s8 weights):
+// per image and group, Y_g [M/g x OHW] = W_g [M/g x K] * col_g [K x OHW].
+// Weights are packed at prepare when constant (else per run into the
+// workspace). Each task packs its slab of col (an im2col row per k, or the
+// input rows themselves for a 1x1/stride-1/unpadded conv) into B panels, then
+// runs every weight panel over it and requantizes tile by tile (with the
+// fused activation and residual of qlinear_fused.h).
+#include <algorithm>
+#include <cstring>
+
+#include "core/thread_pool.h"
+#include "cpu/conv/conv_params.h"
+#include "cpu/qgemm/qgemm.h"
+#include "cpu/quant/qlinear_fused.h"
+
+namespace snep {
+namespace {
+
+using conv::ConvParams;
+using namespace qgemm;
+
+bool is_q8(DType t) { return t == DType::Int8 || t == DType::UInt8; }
+bool scalar_of(const Layer& l, size_t i, DType t) { return l.has_input(i) && l.in(i).dtype == t && l.in(i).numel() == 1; }
+// absent, scalar, or a vector of length n
+bool vec_ok(const Layer& l, size_t i, int64_t n) {
+  if (!l.has_input(i)) return true;
+  const auto& t = l.in(i);
+  return (t.numel() == 1 && t.rank() <= 1) || (t.rank() == 1 && t.shape[0] == n);
+}
+
+bool is_1x1(const ConvParams& p) {
+  for (int i = 0; i < 3; ++i)
+    if (p.k[i] != 1 || p.s[i] != 1 || p.pb[i] != 0 || p.pe[i] != 0) return false;
+  return true;
+}
+
+ConvParams params_of(const Layer& l, size_t wi) {
+  Layer t;
+  t.op = "Conv";
+  t.attrs = l.attrs;
+  t.inputs = {l.in(0), l.in(wi)};
+  t.outputs = l.outputs;
+  return conv::conv_params(t);
+}
+
+struct Spec {
+  bool qlinear = false;  // QLinearConv (else ConvInteger: int32 output)
+  size_t wi = 1, xzi = 2, wzi = 3;
+};
+
+Spec spec_of(const Layer& l) {
+  Spec s;
+  s.qlinear = l.op == "QLinearConv";
+  if (s.qlinear) { s.wi = 3; s.xzi = 2; s.wzi = 5; }
+  return s;
+}
+
+bool supports_common(const Layer& l, ConvParams* out) {
+  Spec s = spec_of(l);
+  if (l.outputs.size() != 1 || !l.has_input(0) || l.in(0).dtype != DType::UInt8 || l.in(0).layout != Layout::Plain)
+    return false;
+  if (s.qlinear) {
+    if (l.inputs.size() < 8 || l.inputs.size() > 12) return false;
+    for (int i = 0; i < 8; ++i) if (!l.has_input(i)) return false;
+    if (!is_q8(l.out(0).dtype) || !is_q8(l.in(3).dtype) || l.in(5).dtype != l.in(3).dtype) return false;
+    if (!scalar_of(l, 1, DType::Float32) || !scalar_of(l, 2, DType::UInt8) || !scalar_of(l, 6, DType::Float32) ||
+        !scalar_of(l, 7, l.out(0).dtype) || l.in(4).dtype != DType::Float32)
+      return false;
+    if (!qfused::activation_ok(l.attrs) || !qfused::residual_ok(l)) return false;
+  } else {
+    if (l.op != "ConvInteger" || l.inputs.size() < 2 || l.inputs.size() > 4) return false;
+    if (!l.has_input(1) || !is_q8(l.in(1).dtype) || l.out(0).dtype != DType::Int32) return false;
+    if (l.has_input(2) && !scalar_of(l, 2, DType::UInt8)) return false;
+    if (l.has_input(3) && l.in(3).dtype != l.in(1).dtype) return false;
+    if (!l.attrs.get_string("activation", "").empty()) return false;
+  }
+  ConvParams p = params_of(l, s.wi);
+  if (!p.ok) return false;
+  if (!vec_ok(l, s.wzi, p.M) || (s.qlinear && !vec_ok(l, 4, p.M))) return false;
+  if (s.qlinear && l.has_input(8) && (l.in(8).dtype != DType::Int32 || l.in(8).shape != std::vector<int64_t>{p.M}))
+    return false;
+  *out = p;
+  return true;
+}
+
+// Row k of image/group x's im2col matrix, columns [n0, n0+nc), pads read as padv.
+void im2col_row(const ConvParams& p, const uint8_t* x, int64_t k, int64_t n0, int64_t nc, uint8_t padv, uint8_t* dst) {
+  const int64_t KK = p.k_size(), K1 = p.k[1], K2 = p.k[2];
+  const int64_t c = k / KK, r = k % KK;
+  const int64_t kd = r / (K1 * K2), kh = (r / K2) % K1, kw = r % K2;
+  const int64_t O1 = p.out[1], O2 = p.out[2], I0 = p.in[0], I1 = p.in[1], I2 = p.in[2], s2 = p.s[2];
+  const uint8_t* xc = x + c * p.in_size();
+  for (int64_t j = 0; j < nc;) {
+    const int64_t n = n0 + j;
+    const int64_t od = n / (O1 * O2), oh = (n / O2) % O1, ow = n % O2;
+    const int64_t len = std::min(O2 - ow, nc - j);
+    uint8_t* d = dst + j;
+    j += len;
+    const int64_t id = od * p.s[0] - p.pb[0] + kd * p.d[0], ih = oh * p.s[1] - p.pb[1] + kh * p.d[1];
+    if (id < 0 || id >= I0 || ih < 0 || ih >= I1) { std::memset(d, padv, len); continue; }
+    const int64_t iw0 = ow * s2 - p.pb[2] + kw * p.d[2];
+    int64_t lo = iw0 >= 0 ? 0 : (-iw0 + s2 - 1) / s2;
+    int64_t hi = iw0 > I2 - 1 ? 0 : (I2 - 1 - iw0) / s2 + 1;
+    lo = std::min(lo, len);
+    hi = std::min(std::max(hi, lo), len);
+    const uint8_t* row = xc + (id * I1 + ih) * I2 + iw0;
+    if (lo) std::memset(d, padv, lo);
+    if (s2 == 1) std::memcpy(d + lo, row + lo, hi - lo);
+    else for (int64_t t = lo; t < hi; ++t) d[t] = row[t * s2];
+    if (len > hi) std::memset(d + hi, padv, len - hi);
+  }
+}
+
+class QConvKernel : public Kernel {
+ public:
+  QConvKernel(const Layer& l, const ConvParams& p, bool one) : p_(p), one_(one), s_(spec_of(l)) {
+    uk_ = best_ukernel();
+    Mg_ = p.M / p.group; Cg_ = p.C / p.group;
+    K_ = Cg_ * p.k_size(); N_ = p.out_size(); kq_ = kquads(K_);
+    w_u8_ = l.in(s_.wi).dtype == DType::UInt8;
+    wz_vec_ = l.has_input(s_.wzi) && l.in(s_.wzi).numel() > 1;
+    has_xz_ = l.has_input(s_.xzi);
+    has_wz_ = l.has_input(s_.wzi);
+    if (s_.qlinear) {
+      ws_vec_ = l.in(4).numel() > 1;
+      has_bias_ = l.has_input(8);
+      has_z_ = qfused::has_residual(l);
+      if (has_z_) z_signed_ = l.in(9).dtype == DType::Int8;
+      y_signed_ = l.out(0).dtype == DType::Int8;
+      act_ = Activation::from_attrs(l.attrs);
+    }
+    asize_ = align64(packed_a_bytes(Mg_, K_, uk_));
+    // B slab: nc columns (a multiple of NR) sized to stay in L2
+    int64_t npan = (N_ + uk_.nr - 1) / uk_.nr;
+    nc_pan_ = std::max<int64_t>(1, std::min<int64_t>(npan, (192 << 10) / std::max<int64_t>(1, b_panel_bytes(K_, uk_))));
+    if (l.in(s_.wi).const_data) {
+      apack_.reset(asize_ * p.group);
+      wsum_.resize(p.M);
+      pack_weights(l.in(s_.wi).const_data, apack_.data(), wsum_.data());
+    }
+  }
+
+  int64_t slot_bytes(int64_t ncp) const {
+    const int64_t nc = ncp * uk_.nr;
+    return align64(kq_ * 4 * nc) + align64(nc * 4) + align64(uk_.mr * uk_.nr * 4) + (one_ ? 0 : 4 * align64(nc));
+  }
+  size_t workspace_bytes() const override {
+    int64_t b = 4 * align64(p_.M * 4) + scratch_slots() * slot_bytes(nc_pan_);
+    if (!apack_.data()) b += asize_ * p_.group + align64(p_.M * 4);
+    return (size_t)b;
+  }
+  bool reads_input_at_run(int i) const override { return !(i == (int)s_.wi && apack_.data()); }
+
+  void run(const RunArgs& a) override {
+    uint8_t* ws = static_cast<uint8_t*>(a.workspace);
+    const uint8_t* ap = apack_.data();
+    const int32_t* wsum = wsum_.data();
+    if (!ap) {
+      uint8_t* dst = ws;
+      ws += asize_ * p_.group;
+      int32_t* s = reinterpret_cast<int32_t*>(ws);
+      ws += align64(p_.M * 4);
+      pack_weights(a.in[s_.wi], dst, s);
+      ap = dst;
+      wsum = s;
+    }
+    int32_t* c0 = reinterpret_cast<int32_t*>(ws); ws += align64(p_.M * 4);
+    int32_t* wzv = reinterpret_cast<int32_t*>(ws); ws += align64(p_.M * 4);
+    float* mult = reinterpret_cast<float*>(ws); ws += align64(p_.M * 4);
+    ws += align64(p_.M * 4);
+    uint8_t* scratch = ws;
+
+    const int32_t xz = has_xz_ ? static_cast<const uint8_t*>(a.in[s_.xzi])[0] : 0;
+    bool any_wz = false;
+    for (int64_t m = 0; m < p_.M; ++m) {
+      int32_t wz = 0;
+      if (has_wz_) {
+        int64_t i = wz_vec_ ? m : 0;
+        wz = w_u8_ ? (int32_t) static_cast<const uint8_t*>(a.in[s_.wzi])[i] : (int32_t) static_cast<const int8_t*>(a.in[s_.wzi])[i];
+      }
+      if (w_u8_) wz -= 128;
+      wzv[m] = wz;
+      any_wz |= wz != 0;
+      uint32_t b = (s_.qlinear && has_bias_) ? (uint32_t) static_cast<const int32_t*>(a.in[8])[m] : 0u;
+      c0[m] = (int32_t)(b - (uint32_t)xz * (uint32_t)wsum[m] + (uint32_t)K_ * (uint32_t)xz * (uint32_t)wz);
+      mult[m] = 0.f;
+    }
+    QRow base{};
+    if (s_.qlinear) {
+      const float xs = static_cast<const float*>(a.in[1])[0], ys = static_cast<const float*>(a.in[6])[0];
+      const float* wsc = static_cast<const float*>(a.in[4]);
+      for (int64_t m = 0; m < p_.M; ++m) mult[m] = xs * wsc[ws_vec_ ? m : 0] / ys;
+      base.yz = y_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
+      qfused::out_range(act_, y_signed_, ys, base.yz, &base.qlo, &base.qhi);
+      base.y_signed = y_signed_;
+      if (has_z_) {
+        base.z_signed = z_signed_;
+        base.zz = z_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[11])[0] : (int32_t) static_cast<const uint8_t*>(a.in[11])[0];
+        base.zmult = static_cast<const float*>(a.in[10])[0] / ys;
+      }
+    }
+
+    const int64_t npan = (N_ + uk_.nr - 1) / uk_.nr;
+    int64_t ncp = nc_pan_;
+    const int nth = a.pool ? a.pool->num_threads() : 1;
+    const int64_t bg = p_.N * p_.group;
+    auto nchunks = [&] { return (npan + ncp - 1) / ncp; };
+    while (nth > 1 && ncp > 1 && bg * nchunks() < 3 * nth) ncp = (ncp + 1) / 2;
+    const int64_t nch = nchunks();
+    const int64_t mpan = (Mg_ + uk_.mr - 1) / uk_.mr;
+    int64_t mblocks = 1;
+    while (nth > 1 && bg * nch * mblocks < 2 * nth && mblocks < mpan) ++mblocks;
+    const int64_t mb_pan = (mpan + mblocks - 1) / mblocks;
+    mblocks = (mpan + mb_pan - 1) / mb_pan;
+    const int64_t slot = slot_bytes(ncp);
+
+    const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
+    const uint8_t* z = has_z_ ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
+    void* y = a.out[0];
+    const int64_t ntasks = bg * nch * mblocks;
+    run_tasks(a.pool, ntasks, scratch_slots(), [&](int64_t t, int w) {
+      const int64_t mbi = t % mblocks, ci = (t / mblocks) % nch, b = t / (mblocks * nch);
+      const int64_t img = b / p_.group, g = b % p_.group;
+      const int64_t n0 = ci * ncp * uk_.nr, nc = std::min(N_ - n0, ncp * uk_.nr);
+      uint8_t* sl = scratch + w * slot;
+      uint8_t* bpack = sl;
+      const int64_t ncap = ncp * uk_.nr;
+      int32_t* colsum = reinterpret_cast<int32_t*>(sl + align64(kq_ * 4 * ncap));
+      int32_t* tile = reinterpret_cast<int32_t*>(reinterpret_cast<uint8_t*>(colsum) + align64(ncap * 4));
+      uint8_t* rows = reinterpret_cast<uint8_t*>(tile) + align64(uk_.mr * uk_.nr * 4);
+      const uint8_t* xg = x + (img * p_.C + g * Cg_) * p_.in_size();
+      if (any_wz) std::memset(colsum, 0, nc * 4);
+      for (int64_t qi = 0; qi < kq_; ++qi) {
+        const uint8_t* r[4];
+        for (int t2 = 0; t2 < 4; ++t2) {
+          const int64_t k = qi * 4 + t2;
+          if (k >= K_) { r[t2] = nullptr; continue; }
+          if (one_) { r[t2] = xg + k * N_ + n0; continue; }
+          uint8_t* row = rows + t2 * align64(ncap);
+          im2col_row(p_, xg, k, n0, nc, (uint8_t)xz, row);
+          r[t2] = row;
+        }
+        pack_b_quad(r, nc, uk_.nr, kq_, qi, bpack);
+        if (any_wz) add_colsum(r, nc, colsum);
+      }
+      const int64_t p0 = mbi * mb_pan, p1 = std::min(mpan, p0 + mb_pan);
+      const int64_t npq = (nc + uk_.nr - 1) / uk_.nr;
+      for (int64_t pi = p0; pi < p1; ++pi) {
+        const int mr = (int)std::min<int64_t>(uk_.mr, Mg_ - pi * uk_.mr);
+        const uint8_t* apan = ap + g * asize_ + pi * a_panel_bytes(K_, uk_);
+        for (int64_t q = 0; q < npq; ++q) {
+          uk_.fn(kq_, apan, bpack + q * b_panel_bytes(K_, uk_), tile, uk_.nr, mr);
+          const int64_t j0 = q * uk_.nr, cols = std::min<int64_t>(uk_.nr, nc - j0);
+          for (int i = 0; i < mr; ++i) {
+            const int64_t m = g * Mg_ + pi * uk_.mr + i;
+            const int64_t yo = (img * p_.M + m) * N_ + n0 + j0;
+            QRow r = base;
+            r.acc = tile + i * uk_.nr;
+            r.n = cols;
+            r.c0 = c0[m];
+            r.wz = wzv[m];
+            r.colsum = any_wz ? colsum + j0 : nullptr;
+            r.mult = mult[m];
+            r.z = z ? z + yo : nullptr;
+            if (s_.qlinear) r.y = static_cast<uint8_t*>(y) + yo;
+            else r.y32 = static_cast<int32_t*>(y) + yo;
+            uk_.requant(r);
+          }
+        }
+      }
+    });
+  }
+
+ private:
+  void pack_weights(const void* w, uint8_t* dst, int32_t* wsum) const {
+    const size_t e = 1;
+    for (int64_t g = 0; g < p_.group; ++g)
+      pack_a(static_cast<const uint8_t*>(w) + g * Mg_ * K_ * e, w_u8_, K_, 1, Mg_, K_, uk_, dst + g * asize_,
+             wsum + g * Mg_);
+  }
+
+  ConvParams p_;
+  bool one_;
+  Spec s_;
+  QUkernel uk_;
+  int64_t Mg_ = 0, Cg_ = 0, K_ = 0, N_ = 0, kq_ = 0, asize_ = 0, nc_pan_ = 1;
+  bool w_u8_ = false, wz_vec_ = false, ws_vec_ = false, has_xz_ = false, has_wz_ = false;
+  bool has_bias_ = false, has_z_ = false, z_signed_ = false, y_signed_ = false;
+  Activation act_;
+  ByteBuf apack_;
+  std::vector<int32_t> wsum_;
+};
+
+bool im2col_supports(const Layer& l) {
+  ConvParams p;
+  return supports_common(l, &p);
+}
+bool one_supports(const Layer& l) {
+  ConvParams p;
+  return supports_common(l, &p) && is_1x1(p);
+}
+std::unique_ptr<Kernel> im2col_prepare(const Layer& l) {
+  return std::make_unique<QConvKernel>(l, params_of(l, spec_of(l).wi), false);
+}
+std::unique_ptr<Kernel> one_prepare(const Layer& l) {
+  return std::make_unique<QConvKernel>(l, params_of(l, spec_of(l).wi), true);
+}
+
+SNEP_REGISTER_LAMBDA("QLinearConv", "cpu:qint8:nchw/qgemm_1x1", one_supports, one_prepare);
+SNEP_REGISTER_LAMBDA("QLinearConv", "cpu:qint8:nchw/im2col_qgemm", im2col_supports, im2col_prepare);
+SNEP_REGISTER_LAMBDA("ConvInteger", "cpu:qint8:nchw/qgemm_1x1", one_supports, one_prepare);
+SNEP_REGISTER_LAMBDA("ConvInteger", "cpu:qint8:nchw/im2col_qgemm", im2col_supports, im2col_prepare);
+
+}  // namespace
+}  // namespace snep
