@@ -89,7 +89,9 @@ void pack_a(const void* w, bool w_u8, int64_t rs, int64_t cs, int64_t M, int64_t
 void pack_b_quad(const uint8_t* const r[4], int64_t nc, int nr, int64_t kq, int64_t qi, uint8_t* dst) {
   static const uint8_t zeros[64] = {};
   const int64_t pstride = kq * nr * 4;
-  auto out = [&](int64_t j) { return dst + (j / nr) * pstride + qi * nr * 4 + (j % nr) * 4; };
+  const int sh = __builtin_ctz((unsigned)nr);  // nr is a power of two
+  uint8_t* const d0 = dst + qi * nr * 4;
+  auto out = [&](int64_t j) { return d0 + (j >> sh) * pstride + (j & (nr - 1)) * 4; };
   int64_t j = 0;
   // 16 columns at a time: interleave bytes of the 4 rows into [col][4]
   for (; j + 16 <= nc; j += 16) {

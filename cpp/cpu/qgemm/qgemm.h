@@ -47,7 +47,7 @@ void pack_a(const void* w, bool w_u8, int64_t rs, int64_t cs, int64_t M, int64_t
             int32_t* wsum);
 
 // Writes quad qi (rows r[0..3], null rows read as 0) of an nc-column slab
-// into B panels of nr columns (panel j/nr at dst + (j/nr)*kq*nr*4); the
+// into B panels of nr (a power of two) columns (panel j/nr at dst + (j/nr)*kq*nr*4); the
 // columns past nc up to the panel end get zeros.
 void pack_b_quad(const uint8_t* const r[4], int64_t nc, int nr, int64_t kq, int64_t qi, uint8_t* dst);
 // colsum[j] += r[0][j] + ... + r[3][j] (null rows skipped).

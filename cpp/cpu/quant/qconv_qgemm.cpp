@@ -111,12 +111,31 @@ void im2col_row(const ConvParams& p, const uint8_t* x, int64_t k, int64_t n0, in
   }
 }
 
+// How a task finds the rows of its im2col slab:
+//   One    1x1, stride 1, no padding: the input rows themselves.
+//   Phase  2-D: the input, padded with x_zp, split once per run into
+//          stride_h x stride_w phase planes of Wq columns; the GEMM then runs
+//          over "wide" columns n' = oh * Wq + ow' (ow' < Wq, the ones with
+//          ow' >= OW are computed and dropped), and every im2col row is one
+//          contiguous run of a phase plane: no copy at all.
+//   Rows   3-D: each row built by im2col_row.
+enum class Mode { One, Phase, Rows };
+
 class QConvKernel : public Kernel {
  public:
-  QConvKernel(const Layer& l, const ConvParams& p, bool one) : p_(p), one_(one), s_(spec_of(l)) {
+  QConvKernel(const Layer& l, const ConvParams& p, bool one) : p_(p), s_(spec_of(l)) {
+    mode_ = one ? Mode::One : (p.nsp <= 2 ? Mode::Phase : Mode::Rows);
     uk_ = best_ukernel();
     Mg_ = p.M / p.group; Cg_ = p.C / p.group;
     K_ = Cg_ * p.k_size(); N_ = p.out_size(); kq_ = kquads(K_);
+    NW_ = N_;
+    if (mode_ == Mode::Phase) {
+      const int64_t Hp = p.in[1] + p.pb[1] + p.pe[1], Wp = p.in[2] + p.pb[2] + p.pe[2];
+      Wq_ = (Wp + p.s[2] - 1) / p.s[2];
+      Hq_ = std::max((Hp + p.s[1] - 1) / p.s[1], p.out[1] + (p.k[1] - 1) * p.d[1] / p.s[1] + 1);
+      NW_ = p.out[1] * Wq_;
+      plane_ = Hq_ * Wq_;
+    }
     w_u8_ = l.in(s_.wi).dtype == DType::UInt8;
     wz_vec_ = l.has_input(s_.wzi) && l.in(s_.wzi).numel() > 1;
     has_xz_ = l.has_input(s_.xzi);
@@ -131,7 +150,7 @@ class QConvKernel : public Kernel {
     }
     asize_ = align64(packed_a_bytes(Mg_, K_, uk_));
     // B slab: nc columns (a multiple of NR) sized to stay in L2
-    int64_t npan = (N_ + uk_.nr - 1) / uk_.nr;
+    int64_t npan = (NW_ + uk_.nr - 1) / uk_.nr;
     nc_pan_ = std::max<int64_t>(1, std::min<int64_t>(npan, (192 << 10) / std::max<int64_t>(1, b_panel_bytes(K_, uk_))));
     if (l.in(s_.wi).const_data) {
       apack_.reset(asize_ * p.group);
@@ -142,10 +161,14 @@ class QConvKernel : public Kernel {
 
   int64_t slot_bytes(int64_t ncp) const {
     const int64_t nc = ncp * uk_.nr;
-    return align64(kq_ * 4 * nc) + align64(nc * 4) + align64(uk_.mr * uk_.nr * 4) + (one_ ? 0 : 4 * align64(nc));
+    return align64(kq_ * 4 * nc) + align64(nc * 4) + align64(uk_.mr * uk_.nr * 4) +
+           (mode_ == Mode::Rows ? 4 * align64(nc) : 0);
+  }
+  int64_t planes_bytes() const {
+    return mode_ == Mode::Phase ? align64(p_.N * p_.C * p_.s[1] * p_.s[2] * plane_) : 0;
   }
   size_t workspace_bytes() const override {
-    int64_t b = 4 * align64(p_.M * 4) + scratch_slots() * slot_bytes(nc_pan_);
+    int64_t b = 4 * align64(p_.M * 4) + planes_bytes() + scratch_slots() * slot_bytes(nc_pan_);
     if (!apack_.data()) b += asize_ * p_.group + align64(p_.M * 4);
     return (size_t)b;
   }
@@ -168,6 +191,8 @@ class QConvKernel : public Kernel {
     int32_t* wzv = reinterpret_cast<int32_t*>(ws); ws += align64(p_.M * 4);
     float* mult = reinterpret_cast<float*>(ws); ws += align64(p_.M * 4);
     ws += align64(p_.M * 4);
+    uint8_t* planes = ws;
+    ws += planes_bytes();
     uint8_t* scratch = ws;
 
     const int32_t xz = has_xz_ ? static_cast<const uint8_t*>(a.in[s_.xzi])[0] : 0;
@@ -200,7 +225,19 @@ class QConvKernel : public Kernel {
       }
     }
 
-    const int64_t npan = (N_ + uk_.nr - 1) / uk_.nr;
+    const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
+    if (mode_ == Mode::Phase) {
+      const int64_t nplanes = p_.N * p_.C;
+      const ConvParams& p = p_;
+      const int64_t Hq = Hq_, Wq = Wq_, pl = plane_;
+      auto fill = [&p, x, planes, xz, Hq, Wq, pl](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) fill_phases(p, x + t * p.in_size(), (uint8_t)xz, Hq, Wq, planes + t * p.s[1] * p.s[2] * pl);
+      };
+      if (a.pool && a.pool->num_threads() > 1 && nplanes > 1) a.pool->parallel_for(nplanes, 1, fill);
+      else fill(0, nplanes);
+    }
+
+    const int64_t npan = (NW_ + uk_.nr - 1) / uk_.nr;
     int64_t ncp = nc_pan_;
     const int nth = a.pool ? a.pool->num_threads() : 1;
     const int64_t bg = p_.N * p_.group;
@@ -214,28 +251,36 @@ class QConvKernel : public Kernel {
     mblocks = (mpan + mb_pan - 1) / mb_pan;
     const int64_t slot = slot_bytes(ncp);
 
-    const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
     const uint8_t* z = has_z_ ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
     void* y = a.out[0];
     const int64_t ntasks = bg * nch * mblocks;
+    const int64_t KK = p_.k_size(), K2 = p_.k[2], OW = p_.out[2];
     run_tasks(a.pool, ntasks, scratch_slots(), [&](int64_t t, int w) {
       const int64_t mbi = t % mblocks, ci = (t / mblocks) % nch, b = t / (mblocks * nch);
       const int64_t img = b / p_.group, g = b % p_.group;
-      const int64_t n0 = ci * ncp * uk_.nr, nc = std::min(N_ - n0, ncp * uk_.nr);
+      const int64_t n0 = ci * ncp * uk_.nr, nc = std::min(NW_ - n0, ncp * uk_.nr);
       uint8_t* sl = scratch + w * slot;
       uint8_t* bpack = sl;
       const int64_t ncap = ncp * uk_.nr;
       int32_t* colsum = reinterpret_cast<int32_t*>(sl + align64(kq_ * 4 * ncap));
       int32_t* tile = reinterpret_cast<int32_t*>(reinterpret_cast<uint8_t*>(colsum) + align64(ncap * 4));
       uint8_t* rows = reinterpret_cast<uint8_t*>(tile) + align64(uk_.mr * uk_.nr * 4);
-      const uint8_t* xg = x + (img * p_.C + g * Cg_) * p_.in_size();
+      const int64_t c_first = img * p_.C + g * Cg_;
+      const uint8_t* xg = x + c_first * p_.in_size();
       if (any_wz) std::memset(colsum, 0, nc * 4);
       for (int64_t qi = 0; qi < kq_; ++qi) {
         const uint8_t* r[4];
         for (int t2 = 0; t2 < 4; ++t2) {
           const int64_t k = qi * 4 + t2;
           if (k >= K_) { r[t2] = nullptr; continue; }
-          if (one_) { r[t2] = xg + k * N_ + n0; continue; }
+          if (mode_ == Mode::One) { r[t2] = xg + k * N_ + n0; continue; }
+          if (mode_ == Mode::Phase) {
+            const int64_t c = k / KK, kh = (k % KK) / K2, kw = k % K2;
+            const int64_t eh = kh * p_.d[1], ew = kw * p_.d[2];
+            const int64_t ph = (c_first + c) * p_.s[1] * p_.s[2] + (eh % p_.s[1]) * p_.s[2] + ew % p_.s[2];
+            r[t2] = planes + ph * plane_ + (eh / p_.s[1]) * Wq_ + ew / p_.s[2] + n0;
+            continue;
+          }
           uint8_t* row = rows + t2 * align64(ncap);
           im2col_row(p_, xg, k, n0, nc, (uint8_t)xz, row);
           r[t2] = row;
@@ -245,26 +290,42 @@ class QConvKernel : public Kernel {
       }
       const int64_t p0 = mbi * mb_pan, p1 = std::min(mpan, p0 + mb_pan);
       const int64_t npq = (nc + uk_.nr - 1) / uk_.nr;
-      for (int64_t pi = p0; pi < p1; ++pi) {
-        const int mr = (int)std::min<int64_t>(uk_.mr, Mg_ - pi * uk_.mr);
-        const uint8_t* apan = ap + g * asize_ + pi * a_panel_bytes(K_, uk_);
-        for (int64_t q = 0; q < npq; ++q) {
+      for (int64_t q = 0; q < npq; ++q) {
+        // the tile's columns as runs of output positions: (tile column, output index, length)
+        const int64_t j0 = q * uk_.nr, cols = std::min<int64_t>(uk_.nr, nc - j0);
+        int64_t seg[64][3];
+        int nseg = 0;
+        if (mode_ != Mode::Phase) {
+          seg[nseg][0] = 0; seg[nseg][1] = n0 + j0; seg[nseg][2] = cols; ++nseg;
+        } else {
+          for (int64_t j = 0; j < cols;) {
+            const int64_t nw = n0 + j0 + j, oh = nw / Wq_, ow = nw % Wq_;
+            const int64_t len = std::min(Wq_ - ow, cols - j);
+            if (ow < OW) { seg[nseg][0] = j; seg[nseg][1] = oh * OW + ow; seg[nseg][2] = std::min(len, OW - ow); ++nseg; }
+            j += len;
+          }
+        }
+        for (int64_t pi = p0; pi < p1; ++pi) {
+          const int mr = (int)std::min<int64_t>(uk_.mr, Mg_ - pi * uk_.mr);
+          const uint8_t* apan = ap + g * asize_ + pi * a_panel_bytes(K_, uk_);
           uk_.fn(kq_, apan, bpack + q * b_panel_bytes(K_, uk_), tile, uk_.nr, mr);
-          const int64_t j0 = q * uk_.nr, cols = std::min<int64_t>(uk_.nr, nc - j0);
           for (int i = 0; i < mr; ++i) {
             const int64_t m = g * Mg_ + pi * uk_.mr + i;
-            const int64_t yo = (img * p_.M + m) * N_ + n0 + j0;
+            const int64_t yrow = (img * p_.M + m) * N_;
             QRow r = base;
-            r.acc = tile + i * uk_.nr;
-            r.n = cols;
             r.c0 = c0[m];
             r.wz = wzv[m];
-            r.colsum = any_wz ? colsum + j0 : nullptr;
             r.mult = mult[m];
-            r.z = z ? z + yo : nullptr;
-            if (s_.qlinear) r.y = static_cast<uint8_t*>(y) + yo;
-            else r.y32 = static_cast<int32_t*>(y) + yo;
-            uk_.requant(r);
+            for (int sgi = 0; sgi < nseg; ++sgi) {
+              const int64_t tj = seg[sgi][0], yo = yrow + seg[sgi][1];
+              r.acc = tile + i * uk_.nr + tj;
+              r.n = seg[sgi][2];
+              r.colsum = any_wz ? colsum + j0 + tj : nullptr;
+              r.z = z ? z + yo : nullptr;
+              if (s_.qlinear) r.y = static_cast<uint8_t*>(y) + yo;
+              else r.y32 = static_cast<int32_t*>(y) + yo;
+              uk_.requant(r);
+            }
           }
         }
       }
@@ -272,18 +333,40 @@ class QConvKernel : public Kernel {
   }
 
  private:
+  // The s1 x s2 phase planes of one input channel x padded with xz:
+  // dst[(ph_h * s2 + ph_w) * Hq * Wq + i * Wq + j] = padded[i * s1 + ph_h][j * s2 + ph_w].
+  static void fill_phases(const ConvParams& p, const uint8_t* x, uint8_t xz, int64_t Hq, int64_t Wq, uint8_t* dst) {
+    const int64_t s1 = p.s[1], s2 = p.s[2], H = p.in[1], W = p.in[2], pt = p.pb[1], pl = p.pb[2];
+    for (int64_t a = 0; a < s1; ++a)
+      for (int64_t b = 0; b < s2; ++b) {
+        uint8_t* d = dst + (a * s2 + b) * Hq * Wq;
+        // columns j with 0 <= j*s2 + b - pl < W
+        const int64_t jlo = std::min(Wq, std::max<int64_t>(0, (pl - b + s2 - 1) / s2));
+        const int64_t jhi = std::max(jlo, std::min(Wq, (W + pl - b + s2 - 1) / s2));
+        for (int64_t i = 0; i < Hq; ++i, d += Wq) {
+          const int64_t h = i * s1 + a - pt;
+          if (h < 0 || h >= H) { std::memset(d, xz, Wq); continue; }
+          const uint8_t* xr = x + h * W + (jlo * s2 + b - pl);
+          std::memset(d, xz, jlo);
+          if (s2 == 1) std::memcpy(d + jlo, xr, jhi - jlo);
+          else for (int64_t j = jlo; j < jhi; ++j) d[j] = xr[(j - jlo) * s2];
+          std::memset(d + jhi, xz, Wq - jhi);
+        }
+      }
+  }
+
   void pack_weights(const void* w, uint8_t* dst, int32_t* wsum) const {
-    const size_t e = 1;
     for (int64_t g = 0; g < p_.group; ++g)
-      pack_a(static_cast<const uint8_t*>(w) + g * Mg_ * K_ * e, w_u8_, K_, 1, Mg_, K_, uk_, dst + g * asize_,
+      pack_a(static_cast<const uint8_t*>(w) + g * Mg_ * K_, w_u8_, K_, 1, Mg_, K_, uk_, dst + g * asize_,
              wsum + g * Mg_);
   }
 
   ConvParams p_;
-  bool one_;
+  Mode mode_ = Mode::Rows;
   Spec s_;
   QUkernel uk_;
-  int64_t Mg_ = 0, Cg_ = 0, K_ = 0, N_ = 0, kq_ = 0, asize_ = 0, nc_pan_ = 1;
+  int64_t Mg_ = 0, Cg_ = 0, K_ = 0, N_ = 0, NW_ = 0, kq_ = 0, asize_ = 0, nc_pan_ = 1;
+  int64_t Hq_ = 0, Wq_ = 0, plane_ = 0;
   bool w_u8_ = false, wz_vec_ = false, ws_vec_ = false, has_xz_ = false, has_wz_ = false;
   bool has_bias_ = false, has_z_ = false, z_signed_ = false, y_signed_ = false;
   Activation act_;

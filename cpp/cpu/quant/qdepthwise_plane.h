@@ -4,6 +4,7 @@
 // so every kernel tap reads a contiguous run for any stride. Included by the
 // generic and the AVX-512 translation unit (compiled with their own flags).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -21,11 +22,14 @@ template <class RowFn>
 inline void plane(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, int16_t* ph, int32_t* acc,
                   RowFn row_done) {
   std::memset(ph, 0, sizeof(int16_t) * g.sw * g.Hp * g.Wq);
-  for (int64_t i = 0; i < g.H; ++i) {
-    const uint8_t* xr = x + i * g.W;
-    for (int64_t j = 0; j < g.W; ++j) {
-      const int64_t c = j + g.pl;
-      ph[((c % g.sw) * g.Hp + i + g.pt) * g.Wq + c / g.sw] = (int16_t)((int32_t)xr[j] - xz);
+  for (int64_t b = 0; b < g.sw; ++b) {
+    // phase b holds padded columns j*sw + b, i.e. input columns j*sw + b - pl
+    const int64_t jlo = std::max<int64_t>(0, (g.pl - b + g.sw - 1) / g.sw);
+    const int64_t jhi = std::min<int64_t>(g.Wq, (g.W + g.pl - b + g.sw - 1) / g.sw);
+    for (int64_t i = 0; i < g.H; ++i) {
+      const uint8_t* xr = x + i * g.W + b - g.pl;
+      int16_t* d = ph + (b * g.Hp + i + g.pt) * g.Wq;
+      for (int64_t j = jlo; j < jhi; ++j) d[j] = (int16_t)((int32_t)xr[j * g.sw] - xz);
     }
   }
   for (int64_t oh = 0; oh < g.OH; ++oh) {
