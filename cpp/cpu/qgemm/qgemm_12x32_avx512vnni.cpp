@@ -11,44 +11,37 @@ namespace {
 
 constexpr int MR = 12;
 
-template <int R>
-void kern(int64_t kq, const int8_t* a, const uint8_t* b, int32_t* c, int64_t ldc) {
-  __m512i acc0[R], acc1[R];
-  for (int i = 0; i < R; ++i) acc0[i] = acc1[i] = _mm512_setzero_si512();
+}  // namespace
+
+// All 12 rows are computed (the packed A panel is zero-padded) and mr stored:
+// 24 named accumulators, so that GCC keeps every one in a register.
+void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b, int32_t* c, int64_t ldc, int mr) {
+  const int8_t* a = static_cast<const int8_t*>(av);
+#define SNEP_Q_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define SNEP_Q_DECL(i) __m512i c##i##_0 = _mm512_setzero_si512(), c##i##_1 = _mm512_setzero_si512();
+#define SNEP_Q_STEP(i)                                                                  \
+  {                                                                                   \
+    const __m512i w = _mm512_set1_epi32(*reinterpret_cast<const int32_t*>(a + 4 * i)); \
+    c##i##_0 = _mm512_dpbusd_epi32(c##i##_0, b0, w);                                  \
+    c##i##_1 = _mm512_dpbusd_epi32(c##i##_1, b1, w);                                  \
+  }
+#define SNEP_Q_STORE(i)                                   \
+  if (i < mr) {                                         \
+    _mm512_storeu_si512(c + i * ldc, c##i##_0);          \
+    _mm512_storeu_si512(c + i * ldc + 16, c##i##_1);     \
+  }
+  SNEP_Q_ROWS(SNEP_Q_DECL)
   for (int64_t q = 0; q < kq; ++q) {
     const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
-    for (int i = 0; i < R; ++i) {
-      const __m512i w = _mm512_set1_epi32(*reinterpret_cast<const int32_t*>(a + 4 * i));
-      acc0[i] = _mm512_dpbusd_epi32(acc0[i], b0, w);
-      acc1[i] = _mm512_dpbusd_epi32(acc1[i], b1, w);
-    }
+    SNEP_Q_ROWS(SNEP_Q_STEP)
     a += 4 * MR;
     b += 128;
   }
-  for (int i = 0; i < R; ++i) {
-    _mm512_storeu_si512(c + i * ldc, acc0[i]);
-    _mm512_storeu_si512(c + i * ldc + 16, acc1[i]);
-  }
-}
-
-}  // namespace
-
-void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b, int32_t* c, int64_t ldc, int mr) {
-  const int8_t* a = static_cast<const int8_t*>(av);
-  switch (mr) {
-    case 1: return kern<1>(kq, a, b, c, ldc);
-    case 2: return kern<2>(kq, a, b, c, ldc);
-    case 3: return kern<3>(kq, a, b, c, ldc);
-    case 4: return kern<4>(kq, a, b, c, ldc);
-    case 5: return kern<5>(kq, a, b, c, ldc);
-    case 6: return kern<6>(kq, a, b, c, ldc);
-    case 7: return kern<7>(kq, a, b, c, ldc);
-    case 8: return kern<8>(kq, a, b, c, ldc);
-    case 9: return kern<9>(kq, a, b, c, ldc);
-    case 10: return kern<10>(kq, a, b, c, ldc);
-    case 11: return kern<11>(kq, a, b, c, ldc);
-    default: return kern<12>(kq, a, b, c, ldc);
-  }
+  SNEP_Q_ROWS(SNEP_Q_STORE)
+#undef SNEP_Q_ROWS
+#undef SNEP_Q_DECL
+#undef SNEP_Q_STEP
+#undef SNEP_Q_STORE
 }
 
 void qrequant_avx512vnni(const QRow& r) {
