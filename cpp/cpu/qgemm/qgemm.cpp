@@ -37,7 +37,7 @@ void ukernel_plain(int64_t kq, const void* av, const uint8_t* b, int32_t* c, int
 
 }  // namespace
 
-void qrequant_plain(const QRow& r) {
+static void qrequant_plain_row(const QRow& r) {
   const float flo = (float)(r.qlo - r.yz), fhi = (float)(r.qhi - r.yz);
   for (int64_t j = 0; j < r.n; ++j) {
     int32_t t = (int32_t)((uint32_t)r.acc[j] + (uint32_t)r.c0 -
@@ -50,6 +50,22 @@ void qrequant_plain(const QRow& r) {
     }
     v = std::min(std::max(v, flo), fhi);
     static_cast<uint8_t*>(r.y)[j] = (uint8_t)((int32_t)std::nearbyint(v) + r.yz);
+  }
+}
+
+void qrequant_plain(const QRow& r) {
+  if (r.rows <= 1 && !r.c0v) return qrequant_plain_row(r);
+  QRow s = r;
+  s.rows = 1;
+  for (int i = 0; i < r.rows; ++i) {
+    s.acc = r.acc + i * r.ld_acc;
+    s.c0 = r.c0v[i];
+    s.wz = r.wzv[i];
+    s.mult = r.multv[i];
+    if (r.z) s.z = static_cast<const uint8_t*>(r.z) + i * r.ld_out;
+    if (r.y) s.y = static_cast<uint8_t*>(r.y) + i * r.ld_out;
+    if (r.y32) s.y32 = r.y32 + i * r.ld_out;
+    qrequant_plain_row(s);
   }
 }
 

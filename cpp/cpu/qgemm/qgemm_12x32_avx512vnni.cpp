@@ -44,7 +44,7 @@ void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b
 #undef SNEP_Q_STORE
 }
 
-void qrequant_avx512vnni(const QRow& r) {
+inline __attribute__((always_inline)) static void qrequant_avx512vnni_row(const QRow& r) {
   const __m512i vc0 = _mm512_set1_epi32(r.c0), vwz = _mm512_set1_epi32(r.wz);
   const __m512 vm = _mm512_set1_ps(r.mult), vzm = _mm512_set1_ps(r.zmult);
   const __m512i vzz = _mm512_set1_epi32(r.zz), vyz = _mm512_set1_epi32(r.yz);
@@ -67,6 +67,22 @@ void qrequant_avx512vnni(const QRow& r) {
     v = _mm512_min_ps(_mm512_max_ps(v, flo), fhi);
     __m512i q = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vyz);
     _mm_mask_storeu_epi8(static_cast<uint8_t*>(r.y) + j, m, _mm512_cvtepi32_epi8(q));
+  }
+}
+
+void qrequant_avx512vnni(const QRow& r) {
+  if (r.rows <= 1 && !r.c0v) return qrequant_avx512vnni_row(r);
+  QRow s = r;
+  s.rows = 1;
+  for (int i = 0; i < r.rows; ++i) {
+    s.acc = r.acc + i * r.ld_acc;
+    s.c0 = r.c0v[i];
+    s.wz = r.wzv[i];
+    s.mult = r.multv[i];
+    if (r.z) s.z = static_cast<const uint8_t*>(r.z) + i * r.ld_out;
+    if (r.y) s.y = static_cast<uint8_t*>(r.y) + i * r.ld_out;
+    if (r.y32) s.y32 = r.y32 + i * r.ld_out;
+    qrequant_avx512vnni_row(s);
   }
 }
 

@@ -44,7 +44,7 @@ void qgemm_ukernel_4x8_avx2(int64_t kq, const void* av, const uint8_t* b, int32_
   }
 }
 
-void qrequant_avx2(const QRow& r) {
+static void qrequant_avx2_row(const QRow& r) {
   const __m256i vc0 = _mm256_set1_epi32(r.c0), vwz = _mm256_set1_epi32(r.wz);
   const __m256 vm = _mm256_set1_ps(r.mult), vzm = _mm256_set1_ps(r.zmult);
   const __m256i vzz = _mm256_set1_epi32(r.zz), vyz = _mm256_set1_epi32(r.yz);
@@ -83,11 +83,27 @@ void qrequant_avx2(const QRow& r) {
     QRow s = r;
     s.acc = acc; s.n = 8; s.colsum = r.colsum ? cs : nullptr; s.z = r.z ? zt : nullptr;
     s.y = yt; s.y32 = r.y32 ? y32t : nullptr;
-    qrequant_avx2(s);
+    qrequant_avx2_row(s);
     for (int64_t t2 = j; t2 < r.n; ++t2) {
       if (r.y32) r.y32[t2] = y32t[t2 - j];
       else static_cast<uint8_t*>(r.y)[t2] = yt[t2 - j];
     }
+  }
+}
+
+void qrequant_avx2(const QRow& r) {
+  if (r.rows <= 1 && !r.c0v) return qrequant_avx2_row(r);
+  QRow s = r;
+  s.rows = 1;
+  for (int i = 0; i < r.rows; ++i) {
+    s.acc = r.acc + i * r.ld_acc;
+    s.c0 = r.c0v[i];
+    s.wz = r.wzv[i];
+    s.mult = r.multv[i];
+    if (r.z) s.z = static_cast<const uint8_t*>(r.z) + i * r.ld_out;
+    if (r.y) s.y = static_cast<uint8_t*>(r.y) + i * r.ld_out;
+    if (r.y32) s.y32 = r.y32 + i * r.ld_out;
+    qrequant_avx2_row(s);
   }
 }
 

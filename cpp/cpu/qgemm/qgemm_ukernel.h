@@ -22,6 +22,8 @@ using QUkernelFn = void (*)(int64_t kq, const void* a, const uint8_t* b, int32_t
 //         v = v + float(z[j] - zz) * zmult            (float32, only when z != null; no FMA)
 //         y[j] = clamp(rint_half_even(v) + yz, qlo, qhi)
 // qlo/qhi hold the output type's range intersected with the fused activation's.
+// With rows > 1 the same is done for `rows` rows: row i reads acc + i*ld_acc,
+// z / y / y32 + i*ld_out, and c0v[i], wzv[i], multv[i] instead of c0, wz, mult.
 struct QRow {
   const int32_t* acc;
   int64_t n;
@@ -36,6 +38,11 @@ struct QRow {
   void* y;
   int y_signed;
   int32_t* y32;
+  int rows;
+  int64_t ld_acc, ld_out;
+  const int32_t* c0v;
+  const int32_t* wzv;
+  const float* multv;
 };
 using QRequantFn = void (*)(const QRow& r);
 

@@ -135,6 +135,13 @@ class QConvKernel : public Kernel {
       Hq_ = std::max((Hp + p.s[1] - 1) / p.s[1], p.out[1] + (p.k[1] - 1) * p.d[1] / p.s[1] + 1);
       NW_ = p.out[1] * Wq_;
       plane_ = Hq_ * Wq_;
+      // where im2col row k starts, from its group's first phase plane
+      const int64_t KK = p.k_size();
+      for (int64_t k = 0; k < Cg_ * KK; ++k) {
+        const int64_t c = k / KK, eh = (k % KK) / p.k[2] * p.d[1], ew = k % p.k[2] * p.d[2];
+        const int64_t ph = c * p.s[1] * p.s[2] + (eh % p.s[1]) * p.s[2] + ew % p.s[2];
+        koff_.push_back(ph * plane_ + (eh / p.s[1]) * Wq_ + ew / p.s[2]);
+      }
     }
     w_u8_ = l.in(s_.wi).dtype == DType::UInt8;
     wz_vec_ = l.has_input(s_.wzi) && l.in(s_.wzi).numel() > 1;
@@ -254,7 +261,7 @@ class QConvKernel : public Kernel {
     const uint8_t* z = has_z_ ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
     void* y = a.out[0];
     const int64_t ntasks = bg * nch * mblocks;
-    const int64_t KK = p_.k_size(), K2 = p_.k[2], OW = p_.out[2];
+    const int64_t OW = p_.out[2];
     run_tasks(a.pool, ntasks, scratch_slots(), [&](int64_t t, int w) {
       const int64_t mbi = t % mblocks, ci = (t / mblocks) % nch, b = t / (mblocks * nch);
       const int64_t img = b / p_.group, g = b % p_.group;
@@ -268,19 +275,14 @@ class QConvKernel : public Kernel {
       const int64_t c_first = img * p_.C + g * Cg_;
       const uint8_t* xg = x + c_first * p_.in_size();
       if (any_wz) std::memset(colsum, 0, nc * 4);
+      const uint8_t* pbase = planes + c_first * p_.s[1] * p_.s[2] * plane_ + n0;
       for (int64_t qi = 0; qi < kq_; ++qi) {
         const uint8_t* r[4];
         for (int t2 = 0; t2 < 4; ++t2) {
           const int64_t k = qi * 4 + t2;
           if (k >= K_) { r[t2] = nullptr; continue; }
           if (mode_ == Mode::One) { r[t2] = xg + k * N_ + n0; continue; }
-          if (mode_ == Mode::Phase) {
-            const int64_t c = k / KK, kh = (k % KK) / K2, kw = k % K2;
-            const int64_t eh = kh * p_.d[1], ew = kw * p_.d[2];
-            const int64_t ph = (c_first + c) * p_.s[1] * p_.s[2] + (eh % p_.s[1]) * p_.s[2] + ew % p_.s[2];
-            r[t2] = planes + ph * plane_ + (eh / p_.s[1]) * Wq_ + ew / p_.s[2] + n0;
-            continue;
-          }
+          if (mode_ == Mode::Phase) { r[t2] = pbase + koff_[k]; continue; }
           uint8_t* row = rows + t2 * align64(ncap);
           im2col_row(p_, xg, k, n0, nc, (uint8_t)xz, row);
           r[t2] = row;
@@ -309,23 +311,24 @@ class QConvKernel : public Kernel {
           const int mr = (int)std::min<int64_t>(uk_.mr, Mg_ - pi * uk_.mr);
           const uint8_t* apan = ap + g * asize_ + pi * a_panel_bytes(K_, uk_);
           uk_.fn(kq_, apan, bpack + q * b_panel_bytes(K_, uk_), tile, uk_.nr, mr);
-          for (int i = 0; i < mr; ++i) {
-            const int64_t m = g * Mg_ + pi * uk_.mr + i;
-            const int64_t yrow = (img * p_.M + m) * N_;
-            QRow r = base;
-            r.c0 = c0[m];
-            r.wz = wzv[m];
-            r.mult = mult[m];
-            for (int sgi = 0; sgi < nseg; ++sgi) {
-              const int64_t tj = seg[sgi][0], yo = yrow + seg[sgi][1];
-              r.acc = tile + i * uk_.nr + tj;
-              r.n = seg[sgi][2];
-              r.colsum = any_wz ? colsum + j0 + tj : nullptr;
-              r.z = z ? z + yo : nullptr;
-              if (s_.qlinear) r.y = static_cast<uint8_t*>(y) + yo;
-              else r.y32 = static_cast<int32_t*>(y) + yo;
-              uk_.requant(r);
-            }
+          const int64_t m = g * Mg_ + pi * uk_.mr;
+          const int64_t yrow = (img * p_.M + m) * N_;
+          QRow r = base;
+          r.rows = mr;
+          r.ld_acc = uk_.nr;
+          r.ld_out = N_;
+          r.c0v = c0 + m;
+          r.wzv = wzv + m;
+          r.multv = mult + m;
+          for (int sgi = 0; sgi < nseg; ++sgi) {
+            const int64_t tj = seg[sgi][0], yo = yrow + seg[sgi][1];
+            r.acc = tile + tj;
+            r.n = seg[sgi][2];
+            r.colsum = any_wz ? colsum + j0 + tj : nullptr;
+            r.z = z ? z + yo : nullptr;
+            if (s_.qlinear) r.y = static_cast<uint8_t*>(y) + yo;
+            else r.y32 = static_cast<int32_t*>(y) + yo;
+            uk_.requant(r);
           }
         }
       }
@@ -372,6 +375,7 @@ class QConvKernel : public Kernel {
   Activation act_;
   ByteBuf apack_;
   std::vector<int32_t> wsum_;
+  std::vector<int64_t> koff_;
 };
 
 bool im2col_supports(const Layer& l) {
