@@ -5,6 +5,8 @@
 // input rows themselves for a 1x1/stride-1/unpadded conv) into B panels, then
 // runs every weight panel over it and requantizes tile by tile (with the
 // fused activation and residual of qlinear_fused.h).
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -141,6 +143,8 @@ class QConvKernel : public Kernel {
         const int64_t c = k / KK, eh = (k % KK) / p.k[2] * p.d[1], ew = k % p.k[2] * p.d[2];
         const int64_t ph = c * p.s[1] * p.s[2] + (eh % p.s[1]) * p.s[2] + ew % p.s[2];
         koff_.push_back(ph * plane_ + (eh / p.s[1]) * Wq_ + ew / p.s[2]);
+        const int64_t bit = (eh % p.s[1]) * p.s[2] + ew % p.s[2];
+        used_ |= bit < 64 ? uint64_t(1) << bit : 0;
       }
     }
     w_u8_ = l.in(s_.wi).dtype == DType::UInt8;
@@ -237,8 +241,10 @@ class QConvKernel : public Kernel {
       const int64_t nplanes = p_.N * p_.C;
       const ConvParams& p = p_;
       const int64_t Hq = Hq_, Wq = Wq_, pl = plane_;
-      auto fill = [&p, x, planes, xz, Hq, Wq, pl](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) fill_phases(p, x + t * p.in_size(), (uint8_t)xz, Hq, Wq, planes + t * p.s[1] * p.s[2] * pl);
+      const uint64_t used = used_;
+      auto fill = [&p, x, planes, xz, Hq, Wq, pl, used](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t)
+          fill_phases(p, x + t * p.in_size(), (uint8_t)xz, Hq, Wq, planes + t * p.s[1] * p.s[2] * pl, used);
       };
       if (a.pool && a.pool->num_threads() > 1 && nplanes > 1) a.pool->parallel_for(nplanes, 1, fill);
       else fill(0, nplanes);
@@ -338,10 +344,27 @@ class QConvKernel : public Kernel {
  private:
   // The s1 x s2 phase planes of one input channel x padded with xz:
   // dst[(ph_h * s2 + ph_w) * Hq * Wq + i * Wq + j] = padded[i * s1 + ph_h][j * s2 + ph_w].
-  static void fill_phases(const ConvParams& p, const uint8_t* x, uint8_t xz, int64_t Hq, int64_t Wq, uint8_t* dst) {
+  // Only the phases in `used` (bit a*s2 + b) are written. Stride-2 rows are
+  // split into both column phases at once (even/odd bytes, SSE2).
+  static void fill_phases(const ConvParams& p, const uint8_t* x, uint8_t xz, int64_t Hq, int64_t Wq, uint8_t* dst,
+                          uint64_t used) {
     const int64_t s1 = p.s[1], s2 = p.s[2], H = p.in[1], W = p.in[2], pt = p.pb[1], pl = p.pb[2];
+    if (s2 == 2) {
+      for (int64_t a = 0; a < s1; ++a) {
+        if (a < 32 && !(used >> (a * 2) & 3)) continue;
+        uint8_t* d0 = dst + (a * 2) * Hq * Wq;
+        uint8_t* d1 = d0 + Hq * Wq;
+        for (int64_t i = 0; i < Hq; ++i, d0 += Wq, d1 += Wq) {
+          const int64_t h = i * s1 + a - pt;
+          if (h < 0 || h >= H) { std::memset(d0, xz, Wq); std::memset(d1, xz, Wq); continue; }
+          split_row2(x + h * W, W, pl, xz, Wq, d0, d1);
+        }
+      }
+      return;
+    }
     for (int64_t a = 0; a < s1; ++a)
       for (int64_t b = 0; b < s2; ++b) {
+        if (a * s2 + b < 64 && !(used >> (a * s2 + b) & 1)) continue;
         uint8_t* d = dst + (a * s2 + b) * Hq * Wq;
         // columns j with 0 <= j*s2 + b - pl < W
         const int64_t jlo = std::min(Wq, std::max<int64_t>(0, (pl - b + s2 - 1) / s2));
@@ -356,6 +379,26 @@ class QConvKernel : public Kernel {
           std::memset(d + jhi, xz, Wq - jhi);
         }
       }
+  }
+
+  // Padded row (pl columns of xz, the W bytes of xr, then xz) split into its
+  // even (d0) and odd (d1) columns, Wq of each.
+  static void split_row2(const uint8_t* xr, int64_t W, int64_t pl, uint8_t xz, int64_t Wq, uint8_t* d0, uint8_t* d1) {
+    // padded column c -> phase c & 1, index c >> 1; input column j = c - pl
+    int64_t c = 0;
+    const int64_t cend = 2 * Wq;
+    auto at = [&](int64_t cc) -> uint8_t { const int64_t j = cc - pl; return (j >= 0 && j < W) ? xr[j] : xz; };
+    for (; c < cend && (c < pl || (c & 1)); ++c) (c & 1 ? d1 : d0)[c >> 1] = at(c);
+    const __m128i lo = _mm_set1_epi16(0x00FF);
+    for (; c + 32 <= cend && c - pl + 32 <= W; c += 32) {
+      const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + c - pl));
+      const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + c - pl + 16));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d0 + (c >> 1)),
+                       _mm_packus_epi16(_mm_and_si128(v0, lo), _mm_and_si128(v1, lo)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d1 + (c >> 1)),
+                       _mm_packus_epi16(_mm_srli_epi16(v0, 8), _mm_srli_epi16(v1, 8)));
+    }
+    for (; c < cend; ++c) (c & 1 ? d1 : d0)[c >> 1] = at(c);
   }
 
   void pack_weights(const void* w, uint8_t* dst, int32_t* wsum) const {
@@ -376,6 +419,7 @@ class QConvKernel : public Kernel {
   ByteBuf apack_;
   std::vector<int32_t> wsum_;
   std::vector<int64_t> koff_;
+  uint64_t used_ = 0;  // phase planes some im2col row reads (bit ph_h * s2 + ph_w)
 };
 
 bool im2col_supports(const Layer& l) {
