@@ -243,8 +243,9 @@ class QConvKernel : public Kernel {
       const int64_t Hq = Hq_, Wq = Wq_, pl = plane_;
       const uint64_t used = used_;
       auto fill = [&p, x, planes, xz, Hq, Wq, pl, used](int64_t b, int64_t e) {
+        std::vector<uint8_t> tmp(2 * Wq + 32);
         for (int64_t t = b; t < e; ++t)
-          fill_phases(p, x + t * p.in_size(), (uint8_t)xz, Hq, Wq, planes + t * p.s[1] * p.s[2] * pl, used);
+          fill_phases(p, x + t * p.in_size(), (uint8_t)xz, Hq, Wq, planes + t * p.s[1] * p.s[2] * pl, used, tmp.data());
       };
       if (a.pool && a.pool->num_threads() > 1 && nplanes > 1) a.pool->parallel_for(nplanes, 1, fill);
       else fill(0, nplanes);
@@ -347,7 +348,7 @@ class QConvKernel : public Kernel {
   // Only the phases in `used` (bit a*s2 + b) are written. Stride-2 rows are
   // split into both column phases at once (even/odd bytes, SSE2).
   static void fill_phases(const ConvParams& p, const uint8_t* x, uint8_t xz, int64_t Hq, int64_t Wq, uint8_t* dst,
-                          uint64_t used) {
+                          uint64_t used, uint8_t* tmp) {
     const int64_t s1 = p.s[1], s2 = p.s[2], H = p.in[1], W = p.in[2], pt = p.pb[1], pl = p.pb[2];
     if (s2 == 2) {
       for (int64_t a = 0; a < s1; ++a) {
@@ -357,7 +358,7 @@ class QConvKernel : public Kernel {
         for (int64_t i = 0; i < Hq; ++i, d0 += Wq, d1 += Wq) {
           const int64_t h = i * s1 + a - pt;
           if (h < 0 || h >= H) { std::memset(d0, xz, Wq); std::memset(d1, xz, Wq); continue; }
-          split_row2(x + h * W, W, pl, xz, Wq, d0, d1);
+          split_row2(x + h * W, W, pl, xz, Wq, d0, d1, tmp);
         }
       }
       return;
@@ -382,23 +383,24 @@ class QConvKernel : public Kernel {
   }
 
   // Padded row (pl columns of xz, the W bytes of xr, then xz) split into its
-  // even (d0) and odd (d1) columns, Wq of each.
-  static void split_row2(const uint8_t* xr, int64_t W, int64_t pl, uint8_t xz, int64_t Wq, uint8_t* d0, uint8_t* d1) {
-    // padded column c -> phase c & 1, index c >> 1; input column j = c - pl
-    int64_t c = 0;
-    const int64_t cend = 2 * Wq;
-    auto at = [&](int64_t cc) -> uint8_t { const int64_t j = cc - pl; return (j >= 0 && j < W) ? xr[j] : xz; };
-    for (; c < cend && (c < pl || (c & 1)); ++c) (c & 1 ? d1 : d0)[c >> 1] = at(c);
+  // even (d0) and odd (d1) columns, Wq of each; tmp holds 2*Wq + 32 bytes.
+  static void split_row2(const uint8_t* xr, int64_t W, int64_t pl, uint8_t xz, int64_t Wq, uint8_t* d0, uint8_t* d1,
+                         uint8_t* tmp) {
+    const int64_t cend = 2 * Wq, n = std::max<int64_t>(0, std::min(W, cend - pl));
+    std::memset(tmp, xz, std::min(pl, cend));
+    if (n > 0) std::memcpy(tmp + pl, xr, n);
+    if (pl + n < cend + 32) std::memset(tmp + pl + n, xz, cend + 32 - pl - n);
     const __m128i lo = _mm_set1_epi16(0x00FF);
-    for (; c + 32 <= cend && c - pl + 32 <= W; c += 32) {
-      const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + c - pl));
-      const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + c - pl + 16));
+    int64_t c = 0;
+    for (; c + 32 <= cend; c += 32) {
+      const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp + c));
+      const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp + c + 16));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d0 + (c >> 1)),
                        _mm_packus_epi16(_mm_and_si128(v0, lo), _mm_and_si128(v1, lo)));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d1 + (c >> 1)),
                        _mm_packus_epi16(_mm_srli_epi16(v0, 8), _mm_srli_epi16(v1, 8)));
     }
-    for (; c < cend; ++c) (c & 1 ? d1 : d0)[c >> 1] = at(c);
+    for (; c < cend; c += 2) { d0[c >> 1] = tmp[c]; d1[c >> 1] = tmp[c + 1]; }
   }
 
   void pack_weights(const void* w, uint8_t* dst, int32_t* wsum) const {
