@@ -71,9 +71,9 @@ void qrequant_plain(const QRow& r) {
 
 const QUkernel& best_ukernel() {
   static const QUkernel uk = [] {
-    if (cpu_has("avx512_vnni")) return QUkernel{12, 32, 1, qgemm_ukernel_12x32_avx512vnni, qrequant_avx512vnni, "12x32_avx512vnni"};
-    if (cpu_has("avx2")) return QUkernel{4, 8, 2, qgemm_ukernel_4x8_avx2, qrequant_avx2, "4x8_avx2"};
-    return QUkernel{kPlainMR, kPlainNR, 1, ukernel_plain, qrequant_plain, "4x16_plain"};
+    if (cpu_has("avx512_vnni")) return QUkernel{12, 32, 1, qgemm_ukernel_12x32_avx512vnni, qrequant_avx512vnni, pack_b_quad_avx512, "12x32_avx512vnni"};
+    if (cpu_has("avx2")) return QUkernel{4, 8, 2, qgemm_ukernel_4x8_avx2, qrequant_avx2, pack_b_quad, "4x8_avx2"};
+    return QUkernel{kPlainMR, kPlainNR, 1, ukernel_plain, qrequant_plain, pack_b_quad, "4x16_plain"};
   }();
   return uk;
 }
@@ -103,12 +103,16 @@ void pack_a(const void* w, bool w_u8, int64_t rs, int64_t cs, int64_t M, int64_t
 }
 
 void pack_b_quad(const uint8_t* const r[4], int64_t nc, int nr, int64_t kq, int64_t qi, uint8_t* dst) {
+  pack_b_quad_from(r, 0, nc, nr, kq, qi, dst);
+}
+
+void pack_b_quad_from(const uint8_t* const r[4], int64_t j0, int64_t nc, int nr, int64_t kq, int64_t qi, uint8_t* dst) {
   static const uint8_t zeros[64] = {};
   const int64_t pstride = kq * nr * 4;
   const int sh = __builtin_ctz((unsigned)nr);  // nr is a power of two
   uint8_t* const d0 = dst + qi * nr * 4;
   auto out = [&](int64_t j) { return d0 + (j >> sh) * pstride + (j & (nr - 1)) * 4; };
-  int64_t j = 0;
+  int64_t j = j0;
   // 16 columns at a time: interleave bytes of the 4 rows into [col][4]
   for (; j + 16 <= nc; j += 16) {
     __m128i v[4];

@@ -26,6 +26,7 @@ struct QUkernel {
   int mr = 0, nr = 0, a_bytes = 1;
   QUkernelFn fn = nullptr;
   QRequantFn requant = nullptr;
+  QPackFn pack = nullptr;
   const char* name = "";
 };
 
@@ -46,9 +47,7 @@ inline int64_t b_panel_bytes(int64_t K, const QUkernel& uk) { return uk.nr * kqu
 void pack_a(const void* w, bool w_u8, int64_t rs, int64_t cs, int64_t M, int64_t K, const QUkernel& uk, void* dst,
             int32_t* wsum);
 
-// Writes quad qi (rows r[0..3], null rows read as 0) of an nc-column slab
-// into B panels of nr (a power of two) columns (panel j/nr at dst + (j/nr)*kq*nr*4); the
-// columns past nc up to the panel end get zeros.
+// pack_b_quad (QPackFn, qgemm_ukernel.h) with the best ISA for uk.
 void pack_b_quad(const uint8_t* const r[4], int64_t nc, int nr, int64_t kq, int64_t qi, uint8_t* dst);
 // colsum[j] += r[0][j] + ... + r[3][j] (null rows skipped).
 void add_colsum(const uint8_t* const r[4], int64_t nc, int32_t* colsum);

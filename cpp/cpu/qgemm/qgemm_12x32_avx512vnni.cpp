@@ -44,6 +44,32 @@ void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b
 #undef SNEP_Q_STORE
 }
 
+// 64 columns per step: bytes of the 4 rows interleaved into [col][4] (in-lane
+// unpacks leave lane l of u_t holding columns 16l + 4t .. +3), then regrouped
+// into two 32-column panel rows with 128-bit lane shuffles.
+void pack_b_quad_avx512(const uint8_t* const r[4], int64_t nc, int nr, int64_t kq, int64_t qi, uint8_t* dst) {
+  int64_t j = 0;
+  if (nr == 32 && r[0] && r[1] && r[2] && r[3]) {
+    const int64_t pstride = kq * 128;
+    for (; j + 64 <= nc; j += 64) {
+      const __m512i v0 = _mm512_loadu_si512(r[0] + j), v1 = _mm512_loadu_si512(r[1] + j);
+      const __m512i v2 = _mm512_loadu_si512(r[2] + j), v3 = _mm512_loadu_si512(r[3] + j);
+      const __m512i a0 = _mm512_unpacklo_epi8(v0, v1), a1 = _mm512_unpackhi_epi8(v0, v1);
+      const __m512i b0 = _mm512_unpacklo_epi8(v2, v3), b1 = _mm512_unpackhi_epi8(v2, v3);
+      const __m512i u0 = _mm512_unpacklo_epi16(a0, b0), u1 = _mm512_unpackhi_epi16(a0, b0);
+      const __m512i u2 = _mm512_unpacklo_epi16(a1, b1), u3 = _mm512_unpackhi_epi16(a1, b1);
+      const __m512i t0 = _mm512_shuffle_i32x4(u0, u1, 0x44), t1 = _mm512_shuffle_i32x4(u2, u3, 0x44);
+      const __m512i t2 = _mm512_shuffle_i32x4(u0, u1, 0xEE), t3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);
+      uint8_t* d = dst + (j >> 5) * pstride + qi * 128;
+      _mm512_storeu_si512(d, _mm512_shuffle_i32x4(t0, t1, 0x88));
+      _mm512_storeu_si512(d + 64, _mm512_shuffle_i32x4(t0, t1, 0xDD));
+      _mm512_storeu_si512(d + pstride, _mm512_shuffle_i32x4(t2, t3, 0x88));
+      _mm512_storeu_si512(d + pstride + 64, _mm512_shuffle_i32x4(t2, t3, 0xDD));
+    }
+  }
+  pack_b_quad_from(r, j, nc, nr, kq, qi, dst);
+}
+
 inline __attribute__((always_inline)) static void qrequant_avx512vnni_row(const QRow& r) {
   const __m512i vc0 = _mm512_set1_epi32(r.c0), vwz = _mm512_set1_epi32(r.wz);
   const __m512 vm = _mm512_set1_ps(r.mult), vzm = _mm512_set1_ps(r.zmult);

@@ -46,6 +46,14 @@ struct QRow {
 };
 using QRequantFn = void (*)(const QRow& r);
 
+// Writes quad qi (rows r[0..3], null rows read as 0) of an nc-column slab into
+// B panels of nr (a power of two) columns: panel j/nr at dst + (j/nr)*kq*nr*4;
+// the columns past nc up to the panel end get zeros.
+using QPackFn = void (*)(const uint8_t* const r[4], int64_t nc, int nr, int64_t kq, int64_t qi, uint8_t* dst);
+// The same from column j0 on (j0 a multiple of 4), plain C++ / SSE2.
+void pack_b_quad_from(const uint8_t* const r[4], int64_t j0, int64_t nc, int nr, int64_t kq, int64_t qi, uint8_t* dst);
+void pack_b_quad_avx512(const uint8_t* const r[4], int64_t nc, int nr, int64_t kq, int64_t qi, uint8_t* dst);
+
 void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qrequant_avx512vnni(const QRow& r);
 void qgemm_ukernel_4x8_avx2(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);

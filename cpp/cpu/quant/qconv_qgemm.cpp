@@ -294,7 +294,7 @@ class QConvKernel : public Kernel {
           im2col_row(p_, xg, k, n0, nc, (uint8_t)xz, row);
           r[t2] = row;
         }
-        pack_b_quad(r, nc, uk_.nr, kq_, qi, bpack);
+        uk_.pack(r, nc, uk_.nr, kq_, qi, bpack);
         if (any_wz) add_colsum(r, nc, colsum);
       }
       const int64_t p0 = mbi * mb_pan, p1 = std::min(mpan, p0 + mb_pan);
