@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -76,6 +77,21 @@ const QUkernel& best_ukernel() {
     return QUkernel{kPlainMR, kPlainNR, 1, ukernel_plain, qrequant_plain, pack_b_quad, "4x16_plain"};
   }();
   return uk;
+}
+
+const QUkernel& ukernel_for(int64_t M) {
+  static const QUkernel k8 = [] {
+    QUkernel k = best_ukernel();
+    k.mr = 8;
+    k.fn = qgemm_ukernel_8x32_avx512vnni;
+    k.name = "8x32_avx512vnni";
+    return k;
+  }();
+  static const int force = [] { const char* e = std::getenv("SNEP_QGEMM_MR"); return e ? std::atoi(e) : 0; }();
+  const QUkernel& best = best_ukernel();
+  if (best.fn != qgemm_ukernel_12x32_avx512vnni || force == 12) return best;
+  if (force == 8 || round_up(M, 8) < round_up(M, 12)) return k8;
+  return best;
 }
 
 void pack_a(const void* w, bool w_u8, int64_t rs, int64_t cs, int64_t M, int64_t K, const QUkernel& uk, void* dst,

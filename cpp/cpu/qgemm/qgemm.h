@@ -32,6 +32,9 @@ struct QUkernel {
 
 // VNNI > AVX2 > plain, by run-time CPU check (SNEP_MAX_ISA caps it).
 const QUkernel& best_ukernel();
+// The micro-kernel for M weight rows: on VNNI 12x32, or 8x32 where it pads M
+// less (SNEP_QGEMM_MR=8|12 forces one). Pack and run with the same.
+const QUkernel& ukernel_for(int64_t M);
 void qrequant_plain(const QRow& r);
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }

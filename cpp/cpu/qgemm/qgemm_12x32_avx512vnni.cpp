@@ -1,4 +1,4 @@
-// AVX-512 VNNI qgemm micro-kernel 12x32 (24 zmm accumulators, vpdpbusd: u8
+// AVX-512 VNNI qgemm micro-kernels 12x32 / 8x32 (24 / 16 zmm accumulators, vpdpbusd: u8
 // activations x s8 weights summed 4 at a time into int32, no saturation) and
 // the AVX-512 requantization of one output row.
 #include <immintrin.h>
@@ -7,17 +7,9 @@
 
 namespace snep {
 namespace qgemm {
-namespace {
 
-constexpr int MR = 12;
-
-}  // namespace
-
-// All 12 rows are computed (the packed A panel is zero-padded) and mr stored:
-// 24 named accumulators, so that GCC keeps every one in a register.
-void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b, int32_t* c, int64_t ldc, int mr) {
-  const int8_t* a = static_cast<const int8_t*>(av);
-#define SNEP_Q_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+// All MR rows are computed (the packed A panel is zero-padded) and mr stored;
+// named accumulators, so that GCC keeps every one in a register.
 #define SNEP_Q_DECL(i) __m512i c##i##_0 = _mm512_setzero_si512(), c##i##_1 = _mm512_setzero_si512();
 #define SNEP_Q_STEP(i)                                                                  \
   {                                                                                   \
@@ -25,23 +17,30 @@ void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b
     c##i##_0 = _mm512_dpbusd_epi32(c##i##_0, b0, w);                                  \
     c##i##_1 = _mm512_dpbusd_epi32(c##i##_1, b1, w);                                  \
   }
-#define SNEP_Q_STORE(i)                                   \
-  if (i < mr) {                                         \
-    _mm512_storeu_si512(c + i * ldc, c##i##_0);          \
-    _mm512_storeu_si512(c + i * ldc + 16, c##i##_1);     \
+#define SNEP_Q_STORE(i)                               \
+  if (i < mr) {                                     \
+    _mm512_storeu_si512(c + i * ldc, c##i##_0);      \
+    _mm512_storeu_si512(c + i * ldc + 16, c##i##_1); \
   }
-  SNEP_Q_ROWS(SNEP_Q_DECL)
-  for (int64_t q = 0; q < kq; ++q) {
-    const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);
-    SNEP_Q_ROWS(SNEP_Q_STEP)
-    a += 4 * MR;
-    b += 128;
-  }
-  SNEP_Q_ROWS(SNEP_Q_STORE)
-#undef SNEP_Q_ROWS
-#undef SNEP_Q_DECL
-#undef SNEP_Q_STEP
-#undef SNEP_Q_STORE
+#define SNEP_Q_KERNEL(ROWS, MR)                                                   \
+  const int8_t* a = static_cast<const int8_t*>(av);                               \
+  ROWS(SNEP_Q_DECL)                                                               \
+  for (int64_t q = 0; q < kq; ++q) {                                              \
+    const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);   \
+    ROWS(SNEP_Q_STEP)                                                             \
+    a += 4 * MR;                                                                  \
+    b += 128;                                                                     \
+  }                                                                               \
+  ROWS(SNEP_Q_STORE)
+#define SNEP_Q_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define SNEP_Q_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b, int32_t* c, int64_t ldc, int mr) {
+  SNEP_Q_KERNEL(SNEP_Q_ROWS12, 12)
+}
+
+void qgemm_ukernel_8x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b, int32_t* c, int64_t ldc, int mr) {
+  SNEP_Q_KERNEL(SNEP_Q_ROWS8, 8)
 }
 
 // 64 columns per step: bytes of the 4 rows interleaved into [col][4] (in-lane

@@ -55,6 +55,7 @@ void pack_b_quad_from(const uint8_t* const r[4], int64_t j0, int64_t nc, int nr,
 void pack_b_quad_avx512(const uint8_t* const r[4], int64_t nc, int nr, int64_t kq, int64_t qi, uint8_t* dst);
 
 void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
+void qgemm_ukernel_8x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qrequant_avx512vnni(const QRow& r);
 void qgemm_ukernel_4x8_avx2(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qrequant_avx2(const QRow& r);

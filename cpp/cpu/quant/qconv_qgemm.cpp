@@ -127,7 +127,7 @@ class QConvKernel : public Kernel {
  public:
   QConvKernel(const Layer& l, const ConvParams& p, bool one) : p_(p), s_(spec_of(l)) {
     mode_ = one ? Mode::One : (p.nsp <= 2 ? Mode::Phase : Mode::Rows);
-    uk_ = best_ukernel();
+    uk_ = ukernel_for(p.M / p.group);
     Mg_ = p.M / p.group; Cg_ = p.C / p.group;
     K_ = Cg_ * p.k_size(); N_ = p.out_size(); kq_ = kquads(K_);
     NW_ = N_;

@@ -62,7 +62,7 @@ bool qmm_supports(const Layer& l) {
 
 class QMatMulKernel : public Kernel {
  public:
-  explicit QMatMulKernel(const Layer& l) : s_(spec_of(l)), uk_(best_ukernel()) {
+  explicit QMatMulKernel(const Layer& l) : s_(spec_of(l)), uk_(ukernel_for(l.in(spec_of(l).bi).shape[1])) {
     const auto& B = l.in(s_.bi);
     K_ = B.shape[0]; N_ = B.shape[1]; kq_ = kquads(K_);
     Mt_ = l.in(0).numel() / std::max<int64_t>(K_, 1);
