@@ -4,8 +4,8 @@ against the numpy references of conformance/refs/quant.py and the reference
 routines (cpu:int8:nchw/direct, cpu:int8/direct, cpu/direct). Covers the fused
 QLinearConv extensions (activation Relu/Clip, residual inputs 9..11), per-channel
 scales, zero points 0/128/255, u8 and s8 weights, constant (packed at prepare)
-and runtime weights, 1 and 2 threads; and the AVX2 / plain fallbacks through
-SNEP_MAX_ISA in a subprocess.
+and runtime weights, 1 and 2 threads; and, in a subprocess through
+SNEP_MAX_ISA, the AVX-512 VNNI (no AMX), AVX2 and plain micro-kernels.
 """
 import os
 import subprocess
@@ -196,7 +196,7 @@ def test_quantize_dequantize_vec(n, dt):
 
 
 @pytest.mark.skipif(os.environ.get("SNEP_MAX_ISA") is not None, reason="already capped")
-@pytest.mark.parametrize("isa", ["avx2", "plain"])
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "plain"])
 def test_fallback_isas(isa):
     env = dict(os.environ, SNEP_MAX_ISA=isa)
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_qint8_routines.py",

@@ -72,9 +72,9 @@ void qrequant_plain(const QRow& r) {
 
 const QUkernel& best_ukernel() {
   static const QUkernel uk = [] {
-    if (cpu_has("avx512_vnni")) return QUkernel{12, 32, 1, qgemm_ukernel_12x32_avx512vnni, qrequant_avx512vnni, pack_b_quad_avx512, "12x32_avx512vnni"};
-    if (cpu_has("avx2")) return QUkernel{4, 8, 2, qgemm_ukernel_4x8_avx2, qrequant_avx2, pack_b_quad, "4x8_avx2"};
-    return QUkernel{kPlainMR, kPlainNR, 1, ukernel_plain, qrequant_plain, pack_b_quad, "4x16_plain"};
+    if (cpu_has("avx512_vnni")) return QUkernel{12, 32, 1, 1, qgemm_ukernel_12x32_avx512vnni, qrequant_avx512vnni, pack_b_quad_avx512, "12x32_avx512vnni"};
+    if (cpu_has("avx2")) return QUkernel{4, 8, 2, 1, qgemm_ukernel_4x8_avx2, qrequant_avx2, pack_b_quad, "4x8_avx2"};
+    return QUkernel{kPlainMR, kPlainNR, 1, 1, ukernel_plain, qrequant_plain, pack_b_quad, "4x16_plain"};
   }();
   return uk;
 }
@@ -87,16 +87,25 @@ const QUkernel& ukernel_for(int64_t M) {
     k.name = "8x32_avx512vnni";
     return k;
   }();
+  static const QUkernel amx = [] {
+    QUkernel k = best_ukernel();
+    k.mr = 32;
+    k.kq_align = 16;
+    k.fn = qgemm_ukernel_32x32_amx;
+    k.name = "32x32_amx";
+    return k;
+  }();
   static const int force = [] { const char* e = std::getenv("SNEP_QGEMM_MR"); return e ? std::atoi(e) : 0; }();
   const QUkernel& best = best_ukernel();
   if (best.fn != qgemm_ukernel_12x32_avx512vnni || force == 12) return best;
+  if (cpu_has("amx_int8") && (force == 0 || force == 32)) return amx;
   if (force == 8 || round_up(M, 8) < round_up(M, 12)) return k8;
   return best;
 }
 
 void pack_a(const void* w, bool w_u8, int64_t rs, int64_t cs, int64_t M, int64_t K, const QUkernel& uk, void* dst,
             int32_t* wsum) {
-  const int64_t kq = kquads(K), MR = uk.mr;
+  const int64_t kq = kq_for(K, uk), MR = uk.mr;
   const int64_t np = (M + MR - 1) / MR;
   for (int64_t p = 0; p < np; ++p) {
     for (int64_t i = 0; i < MR; ++i) {
@@ -109,7 +118,8 @@ void pack_a(const void* w, bool w_u8, int64_t rs, int64_t cs, int64_t M, int64_t
                    : (int32_t) static_cast<const int8_t*>(w)[m * rs + k * cs];
         }
         s += v;
-        const int64_t off = ((p * kq + k / 4) * MR + i) * 4 + k % 4;
+        const int64_t off = uk.kq_align == 16 ? ((p * kq / 16 + k / 64) * MR + i) * 64 + k % 64
+                                              : ((p * kq + k / 4) * MR + i) * 4 + k % 4;
         if (uk.a_bytes == 2) static_cast<int16_t*>(dst)[off] = (int16_t)v;
         else static_cast<int8_t*>(dst)[off] = (int8_t)v;
       }

@@ -24,6 +24,7 @@ namespace qgemm {
 
 struct QUkernel {
   int mr = 0, nr = 0, a_bytes = 1;
+  int kq_align = 1;  // quads per K step (AMX: 16)
   QUkernelFn fn = nullptr;
   QRequantFn requant = nullptr;
   QPackFn pack = nullptr;
@@ -32,18 +33,21 @@ struct QUkernel {
 
 // VNNI > AVX2 > plain, by run-time CPU check (SNEP_MAX_ISA caps it).
 const QUkernel& best_ukernel();
-// The micro-kernel for M weight rows: on VNNI 12x32, or 8x32 where it pads M
-// less (SNEP_QGEMM_MR=8|12 forces one). Pack and run with the same.
+// The micro-kernel for M weight rows: AMX 32x32 where usable, else on VNNI
+// 12x32, or 8x32 where it pads M less (SNEP_QGEMM_MR=8|12|32 forces one).
+// Pack and run with the same.
 const QUkernel& ukernel_for(int64_t M);
 void qrequant_plain(const QRow& r);
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 inline int64_t kquads(int64_t K) { return (K + 3) / 4; }
+// Quads the micro-kernel runs over (K padded to its step).
+inline int64_t kq_for(int64_t K, const QUkernel& uk) { return round_up(kquads(K), uk.kq_align); }
 inline int64_t packed_a_bytes(int64_t M, int64_t K, const QUkernel& uk) {
-  return round_up(M, uk.mr) * kquads(K) * 4 * uk.a_bytes;
+  return round_up(M, uk.mr) * kq_for(K, uk) * 4 * uk.a_bytes;
 }
-inline int64_t a_panel_bytes(int64_t K, const QUkernel& uk) { return uk.mr * kquads(K) * 4 * uk.a_bytes; }
-inline int64_t b_panel_bytes(int64_t K, const QUkernel& uk) { return uk.nr * kquads(K) * 4; }
+inline int64_t a_panel_bytes(int64_t K, const QUkernel& uk) { return uk.mr * kq_for(K, uk) * 4 * uk.a_bytes; }
+inline int64_t b_panel_bytes(int64_t K, const QUkernel& uk) { return uk.nr * kq_for(K, uk) * 4; }
 
 // Packs weights (element (m, k) at w[m*rs + k*cs]; u8 when w_u8) into A
 // panels; wsum[m] = sum_k of the stored s8 value.

@@ -3,8 +3,9 @@
 //
 //   C[mr x NR] (int32) = A_panel (s8 weights) * B_panel (u8 activations)
 //
-// K is padded to a multiple of 4 (kq = K/4 quads, pad bytes zero).
-//   A panel: [kq][MR][4] weights, int8 (VNNI, plain) or int16 (AVX2, pre-widened)
+// K is padded to a multiple of 4 (kq = K/4 quads, pad bytes zero; AMX: of 64).
+//   A panel: [kq][MR][4] weights, int8 (VNNI, plain) or int16 (AVX2, pre-widened);
+//            AMX: [kq/16][MR][64] int8
 //   B panel: [kq][NR][4] u8 activations (4 consecutive k of one column together)
 // The kernel always writes full NR-wide rows into c (row stride ldc).
 #pragma once
@@ -56,6 +57,7 @@ void pack_b_quad_avx512(const uint8_t* const r[4], int64_t nc, int nr, int64_t k
 
 void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qgemm_ukernel_8x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
+void qgemm_ukernel_32x32_amx(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qrequant_avx512vnni(const QRow& r);
 void qgemm_ukernel_4x8_avx2(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qrequant_avx2(const QRow& r);

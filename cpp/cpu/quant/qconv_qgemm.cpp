@@ -129,7 +129,7 @@ class QConvKernel : public Kernel {
     mode_ = one ? Mode::One : (p.nsp <= 2 ? Mode::Phase : Mode::Rows);
     uk_ = ukernel_for(p.M / p.group);
     Mg_ = p.M / p.group; Cg_ = p.C / p.group;
-    K_ = Cg_ * p.k_size(); N_ = p.out_size(); kq_ = kquads(K_);
+    K_ = Cg_ * p.k_size(); N_ = p.out_size(); kq_ = kq_for(K_, uk_);
     NW_ = N_;
     if (mode_ == Mode::Phase) {
       const int64_t Hp = p.in[1] + p.pb[1] + p.pe[1], Wp = p.in[2] + p.pb[2] + p.pe[2];

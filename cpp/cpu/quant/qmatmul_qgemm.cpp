@@ -64,7 +64,7 @@ class QMatMulKernel : public Kernel {
  public:
   explicit QMatMulKernel(const Layer& l) : s_(spec_of(l)), uk_(ukernel_for(l.in(spec_of(l).bi).shape[1])) {
     const auto& B = l.in(s_.bi);
-    K_ = B.shape[0]; N_ = B.shape[1]; kq_ = kquads(K_);
+    K_ = B.shape[0]; N_ = B.shape[1]; kq_ = kq_for(K_, uk_);
     Mt_ = l.in(0).numel() / std::max<int64_t>(K_, 1);
     if (K_ == 0) Mt_ = l.out(0).numel() / std::max<int64_t>(N_, 1);
     w_u8_ = B.dtype == DType::UInt8;
@@ -156,11 +156,12 @@ class QMatMulKernel : public Kernel {
         uint8_t* pj = bpack + (j / NR) * b_panel_bytes(K_, uk_) + (j % NR) * 4;
         if (j >= nc) { for (int64_t qi = 0; qi < kq_; ++qi) std::memset(pj + qi * NR * 4, 0, 4); continue; }
         const uint8_t* row = A + (r0 + j) * K_;
-        for (int64_t qi = 0; qi + 1 < kq_; ++qi) std::memcpy(pj + qi * NR * 4, row + qi * 4, 4);
-        if (kq_) {
+        const int64_t full = K_ / 4;
+        for (int64_t qi = 0; qi < full; ++qi) std::memcpy(pj + qi * NR * 4, row + qi * 4, 4);
+        for (int64_t qi = full; qi < kq_; ++qi) {
           uint8_t last[4] = {0, 0, 0, 0};
-          std::memcpy(last, row + (kq_ - 1) * 4, K_ - (kq_ - 1) * 4);
-          std::memcpy(pj + (kq_ - 1) * NR * 4, last, 4);
+          if (qi == full) std::memcpy(last, row + full * 4, K_ - full * 4);
+          std::memcpy(pj + qi * NR * 4, last, 4);
         }
         if (any_wz) {
           int32_t s = 0;
