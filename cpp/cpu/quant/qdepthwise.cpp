@@ -55,9 +55,14 @@ class QDepthwiseKernel : public Kernel {
   explicit QDepthwiseKernel(const Layer& l) : p_(params_of(l)) {
     g_.H = p_.in[1]; g_.W = p_.in[2]; g_.OH = p_.out[1]; g_.OW = p_.out[2];
     g_.kh = p_.k[1]; g_.kw = p_.k[2]; g_.sh = p_.s[1]; g_.sw = p_.s[2]; g_.pt = p_.pb[1]; g_.pl = p_.pb[2];
-    g_.Hp = std::max(g_.H + g_.pt, (g_.OH - 1) * g_.sh + g_.kh);
-    g_.Wq = ((g_.OW - 1) * g_.sw + g_.kw + g_.sw - 1) / g_.sw + 1;
-    g_.Wq = std::max(g_.Wq, (g_.W + g_.pl + g_.sw - 1) / g_.sw);
+    const int64_t Hp = g_.H + p_.pb[1] + p_.pe[1], Wp = g_.W + p_.pb[2] + p_.pe[2];
+    g_.Wq = (Wp + g_.sw - 1) / g_.sw;
+    g_.Hq = std::max((Hp + g_.sh - 1) / g_.sh, g_.OH + (g_.kh - 1) / g_.sh + 1);
+    // the last block reads up to kBlock wide outputs past OH*Wq
+    g_.phase_elems = g_.sh * g_.sw * g_.Hq * g_.Wq + qdw::kBlock;
+    for (int64_t a = 0; a < g_.kh; ++a)
+      for (int64_t b = 0; b < g_.kw; ++b)
+        toff_.push_back(((a % g_.sh) * g_.sw + b % g_.sw) * g_.Hq * g_.Wq + (a / g_.sh) * g_.Wq + b / g_.sw);
     w_u8_ = l.in(3).dtype == DType::UInt8;
     ws_vec_ = l.in(4).numel() > 1;
     wz_vec_ = l.in(5).numel() > 1;
@@ -68,9 +73,7 @@ class QDepthwiseKernel : public Kernel {
     act_ = Activation::from_attrs(l.attrs);
     avx512_ = cpu_has("avx512f");
   }
-  int64_t slot_bytes() const {
-    return qgemm::align64(g_.sw * g_.Hp * g_.Wq * 2) + qgemm::align64(g_.OW * 4) + qgemm::align64(g_.kh * g_.kw * 4);
-  }
+  int64_t slot_bytes() const { return qgemm::align64(g_.phase_elems * 2) + qgemm::align64(g_.kh * g_.kw * 4); }
   size_t workspace_bytes() const override { return (size_t)(qgemm::scratch_slots() * slot_bytes()); }
 
   void run(const RunArgs& a) override {
@@ -95,8 +98,7 @@ class QDepthwiseKernel : public Kernel {
       const int64_t img = t / p_.C, c = t % p_.C;
       uint8_t* sl = scratch + wk * slot;
       int16_t* ph = reinterpret_cast<int16_t*>(sl);
-      int32_t* acc = reinterpret_cast<int32_t*>(sl + qgemm::align64(g_.sw * g_.Hp * g_.Wq * 2));
-      int32_t* w = reinterpret_cast<int32_t*>(reinterpret_cast<uint8_t*>(acc) + qgemm::align64(g_.OW * 4));
+      int32_t* w = reinterpret_cast<int32_t*>(sl + qgemm::align64(g_.phase_elems * 2));
       const int64_t wi = wz_vec_ ? c : 0;
       const int32_t wz = w_u8_ ? static_cast<const uint8_t*>(a.in[5])[wi] : static_cast<const int8_t*>(a.in[5])[wi];
       for (int64_t k = 0; k < KK; ++k)
@@ -107,23 +109,33 @@ class QDepthwiseKernel : public Kernel {
         qgemm::QRequantFn rq;
         const uint8_t* z;
         uint8_t* y;
-        int64_t ow;
-      } cx{base, requant, z ? z + (img * p_.C + c) * osz : nullptr, static_cast<uint8_t*>(a.out[0]) + (img * p_.C + c) * osz, g_.OW};
+        int64_t ow, wq;
+      } cx{base, requant, z ? z + (img * p_.C + c) * osz : nullptr, static_cast<uint8_t*>(a.out[0]) + (img * p_.C + c) * osz,
+           g_.OW, g_.Wq};
       cx.r.c0 = has_bias_ ? static_cast<const int32_t*>(a.in[8])[c] : 0;
       cx.r.mult = xs * wsc[ws_vec_ ? c : 0] / ys;
-      cx.r.n = g_.OW;
-      qdw::RowSink sink{[](void* vp, int64_t oh, const int32_t* ac) {
-                          Ctx& k = *static_cast<Ctx*>(vp);
-                          qgemm::QRow r = k.r;
-                          r.acc = ac;
-                          r.z = k.z ? k.z + oh * k.ow : nullptr;
-                          r.y = k.y + oh * k.ow;
-                          k.rq(r);
-                        },
-                        &cx};
+      // a block of wide outputs: requantize its runs of valid columns
+      qdw::BlockSink sink{[](void* vp, int64_t n0, const int32_t* ac, int64_t n) {
+                            Ctx& k = *static_cast<Ctx*>(vp);
+                            for (int64_t j = 0; j < n;) {
+                              const int64_t nw = n0 + j, oh = nw / k.wq, ow = nw % k.wq;
+                              const int64_t len = std::min(k.wq - ow, n - j);
+                              if (ow < k.ow) {
+                                qgemm::QRow r = k.r;
+                                const int64_t o = oh * k.ow + ow;
+                                r.acc = ac + j;
+                                r.n = std::min(len, k.ow - ow);
+                                r.z = k.z ? k.z + o : nullptr;
+                                r.y = k.y + o;
+                                k.rq(r);
+                              }
+                              j += len;
+                            }
+                          },
+                          &cx};
       const uint8_t* xp = x + (img * p_.C + c) * g_.H * g_.W;
-      if (avx512_) qdw::plane_avx512(g_, xp, xz, w, ph, acc, sink);
-      else qdw::plane(g_, xp, xz, w, ph, acc, [&](int64_t oh, const int32_t* ac) { sink.fn(sink.ctx, oh, ac); });
+      if (avx512_) qdw::plane_avx512(g_, xp, xz, w, toff_.data(), ph, sink);
+      else qdw::plane(g_, xp, xz, w, toff_.data(), ph, [&](int64_t n0, const int32_t* ac, int64_t n) { sink.fn(sink.ctx, n0, ac, n); });
     });
   }
 
@@ -133,6 +145,7 @@ class QDepthwiseKernel : public Kernel {
   bool w_u8_ = false, ws_vec_ = false, wz_vec_ = false, has_bias_ = false, has_z_ = false, z_signed_ = false;
   bool y_signed_ = false, avx512_ = false;
   Activation act_;
+  std::vector<int64_t> toff_;
 };
 
 SNEP_REGISTER_LAMBDA("QLinearConv", "cpu:qint8:nchw/depthwise", dw_supports,

@@ -1,12 +1,34 @@
-// AVX-512 build of the depthwise plane loop (auto-vectorised).
+// AVX-512 depthwise plane loop: each block of 256 wide outputs keeps its 16
+// int32 accumulators in registers over all taps.
+#include <immintrin.h>
+
 #include "cpu/quant/qdepthwise.h"
 #include "cpu/quant/qdepthwise_plane.h"
 
 namespace snep {
 namespace qdw {
-void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, int16_t* ph, int32_t* acc,
-                  const RowSink& sink) {
-  plane(g, x, xz, w, ph, acc, [&](int64_t oh, const int32_t* a) { sink.fn(sink.ctx, oh, a); });
+void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const int64_t* toff, int16_t* ph,
+                  const BlockSink& sink) {
+  static_assert(kBlock == 256, "16 accumulators of 16");
+  fill(g, x, xz, ph);
+  const int64_t NW = g.OH * g.Wq, KK = g.kh * g.kw;
+  alignas(64) int32_t out[kBlock];
+  for (int64_t n0 = 0; n0 < NW; n0 += kBlock) {
+    __m512i acc[16];
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_si512();
+    for (int64_t t = 0; t < KK; ++t) {
+      const int16_t* r = ph + toff[t] + n0;
+      const __m512i wv = _mm512_set1_epi32(w[t]);
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        const __m512i v = _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + 16 * i)));
+        acc[i] = _mm512_add_epi32(acc[i], _mm512_mullo_epi32(v, wv));
+      }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) _mm512_store_si512(out + 16 * i, acc[i]);
+    sink.fn(sink.ctx, n0, out, NW - n0 < kBlock ? NW - n0 : kBlock);
+  }
 }
 }  // namespace qdw
 }  // namespace snep

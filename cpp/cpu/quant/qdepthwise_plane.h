@@ -1,8 +1,10 @@
-// One depthwise QLinearConv plane (one image, one channel), int32 accumulate:
-// the input minus its zero point is laid out as int16 in `s` column phases
-// (phase ph, row ih, column j = input column j*s + ph - pad_left, zero outside),
-// so every kernel tap reads a contiguous run for any stride. Included by the
-// generic and the AVX-512 translation unit (compiled with their own flags).
+// One depthwise QLinearConv plane (one image, one channel), int32 accumulate.
+// The input minus its zero point is laid out as int16 in sh x sw phase planes
+// of Hq x Wq (phase (a, b), row i, column j = padded input (i*sh + a, j*sw + b),
+// zero outside the input), so for every tap the inputs of consecutive "wide"
+// outputs n' = oh * Wq + ow' are consecutive: each tap is one long
+// multiply-add over the plane (the columns ow' >= OW are dropped later).
+// Included by the generic and the AVX-512 translation unit.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -13,36 +15,49 @@ namespace qdw {
 
 struct Plane {
   int64_t H, W, OH, OW, kh, kw, sh, sw, pt, pl;
-  int64_t Hp, Wq;  // padded rows; columns per phase
+  int64_t Hq, Wq;        // phase plane rows, columns
+  int64_t phase_elems;   // int16 elements of the scratch ph (all phases + slack)
 };
 
-// x: one input plane (u8); w: kh*kw weights minus their zero point; ph: scratch
-// of sw*Hp*Wq int16; acc: OW int32; row_done(oh, acc) called per output row.
-template <class RowFn>
-inline void plane(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, int16_t* ph, int32_t* acc,
-                  RowFn row_done) {
-  std::memset(ph, 0, sizeof(int16_t) * g.sw * g.Hp * g.Wq);
-  for (int64_t b = 0; b < g.sw; ++b) {
-    // phase b holds padded columns j*sw + b, i.e. input columns j*sw + b - pl
-    const int64_t jlo = std::max<int64_t>(0, (g.pl - b + g.sw - 1) / g.sw);
-    const int64_t jhi = std::min<int64_t>(g.Wq, (g.W + g.pl - b + g.sw - 1) / g.sw);
-    for (int64_t i = 0; i < g.H; ++i) {
-      const uint8_t* xr = x + i * g.W + b - g.pl;
-      int16_t* d = ph + (b * g.Hp + i + g.pt) * g.Wq;
-      for (int64_t j = jlo; j < jhi; ++j) d[j] = (int16_t)((int32_t)xr[j * g.sw] - xz);
-    }
-  }
-  for (int64_t oh = 0; oh < g.OH; ++oh) {
-    for (int64_t o = 0; o < g.OW; ++o) acc[o] = 0;
-    for (int64_t a = 0; a < g.kh; ++a) {
-      const int64_t ih = oh * g.sh + a;
-      for (int64_t b = 0; b < g.kw; ++b) {
-        const int16_t* r = ph + ((b % g.sw) * g.Hp + ih) * g.Wq + b / g.sw;
-        const int32_t wv = w[a * g.kw + b];
-        for (int64_t o = 0; o < g.OW; ++o) acc[o] += wv * (int32_t)r[o];
+constexpr int64_t kBlock = 256;  // wide outputs per accumulator block
+
+// x: one input plane (u8); w: kh*kw weights minus their zero point; toff[t]:
+// where tap t reads, from ph; block_done(n0, acc, n) per block of wide outputs.
+inline void fill(const Plane& g, const uint8_t* x, int32_t xz, int16_t* ph) {
+  std::memset(ph, 0, sizeof(int16_t) * g.phase_elems);
+  for (int64_t a = 0; a < g.sh; ++a)
+    for (int64_t b = 0; b < g.sw; ++b) {
+      int16_t* P = ph + (a * g.sw + b) * g.Hq * g.Wq;
+      // phase column j holds input column j*sw + b - pl
+      const int64_t jlo = std::max<int64_t>(0, (g.pl - b + g.sw - 1) / g.sw);
+      const int64_t jhi = std::min<int64_t>(g.Wq, (g.W + g.pl - b + g.sw - 1) / g.sw);
+      for (int64_t i = 0; i < g.Hq; ++i) {
+        const int64_t h = i * g.sh + a - g.pt;
+        if (h < 0 || h >= g.H) continue;
+        const uint8_t* __restrict xr = x + h * g.W + b - g.pl;
+        int16_t* __restrict d = P + i * g.Wq;
+        if (g.sw == 1)
+          for (int64_t j = jlo; j < jhi; ++j) d[j] = (int16_t)((int32_t)xr[j] - xz);
+        else
+          for (int64_t j = jlo; j < jhi; ++j) d[j] = (int16_t)((int32_t)xr[j * g.sw] - xz);
       }
     }
-    row_done(oh, acc);
+}
+
+template <class BlockFn>
+inline void plane(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const int64_t* toff, int16_t* ph,
+                  BlockFn block_done) {
+  fill(g, x, xz, ph);
+  const int64_t NW = g.OH * g.Wq, KK = g.kh * g.kw;
+  alignas(64) int32_t acc[kBlock];
+  for (int64_t n0 = 0; n0 < NW; n0 += kBlock) {
+    for (int j = 0; j < kBlock; ++j) acc[j] = 0;
+    for (int64_t t = 0; t < KK; ++t) {
+      const int16_t* r = ph + toff[t] + n0;
+      const int32_t wv = w[t];
+      for (int j = 0; j < kBlock; ++j) acc[j] += wv * (int32_t)r[j];
+    }
+    block_done(n0, acc, std::min(kBlock, NW - n0));
   }
 }
 
