@@ -25,6 +25,31 @@ constexpr int64_t kBlock = 256;  // wide outputs per accumulator block
 // where tap t reads, from ph; block_done(n0, acc, n) per block of wide outputs.
 inline void fill(const Plane& g, const uint8_t* x, int32_t xz, int16_t* ph) {
   std::memset(ph, 0, sizeof(int16_t) * g.phase_elems);
+  if (g.sw == 2 && g.pl <= 1) {  // both column phases in one pass (stride-2 loads vectorise)
+    const int64_t J = std::min(g.Wq, (g.W + g.pl) / 2);  // j with both 2j - pl and 2j + 1 - pl valid but for the edges
+    for (int64_t a = 0; a < g.sh; ++a)
+      for (int64_t i = 0; i < g.Hq; ++i) {
+        const int64_t h = i * g.sh + a - g.pt;
+        if (h < 0 || h >= g.H) continue;
+        const uint8_t* xr = x + h * g.W;
+        int16_t* __restrict d0 = ph + (a * 2) * g.Hq * g.Wq + i * g.Wq;
+        int16_t* __restrict d1 = d0 + g.Hq * g.Wq;
+        // padded column 2j + b is input column 2j + b - pl
+        const int64_t j0 = g.pl;  // first j whose even column is inside (pl is 0 or 1)
+        if (g.pl == 1) d1[0] = (int16_t)((int32_t)xr[0] - xz);
+        const uint8_t* __restrict src = xr + 2 * j0 - g.pl;
+        for (int64_t j = j0; j < J; ++j) {
+          d0[j] = (int16_t)((int32_t)src[2 * (j - j0)] - xz);
+          d1[j] = (int16_t)((int32_t)src[2 * (j - j0) + 1] - xz);
+        }
+        for (int64_t j = std::max(J, j0); j < g.Wq; ++j) {
+          const int64_t c0 = 2 * j - g.pl, c1 = c0 + 1;
+          if (c0 >= 0 && c0 < g.W) d0[j] = (int16_t)((int32_t)xr[c0] - xz);
+          if (c1 >= 0 && c1 < g.W) d1[j] = (int16_t)((int32_t)xr[c1] - xz);
+        }
+      }
+    return;
+  }
   for (int64_t a = 0; a < g.sh; ++a)
     for (int64_t b = 0; b < g.sw; ++b) {
       int16_t* P = ph + (a * g.sw + b) * g.Hq * g.Wq;
