@@ -3,11 +3,14 @@ against onnxruntime's QLinearConv on the same one-node model.
 
     PYTHONPATH=. python tools/bench_qgemm.py --gemm            # 1 thread, ResNet50 GEMM shapes
     PYTHONPATH=. python tools/bench_qgemm.py --layers [--threads 1]   # ResNet50 convs vs onnxruntime
+    PYTHONPATH=. python tools/bench_qgemm.py --quant           # QuantizeLinear / DequantizeLinear
+    SNEP_MAX_ISA=avx512 ...    # without AMX (VNNI micro-kernels); avx2, plain: the fallbacks
 
 --gemm runs the qgemm through QLinearConv "cpu:qint8:nchw/qgemm_1x1" on a
-1 x N image (so M x K x N is exactly the GEMM, activation packing included).
-The peak assumes two 512-bit vpdpbusd per cycle (64 u8*s8 MACs each) at the
-nominal clock of /proc/cpuinfo.
+1 x N image (so M x K x N is exactly the GEMM, activation packing and
+requantization included). Peaks at the nominal clock of /proc/cpuinfo (the
+cores may turbo above it): AVX-512 VNNI two vpdpbusd per cycle (2 x 64 MACs),
+AMX one 16x16x64 tdpbsud per 16 cycles (1024 MACs).
 
 --layers times the distinct ResNet50 convolutions (u8 activations, s8 per-channel
 weights, int32 bias, u8 output) and a depthwise one: each engine in turn runs a
@@ -115,21 +118,22 @@ def interleaved(fns, blocks, reps):
     return [float(np.median(k)) for k in kept]
 
 
-def peak_gops():
-    mhz = 2000.0
+def nominal_ghz():
     with open("/proc/cpuinfo") as f:
         for line in f:
             if line.startswith("cpu MHz"):
-                mhz = float(line.split(":")[1])
-                break
-    return 2 * 64 * 2 * mhz / 1e3  # 2 vpdpbusd/cycle x 64 MACs x 2 ops
+                return float(line.split(":")[1]) / 1e3
+    return 2.0
 
 
 def bench_gemm(blocks, reps):
+    import os
     rng = np.random.default_rng(0)
-    peak = peak_gops()
-    print(f"int8 peak (1 core, 2x vpdpbusd/cycle at nominal clock): {peak:.0f} GOP/s")
-    print(f"{'shape':22s} {'M':>5s} {'K':>5s} {'N':>6s} {'GOP/s':>7s} {'% peak':>7s}")
+    ghz = nominal_ghz()
+    vnni, amx = 2 * 2 * 64 * ghz, 2 * 1024 * ghz  # GOP/s: 2 ops per MAC
+    print(f"1 core at {ghz:.2f} GHz nominal: int8 peak VNNI {vnni:.0f} GOP/s, AMX {amx:.0f} GOP/s"
+          f" (SNEP_MAX_ISA={os.environ.get('SNEP_MAX_ISA', '')!r})")
+    print(f"{'shape':22s} {'M':>5s} {'K':>5s} {'N':>6s} {'GOP/s':>7s} {'%VNNI':>6s} {'%AMX':>5s}")
     for name, M, K, N in GEMMS:
         model = qconv_model(K, M, 1, 1, 1, 1, rng)
         # a 1 x N image: reshape the model's input to (1, K, 1, N)
@@ -143,7 +147,7 @@ def bench_gemm(blocks, reps):
         x = rng.integers(0, 256, size=(1, K, 1, N)).astype(np.uint8)
         (t,) = interleaved([lambda: sess.run(None, {"x": x})], blocks, reps)
         g = 2.0 * M * K * N / t / 1e9
-        print(f"{name:22s} {M:5d} {K:5d} {N:6d} {g:7.1f} {100 * g / peak:6.1f}%")
+        print(f"{name:22s} {M:5d} {K:5d} {N:6d} {g:7.1f} {100 * g / vnni:5.0f}% {100 * g / amx:4.0f}%")
 
 
 def bench_layers(threads, blocks, reps, only=None):
@@ -166,18 +170,40 @@ def bench_layers(threads, blocks, reps, only=None):
     print(f"{'ResNet50 convs (x count)':24s} {threads:3d} {tot_e * 1e6:10.1f} {tot_o * 1e6:9.1f} {tot_o / max(tot_e, 1e-12):7.2f}")
 
 
+def bench_quant(threads, blocks, reps):
+    """QuantizeLinear / DequantizeLinear per tensor, cpu/vec against cpu/direct, one-node plans."""
+    from softneuro_ep.graph_passes.node_eval import build_node_plan
+    rng = np.random.default_rng(0)
+    shape = (1, 256, 56, 56)
+    x = rng.standard_normal(shape).astype(np.float32)
+    s, z = np.array(0.05, np.float32), np.array(128, np.uint8)
+    q = np.clip(np.rint(x / s) + 128, 0, 255).astype(np.uint8)
+    print(f"{'op':18s} {'shape':18s} thr {'vec us':>8s} {'direct us':>10s} {'direct/vec':>10s}")
+    for op, ins, odt in [("QuantizeLinear", [x, s, z], np.uint8), ("DequantizeLinear", [q, s, z], np.float32)]:
+        plans = []
+        for desc in ("cpu/vec", "cpu/direct"):
+            plan, _ = build_node_plan(op, ins, {}, [(odt, shape)], desc, threads, const_inputs=True)
+            plans.append(plan)
+        tv, td = interleaved([lambda: plans[0].run([]), lambda: plans[1].run([])], blocks, reps)
+        print(f"{op:18s} {str(shape):18s} {threads:3d} {tv * 1e6:8.1f} {td * 1e6:10.1f} {td / tv:10.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gemm", action="store_true")
     ap.add_argument("--layers", action="store_true")
+    ap.add_argument("--quant", action="store_true")
     ap.add_argument("--only", default=None, help="layers whose name contains this")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--blocks", type=int, default=5)
     ap.add_argument("--reps", type=int, default=6)
     args = ap.parse_args()
-    if args.gemm or not args.layers:
+    every = not (args.gemm or args.layers or args.quant)
+    if args.gemm or every:
         bench_gemm(args.blocks, args.reps)
-    if args.layers or not args.gemm:
+    if args.quant or every:
+        bench_quant(args.threads, args.blocks, args.reps)
+    if args.layers or every:
         bench_layers(args.threads, args.blocks, args.reps, args.only)
 
 
