@@ -37,6 +37,9 @@ CONVS = [
     (2, 20, 20, 15, 14, 3, 2, 1, 20),     # depthwise 3x3 stride 2
     (1, 17, 17, 12, 11, 5, 2, 2, 17),     # depthwise 5x5 stride 2
     (1, 9, 9, 7, 7, 5, 1, 0, 9),          # depthwise 5x5 no pad
+    (1, 8, 24, 9, 45, 3, 2, 1, 1),        # stride 2 over rows wider than the SIMD split
+    (1, 32, 40, 12, 70, 1, 2, 0, 1),      # 1x1 stride 2, wide rows
+    (1, 16, 16, 9, 41, 3, 2, 1, 16),      # depthwise stride 2, wide rows
 ]
 DESCS = ["cpu:int8:nchw/direct", "cpu:qint8:nchw/qgemm_1x1", "cpu:qint8:nchw/im2col_qgemm", "cpu:qint8:nchw/depthwise"]
 

@@ -391,16 +391,19 @@ class QConvKernel : public Kernel {
     if (n > 0) std::memcpy(tmp + pl, xr, n);
     if (pl + n < cend + 32) std::memset(tmp + pl + n, xz, cend + 32 - pl - n);
     const __m128i lo = _mm_set1_epi16(0x00FF);
-    int64_t c = 0;
-    for (; c + 32 <= cend; c += 32) {
+    auto chunk32 = [&](int64_t c) {
       const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp + c));
       const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp + c + 16));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d0 + (c >> 1)),
                        _mm_packus_epi16(_mm_and_si128(v0, lo), _mm_and_si128(v1, lo)));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d1 + (c >> 1)),
                        _mm_packus_epi16(_mm_srli_epi16(v0, 8), _mm_srli_epi16(v1, 8)));
+    };
+    if (cend >= 32) {  // the last chunk overlaps the one before rather than running past the row
+      for (int64_t c = 0; c < cend; c += 32) chunk32(std::min(c, cend - 32));
+      return;
     }
-    for (; c < cend; c += 2) { d0[c >> 1] = tmp[c]; d1[c >> 1] = tmp[c + 1]; }
+    for (int64_t c = 0; c < cend; c += 2) { d0[c >> 1] = tmp[c]; d1[c >> 1] = tmp[c + 1]; }
   }
 
   void pack_weights(const void* w, uint8_t* dst, int32_t* wsum) const {
