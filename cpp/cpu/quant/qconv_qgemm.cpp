@@ -304,7 +304,7 @@ class QConvKernel : public Kernel {
         const int64_t j0 = q * uk_.nr, cols = std::min<int64_t>(uk_.nr, nc - j0);
         int64_t seg[64][3];
         int nseg = 0;
-        if (mode_ != Mode::Phase) {
+        if (mode_ != Mode::Phase || Wq_ == OW) {  // wide columns are the output positions
           seg[nseg][0] = 0; seg[nseg][1] = n0 + j0; seg[nseg][2] = cols; ++nseg;
         } else {
           for (int64_t j = 0; j < cols;) {
@@ -399,8 +399,19 @@ class QConvKernel : public Kernel {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d1 + (c >> 1)),
                        _mm_packus_epi16(_mm_srli_epi16(v0, 8), _mm_srli_epi16(v1, 8)));
     };
-    if (cend >= 32) {  // the last chunk overlaps the one before rather than running past the row
+    auto chunk16 = [&](int64_t c) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp + c));
+      const __m128i z = _mm_setzero_si128();
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(d0 + (c >> 1)), _mm_packus_epi16(_mm_and_si128(v, lo), z));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(d1 + (c >> 1)), _mm_packus_epi16(_mm_srli_epi16(v, 8), z));
+    };
+    // the last chunk overlaps the one before rather than running past the row
+    if (cend >= 32) {
       for (int64_t c = 0; c < cend; c += 32) chunk32(std::min(c, cend - 32));
+      return;
+    }
+    if (cend >= 16) {
+      for (int64_t c = 0; c < cend; c += 16) chunk16(std::min(c, cend - 16));
       return;
     }
     for (int64_t c = 0; c < cend; c += 2) { d0[c >> 1] = tmp[c]; d1[c >> 1] = tmp[c + 1]; }
