@@ -3,6 +3,7 @@
 // per-channel weight scale / zero point, with the fused activation and
 // residual of qlinear_fused.h. One task per (image, channel) plane.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "core/cpu_features.h"
@@ -117,10 +118,20 @@ class QDepthwiseKernel : public Kernel {
       // a block of wide outputs: requantize its runs of valid columns
       qdw::BlockSink sink{[](void* vp, int64_t n0, const int32_t* ac, int64_t n) {
                             Ctx& k = *static_cast<Ctx*>(vp);
+                            uint8_t wide[qdw::kBlock];
+                            if (!k.z) {  // one call for the block, then its runs of valid columns copied
+                              qgemm::QRow r = k.r;
+                              r.acc = ac;
+                              r.n = n;
+                              r.y = wide;
+                              k.rq(r);
+                            }
                             for (int64_t j = 0; j < n;) {
                               const int64_t nw = n0 + j, oh = nw / k.wq, ow = nw % k.wq;
                               const int64_t len = std::min(k.wq - ow, n - j);
-                              if (ow < k.ow) {
+                              if (ow < k.ow && !k.z) {
+                                std::memcpy(k.y + oh * k.ow + ow, wide + j, std::min(len, k.ow - ow));
+                              } else if (ow < k.ow) {
                                 qgemm::QRow r = k.r;
                                 const int64_t o = oh * k.ow + ow;
                                 r.acc = ac + j;
