@@ -28,6 +28,35 @@ void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w
           _mm512_mask_storeu_epi16(d + j, m, _mm512_sub_epi16(v, vz));
         }
       }
+  } else if (g.sw == 2) {  // as fill(): 64 input bytes = 32 (even, odd) pairs split by 16-bit shifts
+    std::memset(ph, 0, sizeof(int16_t) * g.phase_elems);
+    const __m512i vz = _mm512_set1_epi16((short)xz), lo = _mm512_set1_epi16(0x00FF);
+    alignas(64) int16_t iota[32];
+    for (int t = 0; t < 32; ++t) iota[t] = (int16_t)t;
+    const __m512i vi = _mm512_load_si512(iota), vW = _mm512_set1_epi16((short)g.W);
+    for (int64_t a = 0; a < g.sh; ++a)
+      for (int64_t i = 0; i < g.Hq; ++i) {
+        const int64_t h = i * g.sh + a - g.pt;
+        if (h < 0 || h >= g.H) continue;
+        const uint8_t* xr = x + h * g.W;
+        int16_t* d0 = ph + (a * 2) * g.Hq * g.Wq + i * g.Wq;
+        int16_t* d1 = d0 + g.Hq * g.Wq;
+        for (int64_t j0 = 0; j0 < g.Wq; j0 += 32) {
+          // lane t: input columns c = 2*(j0 + t) - pl (phase 0) and c + 1 (phase 1)
+          const __m512i c0 = _mm512_sub_epi16(_mm512_add_epi16(vi, vi), _mm512_set1_epi16((short)(g.pl - 2 * j0)));
+          const __m512i c1 = _mm512_add_epi16(c0, _mm512_set1_epi16(1));
+          const __mmask32 lane = g.Wq - j0 >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (g.Wq - j0)) - 1);
+          const __mmask32 m0 = lane & _mm512_cmpge_epi16_mask(c0, _mm512_setzero_si512()) & _mm512_cmplt_epi16_mask(c0, vW);
+          const __mmask32 m1 = lane & _mm512_cmpge_epi16_mask(c1, _mm512_setzero_si512()) & _mm512_cmplt_epi16_mask(c1, vW);
+          // byte 2t + b is input column 2*j0 - pl + 2t + b
+          const int64_t base = 2 * j0 - g.pl;
+          const __mmask64 bm = _mm512_movepi8_mask(_mm512_or_si512(
+              _mm512_maskz_mov_epi16(m0, _mm512_set1_epi16(0x00FF)), _mm512_maskz_mov_epi16(m1, _mm512_set1_epi16(-256))));
+          const __m512i v = _mm512_maskz_loadu_epi8(bm, xr + base);
+          _mm512_mask_storeu_epi16(d0 + j0, m0, _mm512_sub_epi16(_mm512_and_si512(v, lo), vz));
+          _mm512_mask_storeu_epi16(d1 + j0, m1, _mm512_sub_epi16(_mm512_srli_epi16(v, 8), vz));
+        }
+      }
   } else {
     fill(g, x, xz, ph);
   }
