@@ -1,10 +1,9 @@
 // QLinearConv / ConvInteger on qgemm (NCHW, u8 activations, u8 or s8 weights):
 // per image and group, Y_g [M/g x OHW] = W_g [M/g x K] * col_g [K x OHW].
 // Weights are packed at prepare when constant (else per run into the
-// workspace). Each task packs its slab of col (an im2col row per k, or the
-// input rows themselves for a 1x1/stride-1/unpadded conv) into B panels, then
-// runs every weight panel over it and requantizes tile by tile (with the
-// fused activation and residual of qlinear_fused.h).
+// workspace). Each task packs its slab of col (rows found as Mode below says)
+// into B panels, then runs every weight panel over it and requantizes tile by
+// tile (with the fused activation and residual of qlinear_fused.h).
 #include <emmintrin.h>
 
 #include <algorithm>
