@@ -167,12 +167,16 @@ class MatMulIntegerRef(Reference):
         bbatch = draw(st.sampled_from([(), batch]))
         a1 = draw(st.booleans()) and not batch
         adt, bdt = (draw(st.sampled_from([np.int8, np.uint8])) for _ in range(2))
+        if "qint8" in descriptor:  # u8 activations, one 2-D weight matrix, scalar a zero point
+            m, k, n = (draw(st.integers(1, 40)) for _ in range(3))
+            adt, bbatch, a1 = np.uint8, (), False
         ash = (k,) if a1 else batch + (m, k)
         a = q8(draw, ash, adt)
         b = q8(draw, bbatch + (k, n), bdt)
         az = bz = None
         if draw(st.booleans()):
-            az = q8(draw, draw(st.sampled_from([(), (1,)] + ([(m,)] if not a1 and not batch else []))), adt)
+            az = q8(draw, draw(st.sampled_from([(), (1,)] + ([(m,)] if not a1 and not batch and "qint8" not in descriptor
+                                                               else []))), adt)
         if draw(st.booleans()):
             bz = q8(draw, draw(st.sampled_from([(), (1,), (n,)])), bdt)
         return [a, b, az, bz], {}
@@ -197,15 +201,19 @@ class QLinearMatMulRef(Reference):
         m, k, n = (draw(st.integers(1, 9)) for _ in range(3))
         batch = draw(st.sampled_from([(), (2,)]))
         adt, bdt, ydt = (draw(st.sampled_from([np.int8, np.uint8])) for _ in range(3))
+        if "qint8" in descriptor:  # u8 activations, per-tensor a, per-tensor or per-column b
+            m, k, n = (draw(st.integers(1, 40)) for _ in range(3))
+            adt = np.uint8
         a, b = q8(draw, batch + (m, k), adt), q8(draw, (k, n), bdt)
         vec = not batch and draw(st.booleans())
+        veca = vec and "qint8" not in descriptor
         seed = draw(st.integers(0, 2**32 - 1))
         rng = np.random.default_rng(seed)
-        sa = rng.uniform(0.01, 0.1, size=(m,) if vec else ()).astype(np.float32)
+        sa = rng.uniform(0.01, 0.1, size=(m,) if veca else ()).astype(np.float32)
         sb = rng.uniform(0.01, 0.1, size=(n,) if vec else ()).astype(np.float32)
         sy = np.float32(rng.uniform(0.01, 0.5))
         lo, hi = qrange(adt)
-        za = rng.integers(lo, hi, size=(m,) if vec else (), endpoint=True).astype(adt)
+        za = rng.integers(lo, hi, size=(m,) if veca else (), endpoint=True).astype(adt)
         lo, hi = qrange(bdt)
         zb = rng.integers(lo, hi, size=(n,) if vec else (), endpoint=True).astype(bdt)
         lo, hi = qrange(ydt)
@@ -242,15 +250,28 @@ def iconv(x, w, xz, wz, group, strides, pads, dil):
     return y
 
 
-def draw_conv(draw, xdt, wdt):
+def draw_conv(draw, xdt, wdt, descriptor=""):
+    """x, w and attrs; shaped for the routine: depthwise (group == channels,
+    3x3 or 5x5), 1x1 (unit kernel and stride, no padding), or any."""
     group = draw(st.sampled_from([1, 1, 2]))
     cg, mg = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     strides = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
     dil = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
     pads = [draw(st.integers(0, 2)) for _ in range(4)]
-    h = draw(st.integers((kh - 1) * dil[0] + 1, 8))
-    wd = draw(st.integers((kw - 1) * dil[1] + 1, 8))
+    if "qint8" in descriptor:  # wider, so that K and N cross the vector widths
+        cg, mg = draw(st.integers(1, 20)), draw(st.integers(1, 20))
+    if "/depthwise" in descriptor:
+        group, cg, mg = draw(st.integers(1, 20)), 1, 1
+        kh = kw = draw(st.sampled_from([3, 5]))
+        dil = [1, 1]
+        pads = [draw(st.integers(0, kh // 2)) for _ in range(4)]
+    elif "/qgemm_1x1" in descriptor:
+        kh = kw = 1
+        strides, dil, pads = [1, 1], [1, 1], [0, 0, 0, 0]
+    hmax = 20 if "qint8" in descriptor else 8
+    h = draw(st.integers((kh - 1) * dil[0] + 1, hmax))
+    wd = draw(st.integers((kw - 1) * dil[1] + 1, hmax))
     x = q8(draw, (draw(st.integers(1, 2)), cg * group, h, wd), xdt)
     w = q8(draw, (mg * group, cg, kh, kw), wdt)
     attrs = {"group": group, "strides": strides, "dilations": dil, "pads": pads, "kernel_shape": [kh, kw]}
@@ -263,7 +284,9 @@ class ConvIntegerRef(Reference):
 
     def draw(self, draw, descriptor):
         xdt, wdt = (draw(st.sampled_from([np.int8, np.uint8])) for _ in range(2))
-        x, w, attrs = draw_conv(draw, xdt, wdt)
+        if "qint8" in descriptor:
+            xdt = np.uint8
+        x, w, attrs = draw_conv(draw, xdt, wdt, descriptor)
         xz = q8(draw, (), xdt) if draw(st.booleans()) else None
         wz = q8(draw, draw(st.sampled_from([(), (w.shape[0],)])), wdt) if draw(st.booleans()) else None
         return [x, w, xz, wz], attrs
@@ -282,7 +305,9 @@ class QLinearConvRef(Reference):
 
     def draw(self, draw, descriptor):
         xdt, wdt, ydt = (draw(st.sampled_from([np.int8, np.uint8])) for _ in range(3))
-        x, w, attrs = draw_conv(draw, xdt, wdt)
+        if "qint8" in descriptor:
+            xdt = np.uint8
+        x, w, attrs = draw_conv(draw, xdt, wdt, descriptor)
         m = w.shape[0]
         seed = draw(st.integers(0, 2**32 - 1))
         rng = np.random.default_rng(seed)
@@ -292,14 +317,61 @@ class QLinearConvRef(Reference):
         zx, zy = q8(draw, (), xdt), q8(draw, (), ydt)
         zw = q8(draw, sw.shape, wdt) if wdt == np.uint8 else np.zeros(sw.shape, wdt)
         bias = rng.integers(-1000, 1000, size=(m,)).astype(np.int32) if draw(st.booleans()) else None
-        return [x, np.asarray(sx), zx, w, sw, zw, np.asarray(sy), zy, bias], attrs
+        inputs = [x, np.asarray(sx), zx, w, sw, zw, np.asarray(sy), zy, bias]
+        # engine-internal fused extensions (cpu/quant/qlinear_fused.h)
+        act = draw(st.sampled_from(["", "", "Relu", "Clip"]))
+        if act:
+            attrs["activation"] = act
+        if act == "Clip":
+            lo = float(rng.uniform(-3, 1))
+            attrs["activation_params"] = [lo, lo + float(rng.uniform(0, 4))]
+        if draw(st.booleans()):
+            zdt = draw(st.sampled_from([np.uint8, np.int8]))
+            oshape = iconv_shape(x.shape, w.shape, attrs)
+            inputs += [q8(draw, oshape, zdt), np.asarray(np.float32(rng.uniform(0.01, 0.5))), q8(draw, (), zdt)]
+        return inputs, attrs
 
     def compute(self, inputs, attrs):
-        x, sx, zx, w, sw, zw, sy, zy, bias = inputs
+        x, sx, zx, w, sw, zw, sy, zy, bias = inputs[:9]
         wzv = zw.astype(np.int64).reshape(-1, 1, 1, 1) if zw.ndim else int(zw)
         acc = iconv(x, w, int(zx), wzv, attrs["group"], attrs["strides"], attrs["pads"], attrs["dilations"])
         if bias is not None:
             acc = acc + bias.astype(np.int64).reshape(1, -1, 1, 1)
         mult = ((np.float32(sx) * sw.astype(np.float32)).astype(np.float32) / np.float32(sy)).astype(np.float32)
         mult = mult.reshape(1, -1, 1, 1) if mult.ndim else mult
-        return [requant(acc, mult, int(zy), zy.dtype)]
+        return [qlinear_fused(acc, mult, inputs[9:], sy, zy, attrs)]
+
+
+def iconv_shape(xshape, wshape, attrs):
+    n, _, h, wd = xshape
+    m, _, kh, kw = wshape
+    s, p, d = attrs["strides"], attrs["pads"], attrs["dilations"]
+    return (n, m, (h + p[0] + p[2] - (kh - 1) * d[0] - 1) // s[0] + 1, (wd + p[1] + p[3] - (kw - 1) * d[1] - 1) // s[1] + 1)
+
+
+def qlinear_fused(acc, mult, residual, sy, zy, attrs):
+    """Requantization with the fused residual and activation of QLinearConv:
+    v = float32(acc) * mult [+ float32(z - z_zp) * float32(z_scale / y_scale)] in float32,
+    q = sat(rint(v) + y_zp), then q clamped to the activation's quantized bounds
+    (Relu: [y_zp, ...]; Clip(a, b): [Q(a), max(Q(a), Q(b))], Q = QuantizeLinear)."""
+    v = (acc.astype(np.float32) * np.asarray(mult, np.float32)).astype(np.float32)
+    if residual and residual[0] is not None:
+        z, zs, zz = residual
+        zmult = np.float32(np.float32(zs) / np.float32(sy))
+        v = (v + ((z.astype(np.int64) - int(zz)).astype(np.float32) * zmult).astype(np.float32)).astype(np.float32)
+    dt = zy.dtype
+    q = sat_round(v, int(zy), dt)
+    lo, hi = qrange(dt)
+    act = attrs.get("activation", "")
+
+    def qb(t):
+        with np.errstate(all="ignore"):
+            return int(np.clip(np.rint(np.float64(np.float32(t) / np.float32(sy))) + int(zy), lo, hi))
+    if act == "Relu":
+        q = np.maximum(q, np.asarray(zy, dt))
+    elif act == "Clip":
+        p = attrs.get("activation_params", [])
+        a = qb(p[0] if len(p) > 0 else -np.inf)
+        b = max(a, qb(p[1] if len(p) > 1 else np.inf))
+        q = np.clip(q.astype(np.int64), a, b).astype(dt)
+    return q

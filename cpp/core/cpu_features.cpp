@@ -2,6 +2,10 @@
 
 #include <cstdlib>
 #include <fstream>
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "core/routine.h"
 
@@ -21,10 +25,22 @@ const CpuFeatures& cpu_features() {
     c.avx512vl = __builtin_cpu_supports("avx512vl");
     c.avx512_vnni = __builtin_cpu_supports("avx512vnni");
     c.avx512_bf16 = __builtin_cpu_supports("avx512bf16");
+#if defined(__linux__)
+    {
+      // CPUID.(7,0).EDX: AMX-TILE bit 24, AMX-INT8 bit 25; then ask Linux for
+      // the tile data state (ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA).
+      unsigned a = 7, b = 0, cc = 0, d = 0;
+      __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(cc), "=d"(d));
+      (void)b;
+      if ((d >> 24 & 1) && (d >> 25 & 1) && c.avx512_vnni)
+        c.amx_int8 = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+    }
+#endif
 #endif
     // SNEP_MAX_ISA=avx2|plain lets tests exercise the fallbacks on a big CPU.
     if (const char* cap = std::getenv("SNEP_MAX_ISA")) {
       std::string s(cap);
+      if (s == "avx512" || s == "avx2" || s == "plain") c.amx_int8 = false;
       if (s == "avx2" || s == "plain") {
         c.avx512f = c.avx512bw = c.avx512dq = c.avx512vl = c.avx512_vnni = c.avx512_bf16 = false;
       }
@@ -40,8 +56,9 @@ bool cpu_has(const std::string& isa) {
   if (isa.empty()) return true;
   if (isa == "avx2") return f.avx2 && f.fma;
   if (isa == "avx512f") return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl;
-  if (isa == "avx512_vnni") return f.avx512f && f.avx512_vnni;
+  if (isa == "avx512_vnni") return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.avx512_vnni;
   if (isa == "avx512_bf16") return f.avx512f && f.avx512_bf16;
+  if (isa == "amx_int8") return f.amx_int8;
   return false;
 }
 

@@ -8,8 +8,10 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
   bool avx512_vnni = false, avx512_bf16 = false;
+  bool amx_int8 = false;  // AMX tiles + int8, and the kernel lets this process use them
 };
 const CpuFeatures& cpu_features();
-bool cpu_has(const std::string& isa);  // "" is always true
+bool cpu_has(const std::string& isa);  // "" is always true; "amx_int8" too
+// SNEP_MAX_ISA caps: avx512 (no AMX), avx2, plain.
 std::string cpu_model_name();
 }  // namespace snep

@@ -10,6 +10,7 @@
 
 #include "cpu/conv/conv_params.h"
 #include "cpu/elementwise/ew_util.h"
+#include "cpu/quant/qlinear_fused.h"
 
 namespace snep {
 namespace {
@@ -462,8 +463,10 @@ std::unique_ptr<Kernel> convi_prepare(const Layer& l) {
 SNEP_REGISTER_LAMBDA("ConvInteger", "cpu:int8:nchw/direct", convi_supports, convi_prepare);
 
 // ---- QLinearConv: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B? ------
+// plus the fused activation and residual (z, z_scale, z_zp) of qlinear_fused.h.
 bool qlconv_supports(const Layer& l) {
-  if (l.inputs.size() < 8 || l.inputs.size() > 9 || l.outputs.size() != 1) return false;
+  if (l.inputs.size() < 8 || l.inputs.size() > 12 || l.outputs.size() != 1) return false;
+  if (!qfused::activation_ok(l.attrs) || !qfused::residual_ok(l)) return false;
   for (int i = 0; i < 8; ++i) if (!l.has_input(i)) return false;
   DType xt = l.in(0).dtype, wt = l.in(3).dtype, yt = l.out(0).dtype;
   if (!is_q8(xt) || !is_q8(wt) || !is_q8(yt) || l.in(0).layout != Layout::Plain) return false;
@@ -485,7 +488,9 @@ std::unique_ptr<Kernel> qlconv_prepare(const Layer& l) {
   int64_t wzs = vec_stride(l, 5, p.M), wss = vec_stride(l, 4, p.M);
   int64_t per = p.M * p.out_size(), osz = p.out_size(), lo, hi;
   qrange(yt, &lo, &hi);
-  bool hb = l.has_input(8);
+  bool hb = l.has_input(8), hz = qfused::has_residual(l);
+  DType zt = hz ? l.in(9).dtype : DType::UInt8;
+  Activation act = Activation::from_attrs(l.attrs);
   return std::make_unique<FnKernel>(
       [=](const RunArgs& a) {
         int32_t* ws = static_cast<int32_t*>(a.workspace);
@@ -494,14 +499,23 @@ std::unique_ptr<Kernel> qlconv_prepare(const Layer& l) {
         const float* wsc = static_cast<const float*>(a.in[4]);
         const int32_t* bias = hb ? static_cast<const int32_t*>(a.in[8]) : nullptr;
         int64_t yz = ldi(a.in[7], yt, 0);
+        int32_t qlo, qhi;
+        qfused::out_range(act, yt == DType::Int8, ys, (int32_t)yz, &qlo, &qhi);
+        const void* z = hz ? a.in[9] : nullptr;
+        int64_t zz = hz ? ldi(a.in[11], zt, 0) : 0;
+        float zmult = hz ? static_cast<const float*>(a.in[10])[0] / ys : 0.f;
         for (int64_t n = 0; n < p.N; ++n) {
           fn(p, a.in[0], a.in[3], xz, a.in[5], wt, wzs, ws, n);
           for (int64_t m = 0; m < p.M; ++m) {
             float mult = xs * wsc[m * wss] / ys;
             int32_t bv = bias ? bias[m] : 0;
-            for (int64_t o = 0; o < osz; ++o)
-              sti(a.out[0], yt, n * per + m * osz + o,
-                  quantize_val((float)(ws[m * osz + o] + bv) * mult, yz, lo, hi));
+            for (int64_t o = 0; o < osz; ++o) {
+              int64_t i = n * per + m * osz + o;
+              float v = (float)(ws[m * osz + o] + bv) * mult;
+              if (z) v = v + (float)(ldi(z, zt, i) - zz) * zmult;
+              int64_t q = quantize_val(v, yz, lo, hi);
+              sti(a.out[0], yt, i, std::min<int64_t>(std::max<int64_t>(q, qlo), qhi));
+            }
           }
         }
       },

@@ -1,0 +1,166 @@
+// Depthwise QLinearConv (group == C == M, 2-D 3x3 or 5x5, any stride and
+// padding, no dilation), u8 activations, u8/s8 weights, per-tensor or
+// per-channel weight scale / zero point, with the fused activation and
+// residual of qlinear_fused.h. One task per (image, channel) plane.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/cpu_features.h"
+#include "core/thread_pool.h"
+#include "cpu/conv/conv_params.h"
+#include "cpu/qgemm/qgemm.h"
+#include "cpu/quant/qdepthwise.h"
+#include "cpu/quant/qdepthwise_plane.h"
+#include "cpu/quant/qlinear_fused.h"
+
+namespace snep {
+namespace {
+
+using conv::ConvParams;
+
+ConvParams params_of(const Layer& l) {
+  Layer t;
+  t.op = "Conv";
+  t.attrs = l.attrs;
+  t.inputs = {l.in(0), l.in(3)};
+  t.outputs = l.outputs;
+  return conv::conv_params(t);
+}
+
+bool q8(DType t) { return t == DType::Int8 || t == DType::UInt8; }
+bool scalar_of(const Layer& l, size_t i, DType t) { return l.has_input(i) && l.in(i).dtype == t && l.in(i).numel() == 1; }
+
+bool dw_supports(const Layer& l) {
+  if (l.op != "QLinearConv" || l.inputs.size() < 8 || l.inputs.size() > 12 || l.outputs.size() != 1) return false;
+  for (int i = 0; i < 8; ++i) if (!l.has_input(i)) return false;
+  if (l.in(0).dtype != DType::UInt8 || l.in(0).layout != Layout::Plain || !q8(l.in(3).dtype) || !q8(l.out(0).dtype))
+    return false;
+  if (!scalar_of(l, 1, DType::Float32) || !scalar_of(l, 2, DType::UInt8) || !scalar_of(l, 6, DType::Float32) ||
+      !scalar_of(l, 7, l.out(0).dtype) || l.in(4).dtype != DType::Float32 || l.in(5).dtype != l.in(3).dtype)
+    return false;
+  if (!qfused::activation_ok(l.attrs) || !qfused::residual_ok(l)) return false;
+  ConvParams p = params_of(l);
+  if (!p.ok || p.nsp != 2 || p.group != p.C || p.M != p.C) return false;
+  if (p.k[1] != p.k[2] || (p.k[1] != 3 && p.k[1] != 5) || p.d[1] != 1 || p.d[2] != 1) return false;
+  for (size_t i : {4, 5}) {
+    const auto& t = l.in(i);
+    if (!(t.numel() == 1 && t.rank() <= 1) && !(t.rank() == 1 && t.shape[0] == p.M)) return false;
+  }
+  if (l.has_input(8) && (l.in(8).dtype != DType::Int32 || l.in(8).shape != std::vector<int64_t>{p.M})) return false;
+  return true;
+}
+
+class QDepthwiseKernel : public Kernel {
+ public:
+  explicit QDepthwiseKernel(const Layer& l) : p_(params_of(l)) {
+    g_.H = p_.in[1]; g_.W = p_.in[2]; g_.OH = p_.out[1]; g_.OW = p_.out[2];
+    g_.kh = p_.k[1]; g_.kw = p_.k[2]; g_.sh = p_.s[1]; g_.sw = p_.s[2]; g_.pt = p_.pb[1]; g_.pl = p_.pb[2];
+    const int64_t Hp = g_.H + p_.pb[1] + p_.pe[1], Wp = g_.W + p_.pb[2] + p_.pe[2];
+    g_.Wq = (Wp + g_.sw - 1) / g_.sw;
+    g_.Hq = std::max((Hp + g_.sh - 1) / g_.sh, g_.OH + (g_.kh - 1) / g_.sh + 1);
+    // the last block reads up to kBlock wide outputs past OH*Wq
+    g_.phase_elems = g_.sh * g_.sw * g_.Hq * g_.Wq + qdw::kBlock;
+    for (int64_t a = 0; a < g_.kh; ++a)
+      for (int64_t b = 0; b < g_.kw; ++b)
+        toff_.push_back(((a % g_.sh) * g_.sw + b % g_.sw) * g_.Hq * g_.Wq + (a / g_.sh) * g_.Wq + b / g_.sw);
+    w_u8_ = l.in(3).dtype == DType::UInt8;
+    ws_vec_ = l.in(4).numel() > 1;
+    wz_vec_ = l.in(5).numel() > 1;
+    has_bias_ = l.has_input(8);
+    has_z_ = qfused::has_residual(l);
+    z_signed_ = has_z_ && l.in(9).dtype == DType::Int8;
+    y_signed_ = l.out(0).dtype == DType::Int8;
+    act_ = Activation::from_attrs(l.attrs);
+    avx512_ = cpu_has("avx512f");
+  }
+  int64_t slot_bytes() const { return qgemm::align64(g_.phase_elems * 2) + qgemm::align64(g_.kh * g_.kw * 4); }
+  size_t workspace_bytes() const override { return (size_t)(qgemm::scratch_slots() * slot_bytes()); }
+
+  void run(const RunArgs& a) override {
+    const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
+    const int32_t xz = static_cast<const uint8_t*>(a.in[2])[0];
+    const float xs = static_cast<const float*>(a.in[1])[0], ys = static_cast<const float*>(a.in[6])[0];
+    const float* wsc = static_cast<const float*>(a.in[4]);
+    qgemm::QRow base{};
+    base.yz = y_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
+    qfused::out_range(act_, y_signed_, ys, base.yz, &base.qlo, &base.qhi);
+    base.y_signed = y_signed_;
+    const uint8_t* z = has_z_ ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
+    if (z) {
+      base.z_signed = z_signed_;
+      base.zz = z_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[11])[0] : (int32_t) static_cast<const uint8_t*>(a.in[11])[0];
+      base.zmult = static_cast<const float*>(a.in[10])[0] / ys;
+    }
+    const qgemm::QRequantFn requant = qgemm::best_ukernel().requant;
+    const int64_t KK = g_.kh * g_.kw, osz = g_.OH * g_.OW, slot = slot_bytes();
+    uint8_t* scratch = static_cast<uint8_t*>(a.workspace);
+    qgemm::run_tasks(a.pool, p_.N * p_.C, qgemm::scratch_slots(), [&](int64_t t, int wk) {
+      const int64_t img = t / p_.C, c = t % p_.C;
+      uint8_t* sl = scratch + wk * slot;
+      int16_t* ph = reinterpret_cast<int16_t*>(sl);
+      int32_t* w = reinterpret_cast<int32_t*>(sl + qgemm::align64(g_.phase_elems * 2));
+      const int64_t wi = wz_vec_ ? c : 0;
+      const int32_t wz = w_u8_ ? static_cast<const uint8_t*>(a.in[5])[wi] : static_cast<const int8_t*>(a.in[5])[wi];
+      for (int64_t k = 0; k < KK; ++k)
+        w[k] = (w_u8_ ? (int32_t) static_cast<const uint8_t*>(a.in[3])[c * KK + k]
+                      : (int32_t) static_cast<const int8_t*>(a.in[3])[c * KK + k]) - wz;
+      struct Ctx {
+        qgemm::QRow r;
+        qgemm::QRequantFn rq;
+        const uint8_t* z;
+        uint8_t* y;
+        int64_t ow, wq;
+      } cx{base, requant, z ? z + (img * p_.C + c) * osz : nullptr, static_cast<uint8_t*>(a.out[0]) + (img * p_.C + c) * osz,
+           g_.OW, g_.Wq};
+      cx.r.c0 = has_bias_ ? static_cast<const int32_t*>(a.in[8])[c] : 0;
+      cx.r.mult = xs * wsc[ws_vec_ ? c : 0] / ys;
+      // a block of wide outputs: requantize its runs of valid columns
+      qdw::BlockSink sink{[](void* vp, int64_t n0, const int32_t* ac, int64_t n) {
+                            Ctx& k = *static_cast<Ctx*>(vp);
+                            uint8_t wide[qdw::kBlock];
+                            if (!k.z) {  // one call for the block, then its runs of valid columns copied
+                              qgemm::QRow r = k.r;
+                              r.acc = ac;
+                              r.n = n;
+                              r.y = wide;
+                              k.rq(r);
+                            }
+                            for (int64_t j = 0; j < n;) {
+                              const int64_t nw = n0 + j, oh = nw / k.wq, ow = nw % k.wq;
+                              const int64_t len = std::min(k.wq - ow, n - j);
+                              if (ow < k.ow && !k.z) {
+                                std::memcpy(k.y + oh * k.ow + ow, wide + j, std::min(len, k.ow - ow));
+                              } else if (ow < k.ow) {
+                                qgemm::QRow r = k.r;
+                                const int64_t o = oh * k.ow + ow;
+                                r.acc = ac + j;
+                                r.n = std::min(len, k.ow - ow);
+                                r.z = k.z ? k.z + o : nullptr;
+                                r.y = k.y + o;
+                                k.rq(r);
+                              }
+                              j += len;
+                            }
+                          },
+                          &cx};
+      const uint8_t* xp = x + (img * p_.C + c) * g_.H * g_.W;
+      if (avx512_) qdw::plane_avx512(g_, xp, xz, w, toff_.data(), ph, sink);
+      else qdw::plane(g_, xp, xz, w, toff_.data(), ph, [&](int64_t n0, const int32_t* ac, int64_t n) { sink.fn(sink.ctx, n0, ac, n); });
+    });
+  }
+
+ private:
+  ConvParams p_;
+  qdw::Plane g_{};
+  bool w_u8_ = false, ws_vec_ = false, wz_vec_ = false, has_bias_ = false, has_z_ = false, z_signed_ = false;
+  bool y_signed_ = false, avx512_ = false;
+  Activation act_;
+  std::vector<int64_t> toff_;
+};
+
+SNEP_REGISTER_LAMBDA("QLinearConv", "cpu:qint8:nchw/depthwise", dw_supports,
+                     [](const Layer& l) -> std::unique_ptr<Kernel> { return std::make_unique<QDepthwiseKernel>(l); });
+
+}  // namespace
+}  // namespace snep

@@ -1,0 +1,66 @@
+// The engine-internal extensions of QLinearConv (set by the graph passes),
+// shared by the reference routine (quant.cpp) and the qint8 routines.
+//
+// attrs:  activation = "" | "Relu" | "Clip",  activation_params = [min, max] (Clip)
+// inputs: 0..8 as ONNX (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B?),
+//         9 z (u8/s8, the output's shape), 10 z_scale (float32 scalar),
+//         11 z_zero_point (scalar, z's dtype): an optional residual.
+//
+// In float32, with acc the int32 sum (x - x_zp)(w - w_zp) + B:
+//   v = float(acc) * mult,  mult = float(float(x_scale * w_scale[m]) / y_scale)
+//   v = v + float(z - z_zp) * zmult,  zmult = float(z_scale / y_scale)   (residual; no FMA)
+//   q = saturate(round_half_even(v) + y_zp)
+// i.e. y = quantize(conv_real + bias_real + z_real) in units of y_scale.
+// The activation acts on that real value; since quantization is monotone it is
+// applied as a clamp of q: Relu = Clip(0, +inf), and Clip(a, b) clamps q to
+// [Q(a), Q(b)] with Q(t) = saturate(round_half_even(float(t / y_scale)) + y_zp)
+// (QuantizeLinear of the bound).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "core/routine.h"
+#include "cpu/activation.h"
+
+namespace snep {
+namespace qfused {
+
+inline bool activation_ok(const Attrs& a) {
+  std::string k = a.get_string("activation", "");
+  if (k.empty() || k == "Relu") return true;
+  if (k != "Clip") return false;
+  return a.get_floats("activation_params").size() <= 2;
+}
+
+// Inputs 9..11 absent, or a valid residual for output `y`.
+inline bool residual_ok(const Layer& l) {
+  if (l.inputs.size() <= 9) return true;
+  if (l.inputs.size() != 12) return false;
+  if (!l.has_input(9)) return !l.has_input(10) && !l.has_input(11);
+  const auto &z = l.in(9), &zs = l.in(10), &zz = l.in(11);
+  if (!l.has_input(10) || !l.has_input(11)) return false;
+  if (z.dtype != DType::UInt8 && z.dtype != DType::Int8) return false;
+  if (z.shape != l.out(0).shape || z.layout != Layout::Plain) return false;
+  return zs.dtype == DType::Float32 && zs.numel() == 1 && zz.dtype == z.dtype && zz.numel() == 1;
+}
+
+inline bool has_residual(const Layer& l) { return l.inputs.size() > 9 && l.has_input(9); }
+
+inline int32_t quantize_bound(float t, float ys, int32_t yz, int32_t lo, int32_t hi) {
+  double r = std::nearbyint((double)(t / ys)) + (double)yz;
+  return r < lo ? lo : r > hi ? hi : (int32_t)r;
+}
+
+// The output range [*qlo, *qhi]: the dtype's range met with the activation's.
+inline void out_range(const Activation& act, bool y_signed, float ys, int32_t yz, int32_t* qlo, int32_t* qhi) {
+  int32_t lo = y_signed ? -128 : 0, hi = y_signed ? 127 : 255;
+  *qlo = lo; *qhi = hi;
+  if (act.kind == Act::Relu) *qlo = std::max(lo, std::min(hi, yz));
+  if (act.kind == Act::Clip) {
+    *qlo = quantize_bound(act.a, ys, yz, lo, hi);
+    *qhi = std::max(*qlo, quantize_bound(act.b, ys, yz, lo, hi));
+  }
+}
+
+}  // namespace qfused
+}  // namespace snep

@@ -1,0 +1,208 @@
+"""qint8 routines (cpu:qint8:nchw/{qgemm_1x1,im2col_qgemm,depthwise}, cpu:qint8/qgemm,
+QuantizeLinear/DequantizeLinear cpu/vec) at network-like and odd sizes, bit-exact
+against the numpy references of conformance/refs/quant.py and the reference
+routines (cpu:int8:nchw/direct, cpu:int8/direct, cpu/direct). Covers the fused
+QLinearConv extensions (activation Relu/Clip, residual inputs 9..11), per-channel
+scales, zero points 0/128/255, u8 and s8 weights, constant (packed at prepare)
+and runtime weights, 1 and 2 threads; and, in a subprocess through
+SNEP_MAX_ISA, the AVX-512 VNNI (no AMX), AVX2 and plain micro-kernels.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from softneuro_ep import _engine
+from softneuro_ep.graph_passes.node_eval import run_node
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
+from refs import REFS  # noqa: E402
+from refs.quant import iconv_shape  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+USABLE = {(r["op"], r["descriptor"]) for r in _engine.routines() if r["usable"]}
+
+# n, c, m, h, w, k, stride, pad, group
+CONVS = [
+    (1, 37, 19, 9, 9, 1, 1, 0, 1),        # 1x1, K and M off the vector widths
+    (1, 64, 64, 14, 14, 1, 1, 0, 1),
+    (2, 13, 35, 11, 7, 3, 1, 1, 1),       # 3x3 pad 1, batch 2
+    (1, 24, 40, 15, 16, 3, 2, 1, 1),      # 3x3 stride 2
+    (1, 3, 16, 23, 23, 7, 2, 3, 1),       # stem-like 7x7/2
+    (1, 8, 12, 10, 10, 3, 1, 1, 2),       # grouped
+    (1, 300, 7, 5, 6, 1, 2, 0, 1),        # 1x1 stride 2
+    (1, 18, 18, 13, 13, 3, 1, 1, 18),     # depthwise 3x3
+    (2, 20, 20, 15, 14, 3, 2, 1, 20),     # depthwise 3x3 stride 2
+    (1, 17, 17, 12, 11, 5, 2, 2, 17),     # depthwise 5x5 stride 2
+    (1, 9, 9, 7, 7, 5, 1, 0, 9),          # depthwise 5x5 no pad
+    (1, 8, 24, 9, 45, 3, 2, 1, 1),        # stride 2 over rows wider than the SIMD split
+    (1, 32, 40, 12, 70, 1, 2, 0, 1),      # 1x1 stride 2, wide rows
+    (1, 16, 16, 9, 41, 3, 2, 1, 16),      # depthwise stride 2, wide rows
+]
+DESCS = ["cpu:int8:nchw/direct", "cpu:qint8:nchw/qgemm_1x1", "cpu:qint8:nchw/im2col_qgemm", "cpu:qint8:nchw/depthwise"]
+
+
+def conv_case(conv, wdt, ydt, zps, act, residual, per_channel, seed):
+    n, c, m, h, w, k, s, p, g = conv
+    rng = np.random.default_rng(seed)
+    zx, zw, zy = zps
+    x = rng.integers(0, 256, size=(n, c, h, w)).astype(np.uint8)
+    lo, hi = (-128, 127) if wdt == np.int8 else (0, 255)
+    wt = rng.integers(lo, hi, size=(m, c // g, k, k), endpoint=True).astype(wdt)
+    sx = np.float32(rng.uniform(0.01, 0.05))
+    sw = rng.uniform(0.0005, 0.005, size=(m,) if per_channel else ()).astype(np.float32)
+    sy = np.float32(rng.uniform(0.05, 0.3))
+    wz = (np.full(sw.shape, zw if wdt == np.uint8 else (zw - 128) // 32, wdt))  # s8: small, nonzero but for 128
+    if per_channel and wdt == np.uint8:
+        wz = rng.integers(0, 256, size=(m,)).astype(np.uint8)
+    yz = np.asarray(zy if ydt == np.uint8 else zy - 128, ydt)
+    bias = rng.integers(-5000, 5000, size=(m,)).astype(np.int32)
+    attrs = {"group": g, "strides": [s, s], "dilations": [1, 1], "pads": [p] * 4, "kernel_shape": [k, k]}
+    inputs = [x, np.asarray(sx), np.asarray(zx, np.uint8), wt, sw, wz, np.asarray(sy), yz, bias]
+    if act:
+        attrs["activation"] = act
+        if act == "Clip":
+            attrs["activation_params"] = [-1.5, 4.0]
+    if residual:
+        oshape = iconv_shape(x.shape, wt.shape, attrs)
+        zdt = residual
+        zlo, zhi = (-128, 127) if zdt == np.int8 else (0, 255)
+        inputs += [rng.integers(zlo, zhi, size=oshape, endpoint=True).astype(zdt),
+                   np.asarray(np.float32(rng.uniform(0.05, 0.5))), np.asarray(rng.integers(zlo, zhi), zdt)]
+    return inputs, attrs
+
+
+def run(op, inputs, attrs, want, desc, threads=1, const=False):
+    return run_node(op, inputs, attrs, outputs=[(want.dtype, want.shape)], descriptor=desc, num_threads=threads,
+                    const_inputs=const)[0]
+
+
+def supported(desc, conv):
+    n, c, m, h, w, k, s, p, g = conv
+    if desc.endswith("/qgemm_1x1"):
+        return k == 1 and s == 1 and p == 0
+    if desc.endswith("/depthwise"):
+        return g == c == m and k in (3, 5)
+    return True
+
+
+@pytest.mark.parametrize("conv", CONVS, ids=lambda c: "x".join(map(str, c)))
+@pytest.mark.parametrize("variant", range(4))
+def test_qlinearconv_fused_matches_reference(conv, variant):
+    wdt = [np.int8, np.uint8, np.int8, np.uint8][variant]
+    ydt = [np.uint8, np.int8, np.uint8, np.uint8][variant]
+    zps = [(0, 0, 0), (128, 128, 128), (255, 255, 255), (7, 200, 100)][variant]
+    act = ["", "Relu", "Clip", "Relu"][variant]
+    residual = [None, np.uint8, np.int8, np.uint8][variant]
+    inputs, attrs = conv_case(conv, wdt, ydt, zps, act, residual, per_channel=variant % 2 == 1, seed=variant)
+    want = REFS["QLinearConv"].compute(inputs, attrs)[0]
+    ran = 0
+    for desc in DESCS:
+        if ("QLinearConv", desc) not in USABLE or not supported(desc, conv):
+            continue
+        for threads, const in ((1, False), (2, True)):
+            got = run("QLinearConv", inputs, attrs, want, desc, threads, const)
+            np.testing.assert_array_equal(got, want, err_msg=f"{desc} threads={threads} const={const}")
+        ran += 1
+    assert ran >= 2  # the reference and at least one qint8 routine
+
+
+def test_fused_activation_and_residual_change_the_result():
+    conv = CONVS[2]
+    plain, attrs0 = conv_case(conv, np.int8, np.uint8, (128, 0, 128), "", None, False, 3)
+    fused, attrs1 = conv_case(conv, np.int8, np.uint8, (128, 0, 128), "Relu", np.uint8, False, 3)
+    a = REFS["QLinearConv"].compute(plain, attrs0)[0]
+    b = REFS["QLinearConv"].compute(fused, attrs1)[0]
+    assert (a < 128).any() and (b >= 128).all() and not np.array_equal(np.maximum(a, 128), b)
+    for desc in DESCS[:3]:
+        if not supported(desc, conv):
+            continue
+        got = run("QLinearConv", fused, attrs1, b, desc)
+        np.testing.assert_array_equal(got, b, err_msg=desc)
+
+
+def test_relu_equals_clip_zero_inf():
+    inputs, attrs = conv_case(CONVS[0], np.int8, np.uint8, (128, 0, 100), "Relu", None, True, 4)
+    want = REFS["QLinearConv"].compute(inputs, attrs)[0]
+    clip = dict(attrs, activation="Clip", activation_params=[0.0, float("inf")])
+    for desc in DESCS[:3]:
+        np.testing.assert_array_equal(run("QLinearConv", inputs, clip, want, desc), want, err_msg=desc)
+
+
+@pytest.mark.parametrize("conv", [CONVS[0], CONVS[2], CONVS[3], CONVS[6]], ids=lambda c: "x".join(map(str, c)))
+@pytest.mark.parametrize("wdt", [np.int8, np.uint8])
+def test_convinteger(conv, wdt):
+    inputs, attrs = conv_case(conv, wdt, np.uint8, (128, 3, 0), "", None, True, 5)
+    x, _, xz, w, _, wz = inputs[:6]
+    wz = wz if wz.ndim else np.asarray(wz)
+    ins = [x, w, xz, wz]
+    want = REFS["ConvInteger"].compute(ins, attrs)[0]
+    for desc in ["cpu:int8:nchw/direct", "cpu:qint8:nchw/qgemm_1x1", "cpu:qint8:nchw/im2col_qgemm"]:
+        if ("ConvInteger", desc) not in USABLE or not supported(desc, conv):
+            continue
+        for threads in (1, 2):
+            np.testing.assert_array_equal(run("ConvInteger", ins, attrs, want, desc, threads), want, err_msg=desc)
+
+
+@pytest.mark.parametrize("shape", [((5, 3), 7), ((37, 67), 33), ((2, 9, 130), 17), ((1, 2048), 1000), ((64, 64), 64)],
+                         ids=str)
+@pytest.mark.parametrize("variant", range(3))
+def test_qlinearmatmul_and_matmulinteger(shape, variant):
+    ash, n = shape
+    rng = np.random.default_rng(variant)
+    k = ash[-1]
+    bdt = [np.int8, np.uint8, np.uint8][variant]
+    zs = [0, 128, 255][variant]
+    a = rng.integers(0, 256, size=ash).astype(np.uint8)
+    lo, hi = (-128, 127) if bdt == np.int8 else (0, 255)
+    b = rng.integers(lo, hi, size=(k, n), endpoint=True).astype(bdt)
+    per_col = variant != 1
+    sb = rng.uniform(0.002, 0.02, size=(n,) if per_col else ()).astype(np.float32)
+    zb = (rng.integers(lo, hi, size=sb.shape, endpoint=True) if bdt == np.uint8 else np.zeros(sb.shape)).astype(bdt)
+    ydt = [np.uint8, np.int8, np.uint8][variant]
+    ins = [a, np.asarray(np.float32(0.02)), np.asarray(zs, np.uint8), b, sb, zb, np.asarray(np.float32(0.4)),
+           np.asarray(zs if ydt == np.uint8 else zs - 128, ydt)]
+    want = REFS["QLinearMatMul"].compute(ins, {})[0]
+    for threads, const in ((1, False), (2, True)):
+        got = run("QLinearMatMul", ins, {}, want, "cpu:qint8/qgemm", threads, const)
+        np.testing.assert_array_equal(got, want)
+    mi = [a, b, np.asarray(zs, np.uint8), zb]
+    want = REFS["MatMulInteger"].compute(mi, {})[0]
+    for threads in (1, 2):
+        np.testing.assert_array_equal(run("MatMulInteger", mi, {}, want, "cpu:qint8/qgemm", threads), want)
+
+
+@pytest.mark.parametrize("n", [1, 15, 17, 1000, 100003])
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+def test_quantize_dequantize_vec(n, dt):
+    if ("QuantizeLinear", "cpu/vec") not in USABLE:
+        pytest.skip("cpu/vec needs AVX-512")
+    rng = np.random.default_rng(n)
+    s = np.float32(0.0625)
+    x = rng.uniform(-20, 20, size=n).astype(np.float32)
+    x[: n // 3] = ((rng.integers(-300, 300, size=n // 3) + 0.5) * s).astype(np.float32)  # exact ties
+    if n > 20:
+        x[5], x[6], x[7] = np.inf, -np.inf, np.nan
+    for zp in (0, 128, 255):
+        z = np.asarray(zp if dt == np.uint8 else zp - 128, dt)
+        q_ref = run("QuantizeLinear", [x, np.asarray(s), z], {}, np.zeros(n, dt), "cpu/direct")
+        for threads in (1, 2):
+            q = run("QuantizeLinear", [x, np.asarray(s), z], {}, q_ref, "cpu/vec", threads)
+            np.testing.assert_array_equal(q, q_ref)
+            d_ref = run("DequantizeLinear", [q, np.asarray(s), z], {}, np.zeros(n, np.float32), "cpu/direct")
+            d = run("DequantizeLinear", [q, np.asarray(s), z], {}, d_ref, "cpu/vec", threads)
+            np.testing.assert_array_equal(d, d_ref)
+    np.testing.assert_array_equal(q_ref[n // 3:n // 3 + 5], np.clip(np.rint(x[n // 3:n // 3 + 5] / s) + int(z), *(
+        (-128, 127) if dt == np.int8 else (0, 255))).astype(dt))
+
+
+@pytest.mark.skipif(os.environ.get("SNEP_MAX_ISA") is not None, reason="already capped")
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "plain"])
+def test_fallback_isas(isa):
+    env = dict(os.environ, SNEP_MAX_ISA=isa)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_qint8_routines.py",
+           "conformance/test_routines.py", "-k", "qint8 or fused or quantize or QLinear or Integer"]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
