@@ -363,7 +363,7 @@ def choose_routines(g, types, threads, opts, cache=None):
             q_descs = {r["descriptor"] for r in routines.get(variant.node.op, [])}
             for r in routines.get(variant.node.op, []):
                 d = r["descriptor"]
-                if parse_descriptor(d)[1] in ("qint8", "int8") or (variant.node.op == node.op and "float32" not in d):
+                if parse_descriptor(d)[1] == "qint8" or (variant.node.op == node.op and "float32" not in d):
                     if pinned and not (_pin_ok(d, pinned, q_descs) or _pin_ok(QPREFIX + d, pinned, set())):
                         continue
                     if not pinned and opts.devices and parse_descriptor(d)[0] not in opts.devices:

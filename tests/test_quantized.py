@@ -126,6 +126,17 @@ def test_corrupt_or_missing_calibration_file(model, tmp_path):
 
 
 # ---- qint8 variants ------------------------------------------------------------------
+def test_qint8_where_allowed_runs_the_convs_in_int8(model, calib):
+    s = session(model, calibration=calib, dtypes="qint8")
+    ops = [n.op for n in plan_of(s).graph.nodes]
+    assert ops.count("QLinearConv") == 3 and "Conv" not in ops
+    assert "MaxPool" in ops and "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    ref = session(model)
+    for x in samples(3, seed=7):
+        y, r = s.run(None, {"x": x})[0], ref.run(None, {"x": x})[0]
+        assert rel(y, r) < 0.05
+
+
 def test_qint8_without_calibration_is_not_considered(model):
     s = session(model, dtypes="float32,qint8")
     assert "QLinearConv" not in [n.op for n in plan_of(s).graph.nodes]
@@ -167,6 +178,20 @@ def test_accuracy_budget_bad_values(model, calib):
 def wide():
     m = conv_net(channels=64, size=8)
     return m
+
+
+def test_memory_limit_picks_int8_weights_to_fit(wide, tmp_path):
+    cal = ort.calibrate(wide, samples(3, size=8), path=str(tmp_path / "w.json"))
+    free = session(wide, calibration=cal, memory_limit_mb=1000, dtypes="float32")
+    fp32_bytes = plan_of(free).tuned.memory_bytes
+    assert fp32_bytes > 64 * 64 * 9 * 4  # the 3x3 weights alone
+    limit = 0.7 * fp32_bytes / 2**20  # int8 3x3 weights save ~110 KB of ~250 KB
+    s = session(wide, calibration=cal, memory_limit_mb=limit)
+    spec = plan_of(s)
+    assert spec.tuned.memory_bytes <= limit * 2**20
+    assert "QLinearConv" in [n.op for n in spec.graph.nodes]
+    x = samples(1, size=8)[0]
+    assert rel(s.run(None, {"x": x})[0], free.run(None, {"x": x})[0]) < 0.05
 
 
 def test_memory_limit_below_the_smallest_plan_names_it(wide, tmp_path):
