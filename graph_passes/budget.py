@@ -26,7 +26,7 @@ from .memory_plan import plan_memory
 from .quant_tune import dequantize_np, quantize_np
 from .tune import QPREFIX, is_reduced, parse_descriptor
 
-MAX_BACKOFF = 8
+MAX_BACKOFF = 10  # budget searches: plans built and measured at most
 BIG = 1e30  # a cost no real plan reaches (DPRS needs finite costs)
 
 
@@ -220,23 +220,48 @@ def _accuracy_search(g, types, feed_names, threads, opts, tuned):
         tuned.solve(penalty_for(10.0 ** hi))
         return True
 
+    def snapshot():
+        return dict(tuned.choice), dict(tuned.times), list(tuned.adapts), tuned.predicted_us
+
+    def restore(snap):
+        tuned.choice, tuned.times, tuned.adapts, tuned.predicted_us = dict(snap[0]), dict(snap[1]), list(snap[2]), \
+            snap[3]
+
+    def measure():
+        h, t = g.copy(), _copy_types(types)
+        choice = apply_choice(h, t, tuned)
+        return _metric(opts, ref, _plan_outputs(h, t, feed_names, threads, choice, out_names, held))
+
+    # The estimate sqrt(sum e^2) only ranks plans; the measured error decides. Search the estimate's
+    # target geometrically: up while the measured error stays within budget, down until it does.
+    best = None  # (predicted us, measured, snapshot) of the fastest plan measured within budget
+    tried = {}
     target = budget if opts.accuracy_metric == "rel_l2" else 0.05
-    measured = math.inf
+    direction = 0
     for _ in range(MAX_BACKOFF):
         if not solve_for(target):
             break
-        h, t = g.copy(), _copy_types(types)
-        choice = apply_choice(h, t, tuned)
-        got = _plan_outputs(h, t, feed_names, threads, choice, out_names, held)
-        measured = _metric(opts, ref, got)
-        if measured <= budget or not any((n, k) in reduced for n, k in tuned.choice.items()):
-            break  # within budget, or float32 everywhere (its rounding differences are what exact mode allows)
-        target /= 2
-    if measured > budget and any((n, k) in reduced for n, k in tuned.choice.items()):  # float32 everywhere
+        key = tuple(sorted(tuned.choice.items()))
+        if direction > 0 and key in tried:
+            break  # a looser target changes nothing more
+        measured = tried[key] if key in tried else measure()
+        tried[key] = measured
+        ok = measured <= budget or not any((n, k) in reduced for n, k in tuned.choice.items())
+        if ok and (best is None or tuned.predicted_us < best[0]):
+            best = (tuned.predicted_us, measured, snapshot())
+        if direction == 0:
+            direction = 1 if ok else -1
+        if (direction > 0 and not ok) or (direction < 0 and ok):
+            break
+        if direction > 0 and estimate() >= BIG:
+            break
+        target = target * 2 if direction > 0 else target / 2
+    if best is None:  # float32 everywhere
         tuned.solve(lambda name, key: base(name, key) + (BIG if (name, key) in reduced else 0.0))
-        h, t = g.copy(), _copy_types(types)
-        choice = apply_choice(h, t, tuned)
-        measured = _metric(opts, ref, _plan_outputs(h, t, feed_names, threads, choice, out_names, held))
+        measured = measure()
+    else:
+        restore(best[2])
+        measured = best[1]
     tuned.error = measured
     tuned.layer_errors = {n: math.sqrt(errs[(n, k)]) for n, k in tuned.choice.items() if (n, k) in errs}
 

@@ -35,7 +35,12 @@ def _samples(shape, n, seed):
 
 
 def ort_qdq(fp32_path, qdq_path, name, samples):
+    """onnxruntime's recipe: quant_pre_process (folds BatchNormalization into Conv), then quantize_static."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    pre = qdq_path + ".pre.onnx"
+    quant_pre_process(fp32_path, pre, skip_symbolic_shape=True)
+    fp32_path = pre
 
     class Reader(CalibrationDataReader):
         def __init__(self):
