@@ -13,4 +13,5 @@ from . import layout  # noqa: F401,E402  (Reorder, the engine-internal layout ad
 from . import quant  # noqa: F401,E402  (QuantizeLinear, DequantizeLinear, integer MatMul/Conv)
 from . import einsum_rnn  # noqa: F401,E402  (Einsum, RNN, GRU, LSTM)
 from . import nn  # noqa: F401,E402  (Attention, RMSNormalization, losses, GridSample)
+from . import bounded  # noqa: F401,E402  (the dynamic runner's NonZero, Compress, Unique, NonMaxSuppression)
 from . import misc  # noqa: F401,E402  (CumProd, Bitwise*, BitCast, Shrink, Det, RotaryEmbedding, CenterCropPad, windows, AffineGrid, TensorScatter, Col2Im)
