@@ -54,6 +54,10 @@ def name_skipped_outputs(g):
         n.outputs = [o or f"{n.name}__unused{k}" for k, o in enumerate(n.outputs[:last + 1])]
 
 
+class DataDependentShape(NotImpl):
+    """A shape only the data decides: graph_passes/dynamic.py runs such graphs."""
+
+
 def check_static(g, types):
     for n in g.nodes:
         for o in n.outputs:
@@ -61,7 +65,7 @@ def check_static(g, types):
                 raise Fail(f"[ONNXRuntimeError] : 1 : FAIL : {n.where()}: these input shapes are not valid "
                            f"for the model: {g.inference_error}")
             if o and not is_static(types.get(o)):
-                raise NotImpl(f"{n.where()}: the shape of output '{o}' cannot be determined statically "
+                raise DataDependentShape(f"{n.where()}: the shape of output '{o}' cannot be determined statically "
                               "(data-dependent shapes are not supported yet)")
 
 
