@@ -175,7 +175,8 @@ def _scalar(a, what):
 
 
 def _contig(a):
-    return np.require(a, requirements="C")  # keeps 0-d arrays 0-d, unlike np.ascontiguousarray
+    # np.require keeps 0-d arrays 0-d (np.ascontiguousarray does not); most arrays need nothing
+    return a if a.flags.c_contiguous else np.require(a, requirements="C")
 
 
 class Runner:
@@ -242,11 +243,14 @@ class Runner:
 
     def _key(self, pos, env):
         parts = [pos]
+        needed = self.value_needed
         for name in self.live[pos]:
-            a = self.lookup(env, name)
+            a = env.get(name)
+            if a is None:
+                a = self.lookup(env, name)
             parts.append(a.dtype.char)
             parts.append(a.shape)
-            if name in self.value_needed and a.size <= MAX_VALUE:
+            if name in needed and a.size <= MAX_VALUE:
                 parts.append(a.tobytes())
         return tuple(parts)
 
@@ -333,8 +337,11 @@ class Runner:
         plan, names = spec.plan, out_names  # plan outputs keep g.outputs' order (lower may rename them)
 
         def run(env):
-            outs = plan.run([_contig(self.lookup(env, k)) for k in feed_names])
-            env.update(zip(names, outs))
+            feeds = []
+            for k in feed_names:
+                a = env.get(k)
+                feeds.append(_contig(a if a is not None else self.lookup(env, k)))
+            env.update(zip(names, plan.run(feeds)))
             return end
         return run
 
@@ -564,9 +571,15 @@ class DynamicPlan:
     def __init__(self, runner, feed_names):
         self.runner = runner
         self.feed_names = feed_names
+        produced = {o for n in runner.nodes for o in n.outputs if o}
+        # outputs that are feeds or constants are copied, as a static plan's Identity step does
+        self.copied = [k for k, name in enumerate(runner.out_names) if name not in produced]
 
     def run(self, arrays):
-        return self.runner.run(dict(zip(self.feed_names, arrays)))
+        outs = self.runner.run(dict(zip(self.feed_names, arrays)))
+        for k in self.copied:
+            outs[k] = np.array(outs[k])
+        return outs
 
     def run_profiled(self, arrays):
         import time

@@ -69,11 +69,13 @@ def check_static(g, types):
                               "(data-dependent shapes are not supported yet)")
 
 
-# Op -> input positions whose *values* decide output shapes.
+# Op -> input positions whose *values* decide output shapes. (NonZero's and
+# Compress's data run through graph_passes/dynamic.py's bounded routines
+# instead: specialising on values that change every run would rebuild plans.)
 SHAPE_OPERANDS = {
     "Reshape": {1}, "Expand": {1}, "Tile": {1}, "Slice": {1, 2, 3, 4}, "Pad": {1, 2, 3}, "Resize": {1, 2, 3},
     "Upsample": {1}, "Split": {1}, "Unsqueeze": {1}, "Squeeze": {1}, "TopK": {1}, "OneHot": {1},
-    "Range": {0, 1, 2}, "ConstantOfShape": {0}, "CenterCropPad": {1}, "Compress": {1}, "NonZero": {0},
+    "Range": {0, 1, 2}, "ConstantOfShape": {0}, "CenterCropPad": {1},
     "Col2Im": {1, 2}, "AffineGrid": {1}, "HannWindow": {0}, "HammingWindow": {0}, "BlackmanWindow": {0},
     "ReduceMean": {1}, "ReduceSum": {1}, "ReduceMax": {1}, "ReduceMin": {1}, "ReduceProd": {1},
     "ReduceL1": {1}, "ReduceL2": {1}, "ReduceLogSum": {1}, "ReduceLogSumExp": {1}, "ReduceSumSquare": {1},
