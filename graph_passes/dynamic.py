@@ -182,10 +182,13 @@ def _contig(a):
 class Runner:
     """Runs one graph (the model's, or a body) on concrete arrays."""
 
-    def __init__(self, graph, num_threads, optimize=True):
+    def __init__(self, graph, num_threads, optimize=True, tune_options=None, cache=None):
+        """tune_options/cache: tuning for this graph's segments (bodies run default routines:
+        a loop may compile a plan per iteration)."""
         self.g = graph
         self.threads = num_threads
         self.optimize = optimize
+        self.tune = (tune_options, cache)
         self.inits = graph.initializers
         self.out_names = [v.name for v in graph.outputs]
         self.uses = [[i for i in n.inputs if i] + sorted(implicit_inputs(n) if n.op in CONTROL_FLOW else ())
@@ -332,7 +335,8 @@ class Runner:
         g.outputs = [Value(o, types[o].elem_type, types[o].shape) for o in out_names]
         if not g.outputs:
             return lambda env: end
-        spec = specialize(g, {k: tuple(a.shape) for k, a in feeds.items()}, self.threads, optimize=self.optimize)
+        spec = specialize(g, {k: tuple(a.shape) for k, a in feeds.items()}, self.threads, optimize=self.optimize,
+                          tune_options=self.tune[0], cache=self.tune[1])
         feed_names = [v.name for v in spec.graph.inputs]
         plan, names = spec.plan, out_names  # plan outputs keep g.outputs' order (lower may rename them)
 
@@ -595,7 +599,8 @@ def needs_dynamic(graph):
     return any(n.op in DYNAMIC_ONLY for n in graph.nodes)
 
 
-def specialize_dynamic(graph, input_shapes, num_threads, optimize=True, input_values=None):
+def specialize_dynamic(graph, input_shapes, num_threads, optimize=True, input_values=None, tune_options=None,
+                       cache=None):
     g = graph.copy()
     for name, value in (input_values or {}).items():
         g.initializers[name] = np.array(value)
@@ -604,7 +609,7 @@ def specialize_dynamic(graph, input_shapes, num_threads, optimize=True, input_va
         if v.name in input_shapes:
             g.initializers.pop(v.name)
             g.inputs.append(v)
-    runner = Runner(g, num_threads, optimize)
+    runner = Runner(g, num_threads, optimize, tune_options, cache)
     return Specialized(DynamicPlan(runner, [v.name for v in g.inputs]), list(runner.out_names), g, None, {})
 
 
@@ -616,4 +621,5 @@ def specialize_any(graph, input_shapes, num_threads, optimize=True, input_values
                               **kwargs)
         except DataDependentShape:
             pass
-    return specialize_dynamic(graph, input_shapes, num_threads, optimize, input_values)
+    return specialize_dynamic(graph, input_shapes, num_threads, optimize, input_values,
+                              kwargs.get("tune_options"), kwargs.get("cache"))
