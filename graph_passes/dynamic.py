@@ -203,6 +203,7 @@ class Runner:
             live[pos] = sorted(needed - set(self.inits))
         self.live = live
         self.value_needed = self._value_needed()
+        self.used_names = {i for u in self.uses for i in u} | set(self.out_names)
         self.stages = OrderedDict()
         self.bodies = {}
         self.lock = threading.Lock()
@@ -321,8 +322,11 @@ class Runner:
             types = infer_static(g, {})
         except InvalidGraph:
             return pos
+        used = self.used_names
         end = pos
-        while end < limit and all(is_static(types.get(o)) for o in self.nodes[end].outputs if o):
+        # outputs nobody reads are dropped by specialize (all but the first), so their shapes do not matter
+        while end < limit and all(is_static(types.get(o)) for k, o in enumerate(self.nodes[end].outputs)
+                                  if o and (k == 0 or o in used)):
             end += 1
         return end
 
