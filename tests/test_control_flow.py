@@ -132,3 +132,32 @@ def test_if_condition_with_several_elements_is_invalid_argument():
     s = snep.InferenceSession(m)
     with pytest.raises(snep.InvalidArgument):
         s.run(None, {"c": np.array([True, False]), "x": np.ones(2, np.float32)})
+
+
+def test_loop_trip_count_and_condition_with_scan_output():
+    # stops at M or when the running sum passes the limit, whichever comes first
+    body = h.make_graph(
+        [h.make_node("Add", ["x_in", "step"], ["x_out"]),
+         h.make_node("ReduceSum", ["x_out"], ["s"], keepdims=0),
+         h.make_node("Less", ["s", "limit"], ["c_out"]),
+         h.make_node("Mul", ["x_out", "x_out"], ["sq"])],
+        "body", [vi("i", I64, []), vi("c_in", B, []), vi("x_in", F, [2])],
+        [vi("c_out", B, []), vi("x_out", F, [2]), vi("sq", F, [2])])
+    m = model([h.make_node("Loop", ["M", "c0", "x"], ["y", "sqs"], body=body)],
+              [vi("M", I64, []), vi("c0", B, []), vi("x", F, [2]), vi("step", F, [2]), vi("limit", F, [])],
+              [vi("y", F, [2]), vi("sqs", F, [None, 2])])
+    base = {"c0": np.array(True), "x": np.zeros(2, np.float32), "step": np.array([1, 0.5], np.float32)}
+    check(m, [dict(base, M=np.array(m_, np.int64), limit=np.array(lim, np.float32))
+              for m_, lim in ((10, 4.0), (2, 100.0), (10, 100.0))])
+
+
+def test_scan_opset8_batched():
+    body = h.make_graph(
+        [h.make_node("Add", ["acc_in", "x_t"], ["acc_out"]), h.make_node("Neg", ["x_t"], ["y_t"])],
+        "body", [vi("acc_in", F, [2]), vi("x_t", F, [2])], [vi("acc_out", F, [2]), vi("y_t", F, [2])])
+    m = model([h.make_node("Scan", ["", "acc", "xs"], ["acc_final", "ys"], body=body, num_scan_inputs=1,
+                           directions=[1])],
+              [vi("acc", F, [3, 2]), vi("xs", F, [3, 4, 2])], [vi("acc_final", F, [3, 2]), vi("ys", F, [3, 4, 2])],
+              opset=8)
+    rng = np.random.default_rng(3)
+    check(m, [{"acc": np.zeros((3, 2), np.float32), "xs": rng.standard_normal((3, 4, 2)).astype(np.float32)}])
