@@ -66,7 +66,7 @@ def check_static(g, types):
                            f"for the model: {g.inference_error}")
             if o and not is_static(types.get(o)):
                 raise DataDependentShape(f"{n.where()}: the shape of output '{o}' cannot be determined statically "
-                              "(data-dependent shapes are not supported yet)")
+                                         "(data-dependent shapes are not supported yet)")
 
 
 # Op -> input positions whose *values* decide output shapes. (NonZero's and

@@ -95,7 +95,7 @@ class InferenceSession:
             saved = self._saved_plans()
             pkey = saved.key(shapes, overrides) + key[2].hex() if saved else None
             spec = specialize_any(self._graph, dict(zip(names, shapes)), self._threads, optimize=self._optimize,
-                              export_path=export_path, tune_options=self._tune.options, cache=self._cache,
+                                  export_path=export_path, tune_options=self._tune.options, cache=self._cache,
                                   routine_choice=saved.lookup(pkey) if saved else None, input_values=values)
             if saved and spec.tuned is not None:
                 saved.store(pkey, spec.tuned.choice)
