@@ -179,6 +179,55 @@ def _contig(a):
     return a if a.flags.c_contiguous else np.require(a, requirements="C")
 
 
+class _Segment:
+    """A stage that runs nodes [pos, end) as one compiled plan."""
+    __slots__ = ("runner", "end", "plan", "feed_names", "names")
+
+    def __init__(self, runner, end, plan, feed_names, names):
+        self.runner, self.end, self.plan, self.feed_names, self.names = runner, end, plan, feed_names, names
+
+    def __call__(self, env):
+        feeds = []
+        for k in self.feed_names:
+            a = env.get(k)
+            feeds.append(_contig(a if a is not None else self.runner.lookup(env, k)))
+        env.update(zip(self.names, self.plan.run(feeds)))
+        return self.end
+
+
+class _Direct:
+    """A loop body that one compiled plan runs whole: iterations call the plan
+    directly (no stage key, no env), for as long as the formal inputs keep the
+    dtypes and shapes it was built for."""
+
+    def __init__(self, body, seg, env, formal):
+        self.plan = seg.plan
+        self.sig = [(env[f].dtype, env[f].shape) for f in formal]
+        fidx = {f: k for k, f in enumerate(formal)}
+        self.feeds = [(fidx[k], None) if k in fidx else (-1, _contig(body.lookup(env, k))) for k in seg.feed_names]
+        opos = {n: k for k, n in enumerate(seg.names)}
+        # each output: (0, plan output index) | (1, formal input index) | (2, fixed array)
+        self.outs = [(0, opos[o]) if o in opos else (1, fidx[o]) if o in fidx else (2, body.lookup(env, o))
+                     for o in body.out_names]
+
+    def matches(self, vals):
+        return all(a.dtype == d and a.shape == s for a, (d, s) in zip(vals, self.sig))
+
+    def run(self, vals):
+        res = self.plan.run([_contig(vals[i]) if i >= 0 else c for i, c in self.feeds])
+        return [res[k] if kind == 0 else vals[k] if kind == 1 else k for kind, k in self.outs]
+
+
+def _run_body(body, outer, formal, vals, direct):
+    """One iteration: (outputs, the _Direct to use next time or None)."""
+    if direct is not None and direct.matches(vals):
+        return direct.run(vals), direct
+    benv = dict(outer)
+    benv.update(zip(formal, vals))
+    outs = body.run(benv)
+    return outs, body.direct(benv)
+
+
 class Runner:
     """Runs one graph (the model's, or a body) on concrete arrays."""
 
@@ -341,17 +390,19 @@ class Runner:
             return lambda env: end
         spec = specialize(g, {k: tuple(a.shape) for k, a in feeds.items()}, self.threads, optimize=self.optimize,
                           tune_options=self.tune[0], cache=self.tune[1])
-        feed_names = [v.name for v in spec.graph.inputs]
-        plan, names = spec.plan, out_names  # plan outputs keep g.outputs' order (lower may rename them)
+        # plan outputs keep g.outputs' order (lower may rename them)
+        return _Segment(self, end, spec.plan, [v.name for v in spec.graph.inputs], out_names)
 
-        def run(env):
-            feeds = []
-            for k in feed_names:
-                a = env.get(k)
-                feeds.append(_contig(a if a is not None else self.lookup(env, k)))
-            env.update(zip(names, plan.run(feeds)))
-            return end
-        return run
+    def direct(self, env):
+        """A _Direct for this body when, for the tensors in env, one compiled
+        segment runs all of it and no formal input's value is specialised on."""
+        formal = [v.name for v in self.g.inputs]
+        if not self.nodes or any(f in self.value_needed for f in formal):
+            return None
+        stage = self.stages.get(self._key(0, env))
+        if not isinstance(stage, _Segment) or stage.end != len(self.nodes):
+            return None
+        return _Direct(self, stage, env, formal)
 
     def _node_plan(self, node, inputs, outputs, op=None):
         plan, _ = build_node_plan(op or node.op, inputs, node.attrs, outputs, num_threads=self.threads,
@@ -471,12 +522,10 @@ class Runner:
             outer = self._outer(body, env)
             scans = None
             i = 0
+            direct = None
             while (trip is None or i < trip) and (cond is None or cond):
-                benv = dict(outer)
-                benv[formal[0]] = np.array(i, np.int64)
-                benv[formal[1]] = np.array(True if cond is None else cond)
-                benv.update(zip(formal[2:], carried))
-                outs = body.run(benv)
+                vals = [np.array(i, np.int64), np.array(True if cond is None else cond)] + list(carried)
+                outs, direct = _run_body(body, outer, formal, vals, direct)
                 if ins[1]:
                     cond = bool(_scalar(outs[0], f"{node.where()}: body condition"))
                 carried = outs[1:1 + n_carried]
@@ -516,12 +565,11 @@ class Runner:
                                       f"have different sequence lengths {sorted(lengths)}")
             T = lengths.pop()
             ys = [[] for _ in range(len(body.out_names) - n_state)]
+            lead = [(slice(None),) * ax for ax in in_axes]
+            direct = None
             for t in range(T):
-                benv = dict(outer)
-                benv.update(zip(formal, states))
-                for name, x, ax, d in zip(formal[n_state:], xs, in_axes, in_dirs):
-                    benv[name] = _contig(x[(slice(None),) * ax + (T - 1 - t if d else t,)])
-                outs = body.run(benv)
+                vals = list(states) + [_contig(x[lead[k] + (T - 1 - t if in_dirs[k] else t,)]) for k, x in enumerate(xs)]
+                outs, direct = _run_body(body, outer, formal, vals, direct)
                 states = outs[:n_state]
                 for k, y in enumerate(outs[n_state:]):
                     ys[k].append(y)

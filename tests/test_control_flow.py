@@ -161,3 +161,19 @@ def test_scan_opset8_batched():
               opset=8)
     rng = np.random.default_rng(3)
     check(m, [{"acc": np.zeros((3, 2), np.float32), "xs": rng.standard_normal((3, 4, 2)).astype(np.float32)}])
+
+
+def test_loop_carried_value_grows_every_iteration():
+    # the body's shapes change each iteration: its compiled plan cannot be reused as is
+    body = h.make_graph(
+        [h.make_node("Identity", ["c_in"], ["c_out"]),
+         h.make_node("Cast", ["i"], ["fi"], to=F),
+         h.make_node("Unsqueeze", ["fi", "zero"], ["fi1"]),
+         h.make_node("Concat", ["x_in", "fi1"], ["x_out"], axis=0),
+         h.make_node("ReduceSum", ["x_out"], ["s"], keepdims=0)],
+        "body", [vi("i", I64, []), vi("c_in", B, []), vi("x_in", F, [None])],
+        [vi("c_out", B, []), vi("x_out", F, [None]), vi("s", F, [])])
+    m = model([h.make_node("Loop", ["M", "", "x"], ["y", "sums"], body=body)],
+              [vi("M", I64, []), vi("x", F, [None])], [vi("y", F, [None]), vi("sums", F, [None])],
+              [h.make_tensor("zero", I64, [1], [0])])
+    check(m, [{"M": np.array(n, np.int64), "x": np.array([0.5], np.float32)} for n in (5, 2, 5)])
