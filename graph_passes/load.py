@@ -84,8 +84,11 @@ ML_OPS = {"Binarizer", "ArrayFeatureExtractor"}  # the ai.onnx.ml ops with routi
 def check_ops_supported(graph):
     """NotImplemented naming the first node whose op has no routine at all."""
     from .. import _engine
-    ops = set(_engine.supported_ops()) | FOLDED_ONLY
+    from .dynamic import CONTROL_FLOW, DYNAMIC_ONLY, check_control_flow
+    ops = set(_engine.supported_ops()) | FOLDED_ONLY | DYNAMIC_ONLY
     for n in graph.nodes:
+        if n.op in CONTROL_FLOW:
+            check_control_flow(n, graph.opset, ops)
         if n.op not in ops:
             raise NotImpl(f"[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
                           f"{n.op}({graph.opset}) node with name '{n.name}'")

@@ -55,6 +55,10 @@ def name_skipped_outputs(g):
         n.outputs = [o or f"{n.name}__unused{k}" for k, o in enumerate(n.outputs[:last + 1])]
 
 
+class DataDependentShape(NotImpl):
+    """A shape only the data decides: graph_passes/dynamic.py runs such graphs."""
+
+
 def check_static(g, types):
     for n in g.nodes:
         for o in n.outputs:
@@ -62,15 +66,17 @@ def check_static(g, types):
                 raise Fail(f"[ONNXRuntimeError] : 1 : FAIL : {n.where()}: these input shapes are not valid "
                            f"for the model: {g.inference_error}")
             if o and not is_static(types.get(o)):
-                raise NotImpl(f"{n.where()}: the shape of output '{o}' cannot be determined statically "
-                              "(data-dependent shapes are not supported yet)")
+                raise DataDependentShape(f"{n.where()}: the shape of output '{o}' cannot be determined statically "
+                                         "(data-dependent shapes are not supported yet)")
 
 
-# Op -> input positions whose *values* decide output shapes.
+# Op -> input positions whose *values* decide output shapes. (NonZero's and
+# Compress's data run through graph_passes/dynamic.py's bounded routines
+# instead: specialising on values that change every run would rebuild plans.)
 SHAPE_OPERANDS = {
     "Reshape": {1}, "Expand": {1}, "Tile": {1}, "Slice": {1, 2, 3, 4}, "Pad": {1, 2, 3}, "Resize": {1, 2, 3},
     "Upsample": {1}, "Split": {1}, "Unsqueeze": {1}, "Squeeze": {1}, "TopK": {1}, "OneHot": {1},
-    "Range": {0, 1, 2}, "ConstantOfShape": {0}, "CenterCropPad": {1}, "Compress": {1}, "NonZero": {0},
+    "Range": {0, 1, 2}, "ConstantOfShape": {0}, "CenterCropPad": {1},
     "Col2Im": {1, 2}, "AffineGrid": {1}, "HannWindow": {0}, "HammingWindow": {0}, "BlackmanWindow": {0},
     "MelWeightMatrix": {0, 1, 2, 3, 4},
     "ReduceMean": {1}, "ReduceSum": {1}, "ReduceMax": {1}, "ReduceMin": {1}, "ReduceProd": {1},

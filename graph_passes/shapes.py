@@ -63,7 +63,9 @@ def _to_proto(g, input_shapes):
     nodes = []
     for n in g.nodes:
         nodes += _contrib_stand_in(n) or [_standard_node(n)]
-    outs = [helper.make_tensor_value_info(v.name, v.elem_type, None) for v in g.outputs]
+    # An initializer listed as an output (a folded constant) makes onnx leave the
+    # outputs after it unshaped; its type comes from the array anyway.
+    outs = [helper.make_tensor_value_info(v.name, v.elem_type, None) for v in g.outputs if v.name not in g.initializers]
     graph = helper.make_graph(nodes, "g", ins, outs, inits)
     opsets = [helper.make_opsetid("", g.opset)]
     if any(n.domain == ML_DOMAIN for n in g.nodes):
@@ -107,7 +109,32 @@ def infer_static(g, input_shapes):
             if is_static(x) and is_static(idx) and x.shape:  # (..., numel(indices)); 1-D x gives (1, k)
                 lead = x.shape[:-1] if len(x.shape) > 1 else (1,)
                 types[n.outputs[0]] = Value(n.outputs[0], x.elem_type, tuple(lead) + (int(np.prod(idx.shape)),))
+        if n.op == "Attention":
+            for k, v in _attention_types(n, types).items():
+                if k < len(n.outputs) and n.outputs[k] and not is_static(types.get(n.outputs[k])):
+                    types[n.outputs[k]] = Value(n.outputs[k], v[0], v[1])
     return types
+
+
+def _attention_types(n, types):
+    """Attention's present_key, present_value and qk_matmul_output, which onnx
+    leaves uninferred: {output position: (elem_type, shape)}."""
+    q, k, v = (types.get(n.inputs[i]) if len(n.inputs) > i and n.inputs[i] else None for i in (0, 1, 2))
+    past = types.get(n.inputs[4]) if len(n.inputs) > 4 and n.inputs[4] else None
+    if not (is_static(q) and is_static(k) and is_static(v)) or (past is not None and not is_static(past)):
+        return {}
+    a = n.attrs
+    if len(q.shape) == 4 and len(k.shape) == 4 and len(v.shape) == 4:
+        batch, hq, q_len = q.shape[:3]
+        hkv, kv_len, d, dv = k.shape[1], k.shape[2], k.shape[3], v.shape[3]
+    elif len(q.shape) == 3 and len(k.shape) == 3 and len(v.shape) == 3 and a.get("q_num_heads") and a.get("kv_num_heads"):
+        batch, q_len, hq, hkv = q.shape[0], q.shape[1], a["q_num_heads"], a["kv_num_heads"]
+        kv_len, d, dv = k.shape[1], k.shape[2] // hkv, v.shape[2] // hkv
+    else:
+        return {}
+    total = kv_len + (past.shape[2] if past is not None and len(past.shape) == 4 else 0)
+    return {1: (k.elem_type, (batch, hkv, total, d)), 2: (v.elem_type, (batch, hkv, total, dv)),
+            3: (q.elem_type, (batch, hq, q_len, total))}
 
 
 SAME_AS_INPUT = {"MeanVarianceNormalization", "LRN", "Softmax", "LogSoftmax", "Hardmax", "Relu", "Sigmoid", "Tanh",

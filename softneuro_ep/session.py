@@ -14,7 +14,8 @@ from collections import OrderedDict
 from .capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 from .feeds import FeedChecker
 from .graph_passes.load import load_model, to_ir
-from .graph_passes.pipeline import shape_operand_inputs, specialize
+from .graph_passes.dynamic import specialize_any
+from .graph_passes.pipeline import shape_operand_inputs
 from .metadata import ModelMetadata, NodeArg
 from .options import GraphOptimizationLevel, RunOptions, SessionOptions
 from . import tuning_options
@@ -96,9 +97,9 @@ class InferenceSession:
                 self._cache = ProfileCache(self._tune.cache_path)
             saved = self._saved_plans()
             pkey = saved.key(shapes, overrides) + key[2].hex() if saved else None
-            spec = specialize(self._graph, dict(zip(names, shapes)), self._threads, optimize=self._optimize,
-                              export_path=export_path, tune_options=self._tune.options, cache=self._cache,
-                              routine_choice=saved.lookup(pkey) if saved else None, input_values=values)
+            spec = specialize_any(self._graph, dict(zip(names, shapes)), self._threads, optimize=self._optimize,
+                                  export_path=export_path, tune_options=self._tune.options, cache=self._cache,
+                                  routine_choice=saved.lookup(pkey) if saved else None, input_values=values)
             if saved and spec.tuned is not None:
                 saved.store(pkey, spec.tuned.choice)
             self._plans[key] = spec

@@ -14,5 +14,6 @@ from . import quant  # noqa: F401,E402  (QuantizeLinear, DequantizeLinear, integ
 from . import qelementwise  # noqa: F401,E402  (QLinearAdd)
 from . import einsum_rnn  # noqa: F401,E402  (Einsum, RNN, GRU, LSTM)
 from . import nn  # noqa: F401,E402  (Attention, RMSNormalization, losses, GridSample)
+from . import bounded  # noqa: F401,E402  (the dynamic runner's NonZero, Compress, Unique, NonMaxSuppression)
 from . import misc  # noqa: F401,E402  (CumProd, Bitwise*, BitCast, Shrink, Det, RotaryEmbedding, CenterCropPad, windows, AffineGrid, TensorScatter, Col2Im)
 from . import extra_ops  # noqa: F401,E402  (TfIdfVectorizer, DeformConv, MaxUnpool, MelWeightMatrix)

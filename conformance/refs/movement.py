@@ -263,8 +263,12 @@ class RangeRef(Reference):
     op = "Range"
 
     def draw(self, draw, descriptor):
-        dt = np.dtype(draw(st.sampled_from([np.float32, np.int64, np.int32, np.float64, np.int16])))
-        if dt.kind == "f":
+        dt = np.dtype(draw(st.sampled_from([np.float32, np.int64, np.int32, np.float64, np.int16, np.float16])))
+        if dt == np.float16:
+            start = float(np.float16(draw(st.integers(-40, 40)) / 2))
+            delta = draw(st.sampled_from([0.5, 1.0, -0.75, 2.5, -3.0]))
+            limit = float(np.float16(start + delta * draw(st.integers(-2, 30)) + draw(st.sampled_from([-0.125, 0, 0.125]))))
+        elif dt.kind == "f":
             start = draw(st.floats(-20, 20, width=32))
             delta = draw(st.sampled_from([0.5, 1.0, -0.75, 2.5, -3.0, 0.3]))
             limit = start + delta * draw(st.integers(-2, 30)) + draw(st.floats(-0.2, 0.2))
@@ -277,6 +281,8 @@ class RangeRef(Reference):
     def compute(self, inputs, attrs):
         s, l, d = inputs
         n = max(int(np.ceil((float(l) - float(s)) / float(d))), 0)
+        if s.dtype == np.float16:
+            return [(np.float32(s) + np.arange(n, dtype=np.float32) * np.float32(d)).astype(np.float16)]
         return [(s + np.arange(n).astype(s.dtype) * d).astype(s.dtype)]
 
     def tolerance(self, descriptor, dtype):

@@ -1,5 +1,6 @@
 // Ops that make values from shapes or scalars: Range, ConstantOfShape, Shape,
 // Size, EyeLike, OneHot.
+#include "cpu/elementwise/ew_util.h"
 #include "cpu/movement/movement_common.h"
 
 namespace snep {
@@ -19,7 +20,8 @@ bool numeric(DType t) {
 bool range_supports(const Layer& l) {
   if (l.inputs.size() != 3 || l.outputs.size() != 1) return false;
   DType t = l.out(0).dtype;
-  if (!(t == DType::Float32 || t == DType::Float64 || t == DType::Int16 || t == DType::Int32 || t == DType::Int64)) return false;
+  if (!(t == DType::Float32 || t == DType::Float64 || t == DType::Int16 || t == DType::Int32 || t == DType::Int64 ||
+        t == DType::Float16)) return false;
   for (auto& i : l.inputs) if (!i.present || i.dtype != t || i.numel() != 1) return false;
   return l.out(0).rank() == 1;
 }
@@ -28,6 +30,17 @@ std::unique_ptr<Kernel> range_prepare(const Layer& l) {
   DType t = l.out(0).dtype;
   int64_t n = l.out(0).numel();
   std::string where = l.where();
+  if (t == DType::Float16) {  // computed in float, each value rounded once
+    return std::make_unique<FnKernel>([=](const RunArgs& a) {
+      float start = ew::h2f(*static_cast<const uint16_t*>(a.in[0])), limit = ew::h2f(*static_cast<const uint16_t*>(a.in[1])),
+            delta = ew::h2f(*static_cast<const uint16_t*>(a.in[2]));
+      if (delta == 0.f) throw InvalidArgumentError(where + ": delta is zero");
+      double cnt = std::ceil(((double)limit - (double)start) / (double)delta);
+      if ((int64_t)std::max(cnt, 0.0) != n) throw InvalidArgumentError(where + ": range does not match the output shape");
+      uint16_t* y = static_cast<uint16_t*>(a.out[0]);
+      for (int64_t i = 0; i < n; ++i) y[i] = ew::f2h(start + (float)i * delta);
+    });
+  }
   return std::make_unique<FnKernel>([=](const RunArgs& a) {
     SNEP_DISPATCH_NUMERIC(t, T, {
       T start = *static_cast<const T*>(a.in[0]), limit = *static_cast<const T*>(a.in[1]),
