@@ -111,18 +111,18 @@ def test_undefined_tensor(sn, models):
 
 
 def test_op_without_routine(sn, models, relu_bytes):
-    # MaxUnpool: a valid standard op onnxruntime runs and this engine has no routine for
-    assert not models.has("MaxUnpool")
+    # RoiAlign: a valid standard op onnxruntime runs and this engine has no routine for
+    assert not models.has("RoiAlign")
     h, vi = models.helper, models.vi
     m = models.make([h.make_node("Relu", ["X"], ["R"], name="first"),
-                     h.make_node("MaxUnpool", ["R", "I"], ["Y"], kernel_shape=[2, 2], strides=[2, 2],
+                     h.make_node("RoiAlign", ["R", "rois", "bi"], ["Y"], output_height=2, output_width=2,
                                  name="the_culprit")],
-                    [vi("X", [1, 1, 2, 2]), vi("I", [1, 1, 2, 2], 7)], [vi("Y", None)])  # 7: INT64
+                    [vi("X", [1, 1, 4, 4]), vi("rois", [1, 4]), vi("bi", [1], 7)], [vi("Y", None)])  # 7: INT64
     b = m.SerializeToString()
     ort.InferenceSession(b, providers=CPU)  # onnxruntime runs it: the model is valid
     with pytest.raises(sn.NotImplemented) as e:
         sn.InferenceSession(b, providers=CPU)
-    assert "MaxUnpool" in str(e.value) and "the_culprit" in str(e.value)
+    assert "RoiAlign" in str(e.value) and "the_culprit" in str(e.value)
     still_works(sn.InferenceSession(relu_bytes, providers=CPU))
 
 
