@@ -58,6 +58,7 @@ void do_task(const RunCtx& x, int64_t t, uint16_t* sc) {
   if (q0 >= q1 || p0 >= p1) return;
   const int64_t M = p.M, N = p.N, K = p.K, ldc = p.ldc;
   const int64_t Mpad = g.mpanels * MR, Npad = g.npanels * NR;
+  if (uk.tile_a) bf16_amx_configure();
   const uint16_t* A = p.a_packed(bi);
   const uint16_t* Bp = p.b_packed(bi);
   float* C = p.c(bi);

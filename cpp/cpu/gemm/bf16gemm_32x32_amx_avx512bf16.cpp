@@ -22,17 +22,19 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// tmm0..3: C (16 x 16 fp32), tmm4/5: A (16 x 32 bf16), tmm6/7: B (16 pairs x 16 x 2 bf16): all 16 rows x 64 bytes.
-void configure_tiles() {
-  static thread_local bool done = false;
-  if (done) return;
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
-  _tile_loadconfig(&cfg);
-  done = true;
-}
-
 }  // namespace
+
+// tmm0..3: C (16 x 16 fp32), tmm4/5: A (16 x 32 bf16), tmm6/7: B (16 pairs x 16 x 2 bf16): all 16 rows x 64 bytes.
+void bf16_amx_configure() {
+  // Static: _tile_loadconfig's asm names only the first 8 bytes as read, so
+  // stores into a local configuration could be dropped as dead.
+  static const TileConfig cfg = [] {
+    TileConfig c;
+    for (int t = 0; t < 8; ++t) { c.rows[t] = 16; c.colsb[t] = 64; }
+    return c;
+  }();
+  _tile_loadconfig(&cfg);
+}
 
 bool amx_bf16_ready() {
   static const bool ok = [] {
@@ -49,7 +51,6 @@ bool amx_bf16_ready() {
 
 void bf16gemm_ukernel_32x32_amx(int64_t kp, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc, int mr,
                                 int nr, int accumulate, const UkEpilogue* ep) {
-  configure_tiles();
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);

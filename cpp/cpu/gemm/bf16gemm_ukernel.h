@@ -27,6 +27,9 @@ void bf16gemm_ukernel_8x32_avx512bf16(int64_t kp, const uint16_t* a, const uint1
 void bf16gemm_ukernel_32x32_amx(int64_t kp, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc, int mr,
                                 int nr, int accumulate, const UkEpilogue* ep);
 bool amx_bf16_ready();
+// Loads the kernel's tile configuration on the calling thread: before its first
+// call in a task (other code in the process may have configured the tiles otherwise).
+void bf16_amx_configure();
 
 // One k pair of a B panel from two contiguous fp32 rows: dst[2j] = bf16(r0[j]), dst[2j+1] = bf16(r1[j])
 // for j < n (r1 may be null: zeros), zeros up to nr (a multiple of 16). Round to nearest even.
