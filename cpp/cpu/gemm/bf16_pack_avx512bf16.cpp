@@ -1,5 +1,6 @@
-// fp32 rows -> interleaved bf16 k pairs for the packed B of bf16gemm
-// (vcvtne2ps2bf16: round to nearest even, denormals to zero).
+// fp32 rows -> bf16 for the packed operands of bf16gemm: interleaved k pairs
+// (B) or contiguous runs (tile-major A) (vcvtne2ps2bf16: round to nearest
+// even, denormals to zero).
 #include <immintrin.h>
 
 #include "cpu/gemm/bf16gemm_ukernel.h"
@@ -21,6 +22,16 @@ void bf16_pack_row_pair_avx512bf16(const float* r0, const float* r1, int n, uint
     const __m512 x1 = r1 ? _mm512_maskz_loadu_ps(m, r1 + c) : _mm512_setzero_ps();
     const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
     _mm512_storeu_si512(dst + 2 * c, _mm512_permutexvar_epi16(kInterleave, v));
+  }
+}
+
+void bf16_convert_row_avx512bf16(const float* src, int n, uint16_t* dst, int width) {
+  for (int c = 0; c < width; c += 32) {
+    const int l0 = n - c, l1 = n - c - 16;
+    const __mmask16 m0 = l0 >= 16 ? (__mmask16)0xFFFF : l0 <= 0 ? (__mmask16)0 : (__mmask16)((1u << l0) - 1);
+    const __mmask16 m1 = l1 >= 16 ? (__mmask16)0xFFFF : l1 <= 0 ? (__mmask16)0 : (__mmask16)((1u << l1) - 1);
+    const __m512 x0 = _mm512_maskz_loadu_ps(m0, src + c), x1 = _mm512_maskz_loadu_ps(m1, src + c + 16);
+    _mm512_storeu_si512(dst + c, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
   }
 }
 

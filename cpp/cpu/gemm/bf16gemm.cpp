@@ -147,7 +147,7 @@ void bf16_pack_a(const float* src, int64_t rs, int64_t cs, int64_t M, int64_t K,
   const int64_t mpanels = (M + MR - 1) / MR, Mpad = mpanels * MR;
   if (p1 < 0) p1 = mpanels;
   const int64_t kc = bf16_kc_for(K, uk);
-  const int g = uk.tile_a ? 32 : 2;  // k run of one row in the panel
+  const int g = uk.tile_a ? 32 : 2;  // k run of one row in the panel: [kcp/g][MR][g]
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
     const int64_t kcb = std::min(kc, K - k0), kcp = round_up(kcb, uk.kstep);
     for (int64_t p = p0; p < p1; ++p) {
@@ -156,8 +156,20 @@ void bf16_pack_a(const float* src, int64_t rs, int64_t cs, int64_t M, int64_t K,
       const int mr = (int)std::min<int64_t>(MR, M - i0);
       for (int i = 0; i < MR; ++i) {
         const float* s = src + (i0 + i) * rs + k0 * cs;
-        for (int64_t k = 0; k < kcp; ++k)
-          d[(k / g) * g * MR + g * i + k % g] = i < mr && k < kcb ? bf16_round(scale * s[k * cs]) : 0;
+        if (g == 32 && cs == 1 && scale == 1.f) {  // contiguous runs of 32 k: vector conversion
+          for (int64_t k = 0; k < kcp; k += 32)
+            bf16_convert_row_avx512bf16(s + k, i < mr ? (int)std::min<int64_t>(32, kcb - k) : 0,
+                                        d + k * MR + 32 * i, 32);
+          continue;
+        }
+        const int64_t kn = i < mr ? kcb : 0;
+        if (g == 2) {
+          for (int64_t k = 0; k < kcp; ++k)
+            d[(k >> 1) * 2 * MR + 2 * i + (k & 1)] = k < kn ? bf16_round(scale * s[k * cs]) : 0;
+        } else {
+          for (int64_t k = 0; k < kcp; ++k)
+            d[(k >> 5) * 32 * MR + 32 * i + (k & 31)] = k < kn ? bf16_round(scale * s[k * cs]) : 0;
+        }
       }
     }
   }

@@ -34,6 +34,8 @@ void bf16_amx_configure();
 // One k pair of a B panel from two contiguous fp32 rows: dst[2j] = bf16(r0[j]), dst[2j+1] = bf16(r1[j])
 // for j < n (r1 may be null: zeros), zeros up to nr (a multiple of 16). Round to nearest even.
 void bf16_pack_row_pair_avx512bf16(const float* r0, const float* r1, int n, uint16_t* dst, int nr);
+// dst[j] = bf16(src[j]) for j < n, zeros up to width (a multiple of 32).
+void bf16_convert_row_avx512bf16(const float* src, int n, uint16_t* dst, int width);
 
 }  // namespace gemm
 }  // namespace snep
