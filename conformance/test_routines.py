@@ -10,7 +10,32 @@ from hypothesis import strategies as st
 
 from refs import REFS
 from softneuro_ep import InvalidArgument, _engine
+from softneuro_ep.graph_passes.attrs import to_engine
+from softneuro_ep.graph_passes.dtypes import NP_TO_ONNX
 from softneuro_ep.graph_passes.node_eval import run_node
+
+
+def run_with_constants(op, inputs, attrs, outputs, descriptor, threads, consts):
+    """run_node with inputs[i] for i in consts bound as plan constants, the others fed."""
+    import onnx
+    plan = _engine.Plan(threads)
+    ids, feeds = [], []
+    for i, x in enumerate(inputs):
+        if x is None:
+            ids.append(-1)
+            continue
+        x = np.require(x, requirements="C")
+        if i in consts:
+            ids.append(plan.add_constant(NP_TO_ONNX[x.dtype], x))
+        else:
+            ids.append(plan.add_input(NP_TO_ONNX[x.dtype], list(x.shape), len(feeds)))
+            feeds.append(x)
+    out_ids = [plan.add_output(NP_TO_ONNX[np.dtype(dt)], list(shape), k) for k, (dt, shape) in enumerate(outputs)]
+    engine_attrs = to_engine(attrs)
+    engine_attrs["_opset"] = onnx.defs.onnx_opset_version()
+    plan.add_step(op, op, engine_attrs, ids, out_ids, descriptor)
+    plan.finalize()
+    return list(plan.run(feeds))
 
 def _plain(r):
     """Routines on ONNX's own layout run here through run_node; blocked/NHWC
@@ -48,9 +73,14 @@ def test_routine_matches_reference(routine, data):
     with np.errstate(all="ignore"):
         want = ref.compute(inputs, attrs)
     threads = data.draw(st.sampled_from([1, 2]), label="threads")
+    consts = ref.const_inputs(data.draw, routine["descriptor"])
+    outputs = [(w.dtype, w.shape) for w in want]
     try:
-        got = run_node(routine["op"], inputs, attrs, outputs=[(w.dtype, w.shape) for w in want],
-                       descriptor=routine["descriptor"], num_threads=threads)
+        if consts:
+            got = run_with_constants(routine["op"], inputs, attrs, outputs, routine["descriptor"], threads, consts)
+        else:
+            got = run_node(routine["op"], inputs, attrs, outputs=outputs,
+                           descriptor=routine["descriptor"], num_threads=threads)
     except InvalidArgument as e:
         assume("does not support" not in str(e))
         raise

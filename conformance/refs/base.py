@@ -6,6 +6,8 @@ A Reference knows, for one op:
       a specialised routine supports (e.g. group == channels for depthwise).
   compute(inputs, attrs) -> list[np.ndarray]  the numpy answer.
   tolerance(descriptor, dtype) -> (rtol, atol)
+  const_inputs(draw, descriptor) -> indices of inputs bound as plan constants
+      (as a model's weights are); the others are fed at run time.
 A case the routine does not support is rejected (assume), not failed; a
 reference should draw mostly supported cases so rejections stay rare.
 """
@@ -31,6 +33,9 @@ class Reference:
 
     def compute(self, inputs, attrs):
         raise NotImplementedError
+
+    def const_inputs(self, draw, descriptor):
+        return ()
 
     def tolerance(self, descriptor, dtype):
         dtype = np.dtype(dtype)

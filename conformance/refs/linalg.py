@@ -28,6 +28,22 @@ compute() as conv(|x|, |w|)), not by |y|, since y may cancel to ~0:
           dropped tap (an error of one |w||x| term, O(0.1..1) with inputs in
           [-1, 1], while 1e-4 * S <= 1e-4 * 9 * 40 = 0.036 for the drawn C <= 40).
 rtol stays 1e-4 (relative to |y|).
+
+Reduced-precision routines on float32 tensors (descriptor dtype "bfloat16" or
+"float16") are bounded the same way, by S = |alpha| * sum |a||b| of an output
+(compute() records max S as _abs_scale):
+  bfloat16: both operands rounded to 8 significant bits (unit roundoff
+          u = 2^-9), so each product is off by at most (1+u)^2 - 1 ~ 2^-8 of
+          |a||b|; summed over K that is 2^-8 * S (the fp32 accumulation adds
+          at most K * 2^-24 * S, below 2^-8 * S for any K < 2^16).
+  float16: only the weights are rounded, to 11 significant bits: 2^-11 * S
+          (weights below fp16's normal range lose at most 2^-25 absolute
+          each, far inside the float32 atol).
+A fused activation can stretch an error by its slope (HardSwish: 1.5), hence
+atol = 2 * 2^-8 * S (bfloat16), 2 * 2^-11 * S (float16). For large K this
+bound could hide one dropped term (~S/K), so
+tests/test_reduced_precision_routines.py also runs the routines on inputs
+exactly representable in bf16 / fp16, where they must match to fp32 accuracy.
 """
 import numpy as np
 from hypothesis import strategies as st
@@ -83,15 +99,44 @@ def unit(draw, shape):
 
 
 def _descriptor_dtype(descriptor):
-    """float16 / float64 for routines named cpu:float16... / cpu:float64..., else float32."""
+    """Tensor dtype: float16 / float64 for routines of float16 / float64 layers (cpu:float16/direct...),
+    else float32 (float32 layers, including their reduced-precision routines such as cpu:float16/gemv)."""
+    if compute_dtype(descriptor) == "float16" and is_reduced_routine(descriptor):
+        return np.dtype(np.float32)
     for name in ("float16", "float64"):
         if descriptor.startswith("cpu:" + name):
             return np.dtype(name)
     return np.dtype(np.float32)
 
 
+REDUCED_EPS = {"bfloat16": 2.0 ** -8, "float16": 2.0 ** -11}  # per-product relative error (docstring)
+REDUCED_ALGOS = ("/gemv",)  # float16 routines of float32 layers (weights stored as float16)
+
+
+def compute_dtype(descriptor):
+    head = descriptor.split("/", 1)[0].split(":")
+    return head[1] if len(head) > 1 else "float32"
+
+
+def is_reduced_routine(descriptor):
+    """A routine of float32 layers computing with fewer bits (bfloat16, float16 weights)."""
+    dt = compute_dtype(descriptor)
+    return dt == "bfloat16" or (dt == "float16" and any(a in descriptor for a in REDUCED_ALGOS))
+
+
+def _fp16_weights(descriptor):
+    return is_reduced_routine(descriptor) and compute_dtype(descriptor) == "float16"
+
+
 class LinalgRef(Reference):
     _k = 1
+
+    def const_inputs(self, draw, descriptor):
+        """The weights (input 1) as a plan constant, as in a model; float16
+        weight routines support nothing else."""
+        if _fp16_weights(descriptor) or draw(st.booleans(), label="const_weights"):
+            return (1,)
+        return ()
 
     def tolerance(self, descriptor, dtype):
         if np.dtype(dtype) == np.float16:
@@ -103,6 +148,9 @@ class LinalgRef(Reference):
         if "winograd" in descriptor:
             # see the module docstring; _abs_scale = max sum |w||x| of the case
             atol = max(atol, (1e-4 if "f43" in descriptor else 1e-5) * getattr(self, "_abs_scale", 1.0))
+        eps = REDUCED_EPS.get(compute_dtype(descriptor)) if is_reduced_routine(descriptor) else None
+        if eps:
+            atol = max(atol, 2 * eps * getattr(self, "_abs_scale", 1.0))
         return 1e-4, atol
 
 
@@ -385,6 +433,8 @@ class GemmRef(LinalgRef):
     def draw(self, draw, descriptor):
         big = draw(st.integers(0, 4)) == 0
         m = draw(st.integers(1, 60 if big else 17))
+        if _fp16_weights(descriptor):
+            m = min(m, 16)  # gemv routines: few rows
         k = draw(st.integers(0 if not big else 1, 600 if big else 19))
         n = draw(st.integers(1, 100 if big else 35))
         ta, tb = draw(st.booleans()), draw(st.booleans())
@@ -413,6 +463,7 @@ class GemmRef(LinalgRef):
         if attrs.get("transB", 0):
             b = b.T
         self._k = a.shape[1]
+        self._abs_scale = abs(attrs.get("alpha", 1.0)) * float((np.abs(a) @ np.abs(b)).max(initial=0.0))
         y = attrs.get("alpha", 1.0) * (a @ b)
         if len(inputs) > 2 and inputs[2] is not None:
             y = y + attrs.get("beta", 1.0) * inputs[2].astype(np.float64)
@@ -430,7 +481,12 @@ class MatMulRef(LinalgRef):
         m = draw(st.integers(1, 50 if big else 9))
         k = draw(st.integers(1, 400 if big else 19))
         n = draw(st.integers(1, 80 if big else 35))
-        kind = draw(st.sampled_from(["2d", "2d", "batchA", "batched", "bcast", "1d_a", "1d_b", "1d_both"]))
+        kinds = ["2d", "2d", "batchA", "batched", "bcast", "1d_a", "1d_b", "1d_both"]
+        if is_reduced_routine(descriptor):
+            kinds = ["2d", "2d", "batchA", "1d_a"]  # what they support: a 2-D B (weights)
+            if _fp16_weights(descriptor):
+                m = min(m, 5)  # gemv: batch * m <= 16 rows
+        kind = draw(st.sampled_from(kinds))
         if kind == "2d":
             sa, sb = (m, k), (k, n)
         elif kind == "batchA":
@@ -443,7 +499,8 @@ class MatMulRef(LinalgRef):
             sa = (d0, 1, m, k)
             sb = (d1, k, n) if draw(st.booleans()) else (1, d1, k, n)
         elif kind == "1d_a":
-            sa, sb = (k,), ((draw(st.integers(1, 3)),) if draw(st.booleans()) else ()) + (k, n)
+            batch_b = not is_reduced_routine(descriptor) and draw(st.booleans())
+            sa, sb = (k,), ((draw(st.integers(1, 3)),) if batch_b else ()) + (k, n)
         elif kind == "1d_b":
             sa, sb = ((draw(st.integers(1, 3)),) if draw(st.booleans()) else ()) + (m, k), (k,)
         else:
@@ -461,6 +518,7 @@ class MatMulRef(LinalgRef):
     def compute(self, inputs, attrs):
         a, b = inputs[0].astype(np.float64), inputs[1].astype(np.float64)
         self._k = a.shape[-1]
+        self._abs_scale = float(np.abs(np.matmul(np.abs(a), np.abs(b))).max(initial=0.0))
         y = np.matmul(a, b)
         if len(inputs) > 2 and inputs[2] is not None:
             y = y + inputs[2].astype(np.float64)

@@ -10,8 +10,10 @@
 #include "core/thread_pool.h"
 #include "cpu/common.h"
 #include "cpu/conv/conv_params.h"
+#include "cpu/conv/im2col.h"
 #include "cpu/conv/conv_routines.h"
 #include "cpu/gemm/sgemm.h"
+#include "cpu/register_isa.h"
 
 namespace snep {
 namespace {
@@ -19,84 +21,17 @@ namespace {
 using conv::ConvParams;
 using gemm::FloatBuf;
 
-bool conv_gemm_supports_common(const Layer& l, ConvParams* out) {
-  if (l.op != "Conv" || l.inputs.size() < 2 || l.inputs.size() > 4 || !all_float32(l)) return false;
-  ConvParams p = conv::conv_params(l);
-  if (!p.ok) return false;
-  if (l.has_input(2) && l.in(2).shape != std::vector<int64_t>{p.M}) return false;
-  if (l.has_input(3) && l.in(3).shape != l.out(0).shape) return false;
-  if (!gemm::activation_supported(l.attrs)) return false;
-  *out = p;
-  return true;
-}
-
-bool is_1x1(const ConvParams& p) {
-  for (int i = 0; i < 3; ++i)
-    if (p.k[i] != 1 || p.s[i] != 1 || p.pb[i] != 0 || p.pe[i] != 0) return false;
-  return true;
-}
-
-// Writes rows [k0, k0+kc) x columns [n0, n0+nc) of the im2col matrix of one
-// image/group (x at its first channel) as packed-B panels [q][kc][NR]. Panel by
-// panel: the panel's columns split into runs along output rows (computed once
-// per panel), then each row k of the panel is NR contiguous floats.
+// The im2col matrix slab written straight into the packed-B layout [q][kc][NR].
 void im2col_slab(const ConvParams& p, const float* x, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst,
                  int NR) {
-  const int64_t insz = p.in_size();
-  const int64_t O1 = p.out[1], O2 = p.out[2], I0 = p.in[0], I1 = p.in[1], I2 = p.in[2];
-  const int64_t K1 = p.k[1], K2 = p.k[2], KK = p.k_size();
-  const int64_t s2 = p.s[2], d2 = p.d[2], pb2 = p.pb[2];
-  struct Run { int64_t j0, len, id0, ih0, iw0; };
-  Run runs[64];
-  const int64_t npan = (nc + NR - 1) / NR;
-  for (int64_t q = 0; q < npan; ++q) {
-    float* dq = dst + q * NR * kc;
-    const int64_t c0 = n0 + q * NR, cn = std::min<int64_t>(NR, nc - q * NR);
-    int nr = 0;
-    for (int64_t j = 0; j < cn;) {
-      const int64_t n = c0 + j;
-      const int64_t od = n / (O1 * O2), oh = (n / O2) % O1, ow = n % O2;
-      const int64_t len = std::min(O2 - ow, cn - j);
-      runs[nr++] = Run{j, len, od * p.s[0] - p.pb[0], oh * p.s[1] - p.pb[1], ow * s2 - pb2};
-      j += len;
-    }
-    int64_t c = k0 / KK, r = k0 % KK;
-    int64_t kd = r / (K1 * K2), kh = (r / K2) % K1, kw = r % K2;
-    for (int64_t kk = 0; kk < kc; ++kk) {
-      float* d = dq + kk * NR;
-      const float* xc = x + c * insz;
-      for (int ri = 0; ri < nr; ++ri) {
-        const Run& ru = runs[ri];
-        float* dr = d + ru.j0;
-        const int64_t id = ru.id0 + kd * p.d[0], ih = ru.ih0 + kh * p.d[1];
-        int64_t lo = 0, hi = 0;
-        const float* row = nullptr;
-        if (id >= 0 && id < I0 && ih >= 0 && ih < I1) {
-          const int64_t iw0 = ru.iw0 + kw * d2;
-          lo = iw0 >= 0 ? 0 : (-iw0 + s2 - 1) / s2;
-          hi = iw0 > I2 - 1 ? 0 : (I2 - 1 - iw0) / s2 + 1;
-          lo = std::min(lo, ru.len);
-          hi = std::min(std::max(hi, lo), ru.len);
-          row = xc + (id * I1 + ih) * I2 + iw0;
-        }
-        for (int64_t t = 0; t < lo; ++t) dr[t] = 0.f;
-        if (s2 == 1) {
-          for (int64_t t = lo; t < hi; ++t) dr[t] = row[t];
-        } else {
-          for (int64_t t = lo; t < hi; ++t) dr[t] = row[t * s2];
-        }
-        for (int64_t t = hi; t < ru.len; ++t) dr[t] = 0.f;
-      }
-      for (int64_t t = cn; t < NR; ++t) d[t] = 0.f;
-      if (++kw == K2) {
-        kw = 0;
-        if (++kh == K1) {
-          kh = 0;
-          if (++kd == p.k[0]) { kd = 0; ++c; }
-        }
-      }
-    }
-  }
+  struct Sink {
+    float* dst;
+    int64_t kc;
+    int NR;
+    float* row(int64_t q, int64_t kk) const { return dst + (q * kc + kk) * NR; }
+    void done(int64_t, int64_t) const {}
+  } sink{dst, kc, NR};
+  conv::im2col_rows(p, x, k0, kc, n0, nc, NR, sink);
 }
 
 class ConvGemmKernel : public Kernel {
@@ -191,15 +126,9 @@ class ConvGemmKernel : public Kernel {
   FloatBuf apack_;
 };
 
-bool im2col_supports(const Layer& l) {
-  ConvParams p;
-  return conv_gemm_supports_common(l, &p);
-}
+bool im2col_supports(const Layer& l) { return conv::gemm_supports(l, false); }
 
-bool gemm1x1_supports(const Layer& l) {
-  ConvParams p;
-  return conv_gemm_supports_common(l, &p) && is_1x1(p);
-}
+bool gemm1x1_supports(const Layer& l) { return conv::gemm_supports(l, true); }
 
 std::unique_ptr<Kernel> im2col_prepare(const Layer& l) {
   ConvParams p = conv::conv_params(l);
@@ -215,6 +144,37 @@ std::unique_ptr<Kernel> gemm1x1_prepare(const Layer& l) {
 SNEP_REGISTER_LAMBDA("Conv", "cpu:float32:nchw/gemm_1x1", gemm1x1_supports, gemm1x1_prepare);
 SNEP_REGISTER_LAMBDA("Conv", "cpu:float32:nchw/depthwise", conv::depthwise_supports, conv::depthwise_prepare);
 SNEP_REGISTER_LAMBDA("Conv", "cpu:float32:nchw/im2col_gemm", im2col_supports, im2col_prepare);
+// Reduced precision (conv_gemm_bf16.cpp) after every float32 routine: never a default.
+SNEP_REGISTER_LAMBDA_ISA("Conv", "cpu:bfloat16:nchw/gemm_1x1", conv::bf16_gemm1x1_supports,
+                         conv::bf16_gemm1x1_prepare, "avx512_bf16");
+SNEP_REGISTER_LAMBDA_ISA("Conv", "cpu:bfloat16:nchw/im2col_gemm", conv::bf16_im2col_supports,
+                         conv::bf16_im2col_prepare, "avx512_bf16");
 
 }  // namespace
+
+namespace conv {
+
+static bool conv_gemm_supports_common(const Layer& l, ConvParams* out) {
+  if (l.op != "Conv" || l.inputs.size() < 2 || l.inputs.size() > 4 || !all_float32(l)) return false;
+  ConvParams p = conv::conv_params(l);
+  if (!p.ok) return false;
+  if (l.has_input(2) && l.in(2).shape != std::vector<int64_t>{p.M}) return false;
+  if (l.has_input(3) && l.in(3).shape != l.out(0).shape) return false;
+  if (!gemm::activation_supported(l.attrs)) return false;
+  *out = p;
+  return true;
+}
+
+static bool is_1x1(const ConvParams& p) {
+  for (int i = 0; i < 3; ++i)
+    if (p.k[i] != 1 || p.s[i] != 1 || p.pb[i] != 0 || p.pe[i] != 0) return false;
+  return true;
+}
+
+bool gemm_supports(const Layer& l, bool one_by_one) {
+  ConvParams p;
+  return conv_gemm_supports_common(l, &p) && (!one_by_one || is_1x1(p));
+}
+
+}  // namespace conv
 }  // namespace snep

@@ -5,13 +5,19 @@
 #include "core/thread_pool.h"
 #include "cpu/common.h"
 #include "cpu/gemm/sgemm.h"
+#include "cpu/matmul/linear_routines.h"
+#include "cpu/register_isa.h"
 
 namespace snep {
 namespace {
 
 using gemm::FloatBuf;
 
-bool gemm_supports(const Layer& l) {
+bool gemm_supports(const Layer& l) { return linear::gemm_supports(l); }
+
+}  // namespace
+
+bool linear::gemm_supports(const Layer& l) {
   if (l.inputs.size() < 2 || l.inputs.size() > 3 || l.outputs.size() != 1 || !all_float32(l)) return false;
   if (!l.has_input(0) || !l.has_input(1)) return false;
   const auto& A = l.in(0).shape;
@@ -30,6 +36,8 @@ bool gemm_supports(const Layer& l) {
   }
   return gemm::activation_supported(l.attrs);
 }
+
+namespace {
 
 class GemmKernel : public Kernel {
  public:
@@ -122,6 +130,9 @@ class GemmKernel : public Kernel {
 
 SNEP_REGISTER_LAMBDA("Gemm", "cpu:float32/gemm", gemm_supports,
                      [](const Layer& l) -> std::unique_ptr<Kernel> { return std::make_unique<GemmKernel>(l); });
+// Reduced precision after float32: never the default.
+SNEP_REGISTER_LAMBDA_ISA("Gemm", "cpu:bfloat16/gemm", linear::bf16_supports, linear::bf16_prepare, "avx512_bf16");
+SNEP_REGISTER_LAMBDA_ISA("Gemm", "cpu:float16/gemv", linear::f16_gemv_supports, linear::f16_gemv_prepare, "avx512f");
 
 }  // namespace
 }  // namespace snep

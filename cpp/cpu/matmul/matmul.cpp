@@ -7,6 +7,8 @@
 #include "core/thread_pool.h"
 #include "cpu/common.h"
 #include "cpu/gemm/sgemm.h"
+#include "cpu/matmul/linear_routines.h"
+#include "cpu/register_isa.h"
 
 namespace snep {
 namespace {
@@ -186,6 +188,10 @@ class MatMulKernel : public Kernel {
 
 SNEP_REGISTER_LAMBDA("MatMul", "cpu:float32/gemm", matmul_supports,
                      [](const Layer& l) -> std::unique_ptr<Kernel> { return std::make_unique<MatMulKernel>(l); });
+// Reduced precision after float32: never the default.
+SNEP_REGISTER_LAMBDA_ISA("MatMul", "cpu:bfloat16/gemm", linear::bf16_supports, linear::bf16_prepare, "avx512_bf16");
+SNEP_REGISTER_LAMBDA_ISA("MatMul", "cpu:float16/gemv", linear::f16_gemv_supports, linear::f16_gemv_prepare,
+                         "avx512f");
 
 }  // namespace
 }  // namespace snep
