@@ -297,3 +297,20 @@ def test_qoperator_contrib_ops_match_onnxruntime(tmp_path):
     for x in samples(3, seed=13):
         y, r = s.run(None, {"x": x})[0], ref.run(None, {"x": x})[0]
         assert np.abs(y - r).max() <= 0.02 * np.abs(r).max()
+
+
+def test_accuracy_budget_weighs_bfloat16_and_float16_routines_too(tmp_path):
+    """A budget lets bfloat16/float16 routines of float32 layers (Gemm here) compete; the result stays in budget."""
+    m = qoperator_classifier()
+    cal = ort.calibrate(m, samples(4), path=str(tmp_path / "c.json"))
+    s = session(m, calibration=cal, accuracy_budget=0.02)
+    spec = plan_of(s)
+    assert spec.tuned.error is not None and spec.tuned.error <= 0.02
+    reduced = [k for L in spec.tuned.dp_layers for c in L.candidates for k in [c.routine]
+               if "bfloat16" in k or "float16" in k]
+    usable = {r["descriptor"] for r in ort._engine.routines("Gemm") if r["usable"]}
+    if "cpu:bfloat16/gemm" in usable:
+        assert reduced  # offered to DPRS under a budget ...
+    plain = session(m, calibration=cal)
+    assert not [k for L in plan_of(plain).tuned.dp_layers for c in L.candidates for k in [c.routine]
+                if "bfloat16" in k]  # ... and never without one
