@@ -14,6 +14,8 @@ per shape and reused every iteration), NonZero/Compress/Unique/
 NonMaxSuppression run their C++ "bounded" routines (an upper-bound-sized
 output plus the real count, which is sliced here), any other op gets a
 one-node plan whose output shapes onnx infers from the concrete inputs.
+Sequence/optional ops, and nodes that read a sequence or optional (Identity),
+also run alone: see graph_passes/sequences.py.
 
 Stages are cached by (pos, dtype and shape of every live tensor, values of
 the small live tensors that decide shapes); a cache hit costs a dict lookup,
@@ -645,16 +647,26 @@ class DynamicPlan:
         # outputs that are feeds or constants are copied, as a static plan's Identity step does
         self.copied = [k for k, name in enumerate(runner.out_names) if name not in produced]
 
+        self.init_ids = {id(a) for a in runner.inits.values()}
+
     def run(self, arrays):
         outs = self.runner.run({n: ABSENT if a is None else a for n, a in zip(self.feed_names, arrays)})
         for k in self.copied:
             if is_tensor(outs[k]):
                 outs[k] = np.array(outs[k])
+        if not any(isinstance(a, list) for a in arrays) and all(is_tensor(v) for v in outs):
+            return outs
+        # sequence glue passes arrays through: copy any that is a feed or an initializer, as the
+        # caller may write to what run() returns
+        shared = self.init_ids | {id(a) for a in arrays if is_tensor(a)}
+        shared |= {id(e) for a in arrays if isinstance(a, list) for e in a}
         for k, v in enumerate(outs):
             if v is ABSENT:
                 outs[k] = None
             elif isinstance(v, list):
-                outs[k] = list(v)
+                outs[k] = [np.array(e) if id(e) in shared else e for e in v]
+            elif id(v) in shared:
+                outs[k] = np.array(v)
         return outs
 
     def run_profiled(self, arrays):

@@ -60,7 +60,7 @@ def _value(vi):
     t, container = vi.type, ()
     while t.WhichOneof("value") in ("sequence_type", "optional_type"):
         kind = t.WhichOneof("value")
-        container += (kind.split("_")[0],)
+        container += ({"sequence_type": "seq", "optional_type": "optional"}[kind],)
         t = getattr(t, kind).elem_type
     if container and t.WhichOneof("value") is None:
         return Value(vi.name, 0, None, container)  # element type left out

@@ -169,3 +169,22 @@ def test_bad_sequence_inputs():
                  [h.make_value_info("y", _seq_t())])
     with pytest.raises(snep.InvalidArgument, match="does not match"):
         snep.InferenceSession(ins).run(None, {"s": [np.ones(2, np.float32)], "t": np.ones(2, np.int64)})
+
+
+def test_outputs_do_not_alias_feeds_or_initializers():
+    w = onnx.numpy_helper.from_array(np.array([7, 8], np.float32), "w")
+    nodes = [h.make_node("SequenceConstruct", ["x", "w"], ["s"]),
+             h.make_node("SequenceAt", ["s", "zero"], ["y"])]
+    zero = onnx.numpy_helper.from_array(np.array(0, np.int64), "zero")
+    model = _model(nodes, [h.make_tensor_value_info("x", F, [2])],
+                   [h.make_value_info("s", _seq_t()), h.make_tensor_value_info("y", F, [2])], inits=[w, zero])
+    sess = snep.InferenceSession(model)
+    x = np.array([1, 2], np.float32)
+    s, y = sess.run(None, {"x": x})
+    s[0][:] = 0
+    s[1][:] = 0
+    y[:] = 0
+    np.testing.assert_array_equal(x, [1, 2])
+    s, y = sess.run(None, {"x": x})
+    np.testing.assert_array_equal(s[1], [7, 8])
+    np.testing.assert_array_equal(y, [1, 2])
