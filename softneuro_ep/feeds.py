@@ -68,7 +68,7 @@ class FeedChecker:
         """A sequence feed: a list of arrays (the runner's form); an optional: None or its value."""
         if container[0] == "optional":
             return None if x is None else self._container(spec, x, container[1:]) if container[1:] else self._array(spec, x, ())
-        if not isinstance(x, (list, tuple)):
+        if not isinstance(x, list):  # onnxruntime takes lists only
             raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : input with name: '{spec.name}' "
                                   f"expected to be a sequence (a list of arrays) but received {type(x).__name__}")
         out = []
