@@ -26,7 +26,7 @@ ABSENT = _Absent()
 
 
 def is_tensor(v):
-    return isinstance(v, np.ndarray)
+    return isinstance(v, (np.ndarray, np.generic))  # indexing a 1-D array (Scan) gives a numpy scalar
 
 
 def _err(node, msg):
