@@ -646,7 +646,9 @@ class DynamicPlan:
         produced = {o for n in runner.nodes for o in n.outputs if o}
         # outputs that are feeds or constants are copied, as a static plan's Identity step does
         self.copied = [k for k, name in enumerate(runner.out_names) if name not in produced]
-
+        # sequence glue (and bodies) pass arrays through: outputs may be feeds or initializers
+        self.pass_through = any(n.op in SEQUENCE_OPS or n.op in SUBGRAPH_OPS for n in runner.nodes) or \
+            any(v.container for v in runner.g.inputs)
         self.init_ids = {id(a) for a in runner.inits.values()}
 
     def run(self, arrays):
@@ -654,10 +656,9 @@ class DynamicPlan:
         for k in self.copied:
             if is_tensor(outs[k]):
                 outs[k] = np.array(outs[k])
-        if not any(isinstance(a, list) for a in arrays) and all(is_tensor(v) for v in outs):
+        if not self.pass_through:
             return outs
-        # sequence glue passes arrays through: copy any that is a feed or an initializer, as the
-        # caller may write to what run() returns
+        # copy any output array that is a feed or an initializer: the caller may write to it
         shared = self.init_ids | {id(a) for a in arrays if is_tensor(a)}
         shared |= {id(e) for a in arrays if isinstance(a, list) for e in a}
         for k, v in enumerate(outs):
