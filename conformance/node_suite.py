@@ -15,7 +15,8 @@ Classes, per engine and case:
 passed       outputs match, compared as onnx's BackendTest compares them
              (``Runner.assert_similar_outputs``: count, shape, dtype, strings
              exactly, numbers with assert_allclose at the case's rtol/atol,
-             NaN equal to NaN, sequences element by element)
+             NaN equal to NaN, sequences element by element, an empty
+             optional (None) equal only to None; see _assert_similar)
 failed       ran, but wrong numbers / shape / dtype / output count
 unsupported  the engine raised its NotImplemented (a clear not-implemented)
 crashed      any other exception (type and first line kept), or the process
@@ -128,10 +129,29 @@ def _tb_tail(e, n=6):
     return "\n".join(text[-n * 2:])
 
 
+def _assert_similar(want, got, rtol, atol):
+    """Runner.assert_similar_outputs, with each sequence element compared as an
+    output of its own (Runner recurses into an element as if it were a list of
+    outputs, which breaks on 0-d elements) and an empty optional (None) equal
+    only to None."""
+    from onnx.backend.test.runner import Runner
+    if len(got) != len(want):
+        raise AssertionError(f"Output count: got {len(got)}, expected {len(want)}")
+    for i, (w, g) in enumerate(zip(want, got)):
+        if w is None or g is None:
+            if not (w is None and g is None):
+                raise AssertionError(f"Output {i}: got {type(g).__name__}, expected {type(w).__name__}")
+        elif isinstance(w, (list, tuple)) or isinstance(g, (list, tuple)):
+            if not (isinstance(w, (list, tuple)) and isinstance(g, (list, tuple))):
+                raise AssertionError(f"Output {i}: got {type(g).__name__}, expected {type(w).__name__}")
+            _assert_similar(list(w), list(g), rtol, atol)
+        else:
+            Runner.assert_similar_outputs([w], [g], rtol=rtol, atol=atol)
+
+
 def run_case(case, engine):
     """Run one case on one engine; return a dict: status, detail, error_type, traceback, seconds."""
     import onnx
-    from onnx.backend.test.runner import Runner
 
     t0 = time.perf_counter()
     res = {"status": None, "detail": "", "error_type": "", "traceback": ""}
@@ -156,7 +176,7 @@ def run_case(case, engine):
     else:
         try:
             for (_, want), got in zip(case["data_sets"], results):
-                Runner.assert_similar_outputs(list(want), got, rtol=case["rtol"], atol=case["atol"])
+                _assert_similar(list(want), got, case["rtol"], case["atol"])
             res["status"] = "passed"
         except Exception as e:  # noqa: BLE001 - AssertionError, or TypeError on a wrong output kind
             msg = str(e).strip()

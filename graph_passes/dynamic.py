@@ -14,6 +14,8 @@ per shape and reused every iteration), NonZero/Compress/Unique/
 NonMaxSuppression run their C++ "bounded" routines (an upper-bound-sized
 output plus the real count, which is sliced here), any other op gets a
 one-node plan whose output shapes onnx infers from the concrete inputs.
+Sequence/optional ops, and nodes that read a sequence or optional (Identity),
+also run alone: see graph_passes/sequences.py.
 
 Stages are cached by (pos, dtype and shape of every live tensor, values of
 the small live tensors that decide shapes); a cache hit costs a dict lookup,
@@ -34,12 +36,15 @@ from .dtypes import NP_TO_ONNX, np_dtype
 from .ir import Graph, Node, Value
 from .node_eval import build_node_plan, infer_outputs
 from .pipeline import SHAPE_OPERANDS, DataDependentShape, Specialized, specialize
+from .sequences import ABSENT, SEQUENCE_OPS, is_tensor
+from .sequences import stage as sequence_stage
 from .shapes import infer_static, is_static
 
 CONTROL_FLOW = {"If", "Loop", "Scan"}
+SUBGRAPH_OPS = CONTROL_FLOW | {"SequenceMap"}
 BOUNDED = {"NonZero": "NonZeroBounded", "Compress": "CompressBounded", "Unique": "UniqueBounded",
            "NonMaxSuppression": "NonMaxSuppressionBounded"}
-DYNAMIC_ONLY = CONTROL_FLOW | {"Unique", "NonMaxSuppression"}  # no exact-shape routine: always run here
+DYNAMIC_ONLY = CONTROL_FLOW | {"Unique", "NonMaxSuppression"} | SEQUENCE_OPS  # always run here
 MAX_VALUE = 64  # elements: live tensors up to this size that decide shapes are specialised on
 STAGE_CACHE = 256
 # Ops through which a tensor's value flows into a shape operand (Shape/Size
@@ -160,7 +165,7 @@ def check_control_flow(node, opset, supported):
             if n.op_type not in supported:
                 raise NotImpl(f"[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
                               f"{n.op_type}({opset}) node with name '{n.name}'")
-            if n.op_type in CONTROL_FLOW:
+            if n.op_type in SUBGRAPH_OPS:
                 check_control_flow(sub, opset, supported)
 
 
@@ -176,6 +181,8 @@ def _scalar(a, what):
 
 def _contig(a):
     # np.require keeps 0-d arrays 0-d (np.ascontiguousarray does not); most arrays need nothing
+    if not is_tensor(a):  # a sequence or optional (Loop-carried, say)
+        return a
     return a if a.flags.c_contiguous else np.require(a, requirements="C")
 
 
@@ -240,7 +247,7 @@ class Runner:
         self.tune = (tune_options, cache)
         self.inits = graph.initializers
         self.out_names = [v.name for v in graph.outputs]
-        self.uses = [[i for i in n.inputs if i] + sorted(implicit_inputs(n) if n.op in CONTROL_FLOW else ())
+        self.uses = [[i for i in n.inputs if i] + sorted(implicit_inputs(n) if n.op in SUBGRAPH_OPS else ())
                      for n in graph.nodes]
         self._prune()
         nodes = self.nodes
@@ -301,6 +308,9 @@ class Runner:
             a = env.get(name)
             if a is None:
                 a = self.lookup(env, name)
+            if not is_tensor(a):  # sequence/optional stages read them at run time, whatever their contents
+                parts.append("S" if isinstance(a, list) else "O")
+                continue
             parts.append(a.dtype.char)
             parts.append(a.shape)
             if name in needed and a.size <= MAX_VALUE:
@@ -328,6 +338,8 @@ class Runner:
         node = self.nodes[pos]
         if node.op in CONTROL_FLOW:
             return getattr(self, f"_stage_{node.op.lower()}")(pos)
+        if node.op in SEQUENCE_OPS or self._reads_container(pos, env):
+            return sequence_stage(self, pos)
         if node.op in BOUNDED:
             return self._stage_bounded(pos)
         end = self._static_end(pos, env)
@@ -360,9 +372,13 @@ class Runner:
                   initializers=inits, inputs=inputs, outputs=list(outputs), opset=self.g.opset)
         return g, feeds
 
+    def _reads_container(self, pos, env):
+        return any(i in env and not is_tensor(env[i]) for i in self.uses[pos])
+
     def _static_end(self, pos, env):
         limit = pos
-        while limit < len(self.nodes) and self.nodes[limit].op not in CONTROL_FLOW | set(BOUNDED):
+        stop = CONTROL_FLOW | set(BOUNDED) | SEQUENCE_OPS
+        while limit < len(self.nodes) and self.nodes[limit].op not in stop and not self._reads_container(limit, env):
             limit += 1
         if limit == pos:
             return pos
@@ -397,7 +413,7 @@ class Runner:
         """A _Direct for this body when, for the tensors in env, one compiled
         segment runs all of it and no formal input's value is specialised on."""
         formal = [v.name for v in self.g.inputs]
-        if not self.nodes or any(f in self.value_needed for f in formal):
+        if not self.nodes or any(f in self.value_needed or not is_tensor(env.get(f)) for f in formal):
             return None
         stage = self.stages.get(self._key(0, env))
         if not isinstance(stage, _Segment) or stage.end != len(self.nodes):
@@ -630,11 +646,28 @@ class DynamicPlan:
         produced = {o for n in runner.nodes for o in n.outputs if o}
         # outputs that are feeds or constants are copied, as a static plan's Identity step does
         self.copied = [k for k, name in enumerate(runner.out_names) if name not in produced]
+        # sequence glue (and bodies) pass arrays through: outputs may be feeds or initializers
+        self.pass_through = any(n.op in SEQUENCE_OPS or n.op in SUBGRAPH_OPS for n in runner.nodes) or \
+            any(v.container for v in runner.g.inputs)
+        self.init_ids = {id(a) for a in runner.inits.values()}
 
     def run(self, arrays):
-        outs = self.runner.run(dict(zip(self.feed_names, arrays)))
+        outs = self.runner.run({n: ABSENT if a is None else a for n, a in zip(self.feed_names, arrays)})
         for k in self.copied:
-            outs[k] = np.array(outs[k])
+            if is_tensor(outs[k]):
+                outs[k] = np.array(outs[k])
+        if not self.pass_through:
+            return outs
+        # copy any output array that is a feed or an initializer: the caller may write to it
+        shared = self.init_ids | {id(a) for a in arrays if is_tensor(a)}
+        shared |= {id(e) for a in arrays if isinstance(a, list) for e in a}
+        for k, v in enumerate(outs):
+            if v is ABSENT:
+                outs[k] = None
+            elif isinstance(v, list):
+                outs[k] = [np.array(e) if id(e) in shared else e for e in v]
+            elif id(v) in shared:
+                outs[k] = np.array(v)
         return outs
 
     def run_profiled(self, arrays):
@@ -648,7 +681,7 @@ class DynamicPlan:
 
 
 def needs_dynamic(graph):
-    return any(n.op in DYNAMIC_ONLY for n in graph.nodes)
+    return any(n.op in DYNAMIC_ONLY for n in graph.nodes) or any(v.container for v in graph.inputs + graph.outputs)
 
 
 def specialize_dynamic(graph, input_shapes, num_threads, optimize=True, input_values=None, tune_options=None,

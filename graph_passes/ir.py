@@ -16,6 +16,8 @@ class Value:
     name: str
     elem_type: int
     shape: Optional[Tuple[Dim, ...]]  # None: rank unknown
+    # wrappers around the tensor, outermost first: () a tensor, ("seq",), ("optional",), ("optional", "seq")
+    container: Tuple[str, ...] = ()
 
 
 @dataclass

@@ -57,13 +57,21 @@ def load_model(path_or_bytes):
 
 
 def _value(vi):
-    tt = vi.type.tensor_type
-    if not vi.type.HasField("tensor_type"):
-        raise NotImpl(f"input/output '{vi.name}' is not a tensor (sequences, maps and optionals are not supported)")
+    t, container = vi.type, ()
+    while t.WhichOneof("value") in ("sequence_type", "optional_type"):
+        kind = t.WhichOneof("value")
+        container += ({"sequence_type": "seq", "optional_type": "optional"}[kind],)
+        t = getattr(t, kind).elem_type
+    if container and t.WhichOneof("value") is None:
+        return Value(vi.name, 0, None, container)  # element type left out
+    if t.WhichOneof("value") != "tensor_type":
+        raise NotImpl(f"input/output '{vi.name}' is not a tensor, sequence or optional (maps and sparse tensors "
+                      "are not supported)")
+    tt = t.tensor_type
     shape = None
     if tt.HasField("shape"):
         shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim)
-    return Value(vi.name, tt.elem_type, shape)
+    return Value(vi.name, tt.elem_type, shape, container)
 
 
 def default_opset(model):
@@ -84,10 +92,10 @@ ML_OPS = {"Binarizer", "ArrayFeatureExtractor"}  # the ai.onnx.ml ops with routi
 def check_ops_supported(graph):
     """NotImplemented naming the first node whose op has no routine at all."""
     from .. import _engine
-    from .dynamic import CONTROL_FLOW, DYNAMIC_ONLY, check_control_flow
+    from .dynamic import DYNAMIC_ONLY, SUBGRAPH_OPS, check_control_flow
     ops = set(_engine.supported_ops()) | FOLDED_ONLY | DYNAMIC_ONLY
     for n in graph.nodes:
-        if n.op in CONTROL_FLOW:
+        if n.op in SUBGRAPH_OPS:
             check_control_flow(n, graph.opset, ops)
         if n.op not in ops:
             raise NotImpl(f"[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "

@@ -11,11 +11,12 @@ from .graph_passes.dtypes import ONNX_TYPE_STR, np_dtype
 
 
 class _Input:
-    __slots__ = ("name", "dtype", "type_str", "shape", "rank")
+    __slots__ = ("name", "dtype", "type_str", "shape", "rank", "container")
 
     def __init__(self, v, free_dims):
         self.name = v.name
-        self.dtype = np_dtype(v.elem_type)
+        self.container = v.container
+        self.dtype = np_dtype(v.elem_type) if v.elem_type or not v.container else None  # 0: a sequence of any type
         self.type_str = ONNX_TYPE_STR.get(v.elem_type)
         shape = None
         if v.shape is not None:
@@ -24,6 +25,8 @@ class _Input:
         # onnxruntime checks no shape for an input declared as a scalar (rank 0):
         # a [1] or any other shape is accepted there, so here too
         self.rank = None if not shape else len(shape)
+        if v.container:
+            self.shape = self.rank = None  # checked per element (see _container)
 
 
 def _type_str(dtype):
@@ -61,7 +64,30 @@ class FeedChecker:
         raise RuntimeError(f"Input must be a list of dictionaries or a single numpy array for input '{spec.name}'. "
                            f"Got {type(x).__name__}.")
 
-    def _array(self, spec, x):
+    def _container(self, spec, x, container):
+        """A sequence feed: a list of arrays (the runner's form); an optional: None or its value."""
+        if container[0] == "optional":
+            return None if x is None else self._container(spec, x, container[1:]) if container[1:] else self._array(spec, x, ())
+        if not isinstance(x, list):  # onnxruntime takes lists only
+            raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : input with name: '{spec.name}' "
+                                  f"expected to be a sequence (a list of arrays) but received {type(x).__name__}")
+        out = []
+        for k, e in enumerate(x):
+            if not isinstance(e, np.ndarray):
+                raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : input '{spec.name}': sequence "
+                                      f"element {k} is a {type(e).__name__}, not a numpy array")
+            if spec.dtype is not None and e.dtype != spec.dtype:
+                raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : input '{spec.name}': sequence "
+                                      f"element {k} has type {_type_str(e.dtype)}, expected {spec.type_str}")
+            if out and e.dtype != out[0].dtype:
+                raise InvalidArgument(f"[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : input '{spec.name}': sequence "
+                                      "elements have different data types")
+            out.append(np.require(e, requirements="C"))
+        return out
+
+    def _array(self, spec, x, container=None):
+        if container is None and spec.container:
+            return self._container(spec, x, spec.container)
         if type(x) is not np.ndarray:
             x = x if isinstance(x, np.ndarray) else self._convert(spec, x)
         if x.dtype != spec.dtype:

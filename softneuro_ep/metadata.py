@@ -3,9 +3,13 @@ from .graph_passes.dtypes import ONNX_TYPE_STR
 
 
 class NodeArg:
-    def __init__(self, name, elem_type, shape, free_dims=None):
+    def __init__(self, name, elem_type, shape, free_dims=None, container=()):
         self.name = name
         self.type = ONNX_TYPE_STR.get(elem_type, "tensor(undefined)")
+        for c in reversed(container):  # "optional(seq(tensor(float)))", as onnxruntime writes it
+            self.type = f"{c}({self.type})"
+        if "seq" in container:
+            shape = None  # onnxruntime shows [] for sequences
         # ints for fixed dims, strings for symbolic ones, None for unknown;
         # a symbolic dim pinned by add_free_dimension_override_by_name shows its value
         fd = free_dims or {}

@@ -63,8 +63,8 @@ class InferenceSession:
         self._optimize = so.graph_optimization_level != GraphOptimizationLevel.ORT_DISABLE_ALL
         self._feeds = FeedChecker(self._graph.inputs, self._graph.overridable, so._free_dims)
         fd = so._free_dims
-        self._inputs = [NodeArg(v.name, v.elem_type, v.shape, fd) for v in self._graph.inputs]
-        self._outputs = [NodeArg(v.name, v.elem_type, v.shape, fd) for v in self._graph.outputs]
+        self._inputs = [NodeArg(v.name, v.elem_type, v.shape, fd, v.container) for v in self._graph.inputs]
+        self._outputs = [NodeArg(v.name, v.elem_type, v.shape, fd, v.container) for v in self._graph.outputs]
         self._overridable = [NodeArg(v.name, v.elem_type, v.shape, fd) for v in self._graph.overridable]
         self._out_index = {v.name: k for k, v in enumerate(self._graph.outputs)}
         self._plans = OrderedDict()
@@ -134,11 +134,11 @@ class InferenceSession:
         arrays, overrides = self._feeds.check(input_feed)
         if self._value_idx:
             values = {self._feeds.names[k]: arrays[k] for k in self._value_idx}
-            key = (tuple(a.shape for a in arrays), overrides, _values_key(values))
+            key = (tuple(getattr(a, "shape", None) for a in arrays), overrides, _values_key(values))
             arrays = [a for k, a in enumerate(arrays) if k not in self._value_idx]
         else:
             values = None
-            key = (tuple(a.shape for a in arrays), overrides, b"")
+            key = (tuple(getattr(a, "shape", None) for a in arrays), overrides, b"")  # sequences: no shape
         spec = self._plans.get(key)
         if spec is None:
             spec = self._plan_for(key[0], overrides, values=values)
