@@ -79,7 +79,7 @@ CONTRIB_OPS = {("com.microsoft", "QLinearAdd"), ("com.microsoft", "QLinearGlobal
 FOLDED_ONLY = {"Constant", "Shape", "Size"}  # evaluated by graph_passes/fold.py, never a step
 ML_DOMAIN = "ai.onnx.ml"
 ML_OPS = {"Binarizer", "ArrayFeatureExtractor",  # the ai.onnx.ml ops with routines (numeric tensors only)
-          "TreeEnsemble", "TreeEnsembleRegressor"}
+          "TreeEnsemble", "TreeEnsembleRegressor", "TreeEnsembleClassifier"}
 
 
 def ml_opset(model):

@@ -1,4 +1,4 @@
-"""ai.onnx.ml tree ensembles (TreeEnsemble 5, TreeEnsembleRegressor 3) in whole
+"""ai.onnx.ml tree ensembles (TreeEnsemble 5, TreeEnsembleRegressor/Classifier 3) in whole
 sessions: against onnxruntime on hypothesis-drawn forests, the conformance
 reference against onnx's reference evaluator where that defines the answer,
 and bad attributes as InvalidArgument naming the node."""
@@ -56,6 +56,37 @@ def test_regressor_matches_onnxruntime(data):
         return  # one leaf weighting one target twice: onnxruntime keeps one of the weights for a single target
     model = tree_model("TreeEnsembleRegressor", attrs, x.dtype, 3, n_features=x.shape[1])
     np.testing.assert_allclose(_sn_run(model, x), _ort_run(model, x), rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_classifier_matches_onnxruntime(data):
+    import softneuro_ep
+    x, attrs = _draw(data, "TreeEnsembleClassifier", [np.dtype(np.float32), np.dtype(np.float64)])
+    model = tree_model("TreeEnsembleClassifier", attrs, x.dtype, 3, n_features=x.shape[1])
+    ours = softneuro_ep.InferenceSession(model.SerializeToString(), providers=CPU).run(None, {"X": x})
+    theirs = ort.InferenceSession(model.SerializeToString(), providers=CPU).run(None, {"X": x})
+    np.testing.assert_array_equal(ours[0], theirs[0])
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5, atol=1e-5)
+
+
+def test_classifier_bad_class_and_binary_not_implemented():
+    import softneuro_ep
+    attrs = dict(nodes_treeids=[0], nodes_nodeids=[0], nodes_modes=["LEAF"], nodes_featureids=[0], nodes_values=[0.0],
+                 nodes_truenodeids=[0], nodes_falsenodeids=[0], class_treeids=[0], class_nodeids=[0], class_ids=[1],
+                 class_weights=[0.7], classlabels_int64s=[0, 1])
+    model = tree_model("TreeEnsembleClassifier", attrs, np.float32, 3, n_features=1)
+    bad = dict(attrs, classlabels_int64s=[0, 1, 2], class_ids=[3])
+    model_bad = tree_model("TreeEnsembleClassifier", bad, np.float32, 3, n_features=1)
+    model_bad.graph.node[0].name = "cls"
+    with pytest.raises(softneuro_ep.InvalidArgument) as e:  # class id out of range
+        softneuro_ep.InferenceSession(model_bad.SerializeToString(), providers=CPU).run(None, {"X": np.zeros((2, 1),
+                                                                                                     np.float32)})
+    assert "cls" in str(e.value) and "class_ids" in str(e.value), str(e.value)
+    with pytest.raises(softneuro_ep.NotImplemented) as e:  # two classes: onnxruntime's binary rules, not yet
+        softneuro_ep.InferenceSession(model.SerializeToString(), providers=CPU).run(None, {"X": np.zeros((2, 1),
+                                                                                                 np.float32)})
+    assert "TreeEnsembleClassifier" in str(e.value)
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,5 +1,6 @@
-"""References for the ai.onnx.ml tree ensembles: TreeEnsemble (ai.onnx.ml 5) and
-TreeEnsembleRegressor (ai.onnx.ml 3).
+"""References for the ai.onnx.ml tree ensembles: TreeEnsemble (ai.onnx.ml 5),
+TreeEnsembleRegressor and TreeEnsembleClassifier (ai.onnx.ml 3; the classifier
+with integer labels and three or more classes).
 
 Trees are drawn in preorder (a node's index precedes its subtrees', the true
 subtree first), so membership sets listed in node order are also listed in the
@@ -82,25 +83,31 @@ def forest_eval(x, nodes, leaf_targets, roots, n_targets, agg, post, base=None):
     leaf_targets: leaf -> list of (target, weight)."""
     out = np.zeros((x.shape[0], n_targets))
     for r in range(x.shape[0]):
-        s, has = np.zeros(n_targets), np.zeros(n_targets, bool)
-        for c in roots:
-            while c[0] == "n":
-                nd = nodes[c[1]]
-                c = nd["t"] if _go(nd, float(x[r, nd["feature"]])) else nd["f"]
-            for j, w in leaf_targets[c[1]]:
-                if agg in (2, 3) and has[j]:
-                    s[j] = min(s[j], w) if agg == 2 else max(s[j], w)
-                elif agg in (2, 3):
-                    s[j] = w
-                else:
-                    s[j] += w
-                has[j] = True
+        s, has = _walk(x[r], nodes, leaf_targets, roots, n_targets, agg)
         if agg == 0:
             s /= len(roots)
         if base is not None:  # onnxruntime leaves a target no leaf reached at 0, base value not added
             s += np.where(has, np.asarray(base, np.float64), 0.0)
         out[r] = _post(s, post)
     return out
+
+
+def _walk(xr, nodes, leaf_targets, roots, n_targets, agg):
+    """One row: (scores, reached) before averaging, base values and post_transform."""
+    s, has = np.zeros(n_targets), np.zeros(n_targets, bool)
+    for c in roots:
+        while c[0] == "n":
+            nd = nodes[c[1]]
+            c = nd["t"] if _go(nd, float(xr[nd["feature"]])) else nd["f"]
+        for j, w in leaf_targets[c[1]]:
+            if agg in (2, 3) and has[j]:
+                s[j] = min(s[j], w) if agg == 2 else max(s[j], w)
+            elif agg in (2, 3):
+                s[j] = w
+            else:
+                s[j] += w
+            has[j] = True
+    return s, has
 
 
 def _post(v, post):
@@ -239,11 +246,13 @@ def to_v3(nodes, leaves, roots, extra_targets):
     return a
 
 
-def v3_eval(x, a):
-    """TreeEnsembleRegressor attributes -> forest_eval, float64 scores."""
+def v3_eval(x, a, classifier=False):
+    """TreeEnsembleRegressor attributes -> forest_eval, float64 scores; with
+    classifier, TreeEnsembleClassifier's (labels, scores)."""
     index = {(t, i): k for k, (t, i) in enumerate(zip(a["nodes_treeids"], a["nodes_nodeids"]))}
     targets = {}
-    for t, i, j, w in zip(a["target_treeids"], a["target_nodeids"], a["target_ids"], a["target_weights"]):
+    p = "class_" if classifier else "target_"
+    for t, i, j, w in zip(a[p + "treeids"], a[p + "nodeids"], a[p + "ids"], a[p + "weights"]):
         targets.setdefault(index[t, i], []).append((j, w))
     miss = a.get("nodes_missing_value_tracks_true") or [0] * len(index)
 
@@ -263,6 +272,18 @@ def v3_eval(x, a):
         if t not in seen:
             seen.add(t)
             roots.append(("l", k) if a["nodes_modes"][k] == "LEAF" else ("n", k))
+    if classifier:  # as onnxruntime for 3+ classes: a class no leaf reached scores its base value
+        k = len(a["classlabels_int64s"])
+        base = np.asarray(a.get("base_values", []), np.float64)
+        labels, scores = [], np.zeros((x.shape[0], k))
+        for r in range(x.shape[0]):
+            s, has = _walk(x[r].astype(np.float64), nodes, leaf_targets, roots, k, 1)
+            if base.size:
+                s, has = s + base, np.ones(k, bool)
+            best = int(np.argmax(np.where(has, s, -np.inf))) if has.any() else 0
+            labels.append(a["classlabels_int64s"][best])
+            scores[r] = _post(s, POST_V3.index(a.get("post_transform", "NONE")))
+        return np.array(labels, np.int64), scores
     return forest_eval(x.astype(np.float64), nodes, leaf_targets, roots, a.get("n_targets", 1),
                        AGG_V3.index(a.get("aggregate_function", "SUM")), POST_V3.index(a.get("post_transform", "NONE")),
                        a.get("base_values"))
@@ -297,13 +318,42 @@ class TreeEnsembleRegressorRef(Reference):
         return [v3_eval(inputs[0], attrs).astype(np.float32)]
 
 
+@reference
+class TreeEnsembleClassifierRef(Reference):
+    op = "TreeEnsembleClassifier"
+    n_outputs = 2
+
+    def draw(self, draw, descriptor):
+        dt = np.dtype(draw(st.sampled_from([np.float32, np.float64, np.int32, np.int64])))
+        nf, nc = draw(st.integers(1, 3)), draw(st.integers(3, 4))
+        nodes, leaves, roots = draw_forest(draw, nf, nc, member=False)
+        extra = {k: [(draw(st.integers(0, nc - 1)), draw(st.sampled_from(GRID)))]
+                 for k in range(len(leaves)) if draw(st.integers(0, 2)) == 0}
+        a = to_v3(nodes, leaves, roots, extra)
+        for f in ("treeids", "nodeids", "ids", "weights"):
+            a["class_" + f] = a.pop("target_" + f)
+        a["classlabels_int64s"] = draw(st.lists(st.integers(-5, 20), min_size=nc, max_size=nc, unique=True))
+        a["post_transform"] = draw(st.sampled_from(POST_V3[:4]))
+        if draw(st.booleans()):
+            a["base_values"] = [draw(st.sampled_from(GRID)) for _ in range(nc)]
+        return [draw_x(draw, nf, dt)], a
+
+    def compute(self, inputs, attrs):
+        labels, scores = v3_eval(inputs[0], attrs, classifier=True)
+        return [labels, scores.astype(np.float32)]
+
+
 def tree_model(op, attrs, x_dtype, ml_opset, n_rows=None, n_features=None):
     """A one-node ModelProto (for tests against onnxruntime / onnx's evaluator)."""
-    from onnx import TensorProto, numpy_helper  # noqa: F401
+    from onnx import TensorProto, numpy_helper
     kw = {k: (numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v) for k, v in attrs.items()}
-    node = helper.make_node(op, ["X"], ["Y"], domain="ai.onnx.ml", **kw)
+    outs = ["Y", "Z"] if op == "TreeEnsembleClassifier" else ["Y"]
+    node = helper.make_node(op, ["X"], outs, domain="ai.onnx.ml", **kw)
     y_type = helper.np_dtype_to_tensor_dtype(np.dtype(x_dtype)) if op == "TreeEnsemble" else TensorProto.FLOAT
+    if op == "TreeEnsembleClassifier":
+        y_type = TensorProto.INT64
     graph = helper.make_graph([node], "tree", [helper.make_tensor_value_info("X", helper.np_dtype_to_tensor_dtype(
-        np.dtype(x_dtype)), [n_rows, n_features])], [helper.make_tensor_value_info("Y", y_type, None)])
+        np.dtype(x_dtype)), [n_rows, n_features])], [helper.make_tensor_value_info("Y", y_type, None)] +
+        ([helper.make_tensor_value_info("Z", TensorProto.FLOAT, None)] if len(outs) == 2 else []))
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", ml_opset)],
                              ir_version=10)

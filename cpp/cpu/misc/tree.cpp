@@ -5,6 +5,10 @@
 //   TreeEnsembleRegressor (ai.onnx.ml 1/3): trees by nodes_treeids/nodes_nodeids,
 //     string modes (BRANCH_* or LEAF), targets by target_treeids/nodeids, output
 //     float32; X float32/float64/int32/int64.
+//   TreeEnsembleClassifier (ai.onnx.ml 1/3): the regressor's trees with class_*
+//     votes; integer labels (classlabels_int64s) and three or more classes only
+//     (onnxruntime's two-class rules are not implemented); outputs the label
+//     (int64, N) and the scores (float32, N x classes).
 // Both become one flat ensemble at prepare(); every index is checked there
 // (InvalidArgument naming the node), and every tree is checked acyclic, so
 // run() walks without bounds checks. Comparisons are made in double (splits
@@ -203,11 +207,14 @@ int named(const Layer& l, const std::string& k, const std::string& v, std::initi
   bad(l, "unknown " + k + " '" + v + "'");
 }
 
-Ensemble build_v3(const Layer& l) {
+// The regressor's target_* or the classifier's class_* (classes indexing classlabels_int64s).
+Ensemble build_v3(const Layer& l, bool classifier = false) {
   const Attrs& a = l.attrs;
   Ensemble e;
-  e.n_targets = a.get_int("n_targets", 1);
-  e.agg = named(l, "aggregate_function", a.get_string("aggregate_function", "SUM"), {"AVERAGE", "SUM", "MIN", "MAX"});
+  const std::string tp = classifier ? "class_" : "target_";
+  e.n_targets = classifier ? (int64_t)ints(a, "classlabels_int64s").size() : a.get_int("n_targets", 1);
+  e.agg = classifier ? SUM : named(l, "aggregate_function", a.get_string("aggregate_function", "SUM"),
+                                   {"AVERAGE", "SUM", "MIN", "MAX"});
   e.post = named(l, "post_transform", a.get_string("post_transform", "NONE"),
                  {"NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"});
   e.base = a.has("base_values_as_tensor") ? nums(a, "base_values_as_tensor") : nums(a, "base_values");
@@ -222,8 +229,8 @@ Ensemble build_v3(const Layer& l) {
     else if (it->second.kind == AttrValue::String) modes = {it->second.s};
     else if (!it->second.ints.empty() || !it->second.floats.empty()) bad(l, "nodes_modes must be strings");
   }
-  auto ttree = ints(a, "target_treeids"), tnode = ints(a, "target_nodeids"), tid = ints(a, "target_ids");
-  auto tw = a.has("target_weights_as_tensor") ? nums(a, "target_weights_as_tensor") : nums(a, "target_weights");
+  auto ttree = ints(a, tp + "treeids"), tnode = ints(a, tp + "nodeids"), tid = ints(a, tp + "ids");
+  auto tw = a.has(tp + "weights_as_tensor") ? nums(a, tp + "weights_as_tensor") : nums(a, tp + "weights");
   const size_t n = nodeids.size();
   if (n == 0) bad(l, "no nodes");
   for (auto [name, sz] : {std::pair<const char*, size_t>{"nodes_treeids", treeids.size()}, {"nodes_modes", modes.size()},
@@ -233,7 +240,7 @@ Ensemble build_v3(const Layer& l) {
   if (!miss.empty() && miss.size() != n)
     bad(l, "nodes_missing_value_tracks_true has " + std::to_string(miss.size()) + " entries for " + std::to_string(n) + " nodes");
   if (ttree.size() != tw.size() || tnode.size() != tw.size() || tid.size() != tw.size())
-    bad(l, "target_treeids, target_nodeids, target_ids and target_weights differ in length");
+    bad(l, tp + "treeids, " + tp + "nodeids, " + tp + "ids and " + tp + "weights differ in length");
   std::map<std::pair<int64_t, int64_t>, int64_t> index;
   for (size_t i = 0; i < n; ++i)
     if (!index.emplace(std::make_pair(treeids[i], nodeids[i]), (int64_t)i).second)
@@ -252,9 +259,9 @@ Ensemble build_v3(const Layer& l) {
   for (size_t k = 0; k < tw.size(); ++k) {
     auto it = index.find({ttree[k], tnode[k]});
     if (it == index.end() || leaf_of[it->second] < 0)
-      bad(l, "target " + std::to_string(k) + " names (tree " + std::to_string(ttree[k]) + ", id " + std::to_string(tnode[k]) +
+      bad(l, tp + std::to_string(k) + " names (tree " + std::to_string(ttree[k]) + ", id " + std::to_string(tnode[k]) +
                  "), which is not a LEAF node");
-    check_index(l, tid[k], e.n_targets, "target_ids", (int64_t)k);
+    check_index(l, tid[k], e.n_targets, tp + "ids", (int64_t)k);
     leaf_targets[leaf_of[it->second]].push_back((int64_t)k);
   }
   for (auto& lt : leaf_targets) {
@@ -353,6 +360,41 @@ template <> double load<uint16_t>(const uint16_t& v) { return (double)h2f(v); }
 template <class O> O store(double v) { return (O)v; }
 template <> uint16_t store<uint16_t>(double v) { return f2h((float)v); }
 
+// Scores s[K] and reached flags h[K] of one row x through every tree.
+template <class T>
+inline void walk(const Ensemble& e, const T* x, double* s, double* h) {
+  const int64_t K = e.n_targets;
+  for (int64_t j = 0; j < K; ++j) s[j] = h[j] = 0;
+  for (int64_t c : e.roots) {
+    while (c >= 0) {
+      const TNode& nd = e.nodes[c];
+      const double v = load<T>(x[nd.feature]);
+      bool go;
+      switch (nd.mode) {
+        case LEQ: go = v <= nd.split; break;
+        case LT: go = v < nd.split; break;
+        case GTE: go = v >= nd.split; break;
+        case GT: go = v > nd.split; break;
+        case EQ: go = v == nd.split; break;
+        case NEQ: go = v != nd.split; break;
+        default:
+          go = std::find(e.members.begin() + nd.set_b, e.members.begin() + nd.set_e, v) != e.members.begin() + nd.set_e;
+      }
+      if (!go && nd.miss_true && std::isnan(v)) go = true;
+      c = go ? nd.t : nd.f;
+    }
+    const int64_t leaf = ~c;
+    for (int64_t k = e.leaf_b[leaf]; k < e.leaf_e[leaf]; ++k) {
+      const int64_t j = e.tgt[k];
+      const double w = e.w[k];
+      if (e.agg == MIN) s[j] = h[j] != 0 ? std::min(s[j], w) : w;
+      else if (e.agg == MAX) s[j] = h[j] != 0 ? std::max(s[j], w) : w;
+      else s[j] += w;
+      h[j] = 1;
+    }
+  }
+}
+
 template <class T, class O>
 std::unique_ptr<Kernel> make_kernel(const Layer& l, std::shared_ptr<const Ensemble> ep) {
   const int64_t N = l.in(0).shape[0], F = l.in(0).shape[1], K = ep->n_targets;
@@ -366,39 +408,9 @@ std::unique_ptr<Kernel> make_kernel(const Layer& l, std::shared_ptr<const Ensemb
     const double n_trees = (double)e.roots.size();
     par_for(a.pool, N, 16, [&](int64_t rb, int64_t re) {
       for (int64_t r = rb; r < re; ++r) {
-        const T* x = X + r * F;
         double* s = score + r * K;
         double* h = has + r * K;
-        for (int64_t j = 0; j < K; ++j) s[j] = h[j] = 0;
-        for (int64_t c : e.roots) {
-          while (c >= 0) {
-            const TNode& nd = e.nodes[c];
-            const double v = load<T>(x[nd.feature]);
-            bool go;
-            switch (nd.mode) {
-              case LEQ: go = v <= nd.split; break;
-              case LT: go = v < nd.split; break;
-              case GTE: go = v >= nd.split; break;
-              case GT: go = v > nd.split; break;
-              case EQ: go = v == nd.split; break;
-              case NEQ: go = v != nd.split; break;
-              default:
-                go = std::find(e.members.begin() + nd.set_b, e.members.begin() + nd.set_e, v) !=
-                     e.members.begin() + nd.set_e;
-            }
-            if (!go && nd.miss_true && std::isnan(v)) go = true;
-            c = go ? nd.t : nd.f;
-          }
-          const int64_t leaf = ~c;
-          for (int64_t k = e.leaf_b[leaf]; k < e.leaf_e[leaf]; ++k) {
-            const int64_t j = e.tgt[k];
-            const double w = e.w[k];
-            if (e.agg == MIN) s[j] = h[j] != 0 ? std::min(s[j], w) : w;
-            else if (e.agg == MAX) s[j] = h[j] != 0 ? std::max(s[j], w) : w;
-            else s[j] += w;
-            h[j] = 1;
-          }
-        }
+        walk<T>(e, X + r * F, s, h);
         for (int64_t j = 0; j < K; ++j) {
           if (e.agg == AVERAGE) s[j] /= n_trees;
           if (!e.base.empty() && h[j] != 0) s[j] += e.base[j];
@@ -406,6 +418,39 @@ std::unique_ptr<Kernel> make_kernel(const Layer& l, std::shared_ptr<const Ensemb
         post_transform(e.post, s, K);
         O* y = Y + r * K;
         for (int64_t j = 0; j < K; ++j) y[j] = store<O>(s[j]);
+      }
+    });
+  }, ws);
+}
+
+// TreeEnsembleClassifier with three or more classes, as onnxruntime: a class
+// no leaf reached scores its base value (0 without one); the label is the
+// first class of highest score among those reached or given a base value.
+template <class T>
+std::unique_ptr<Kernel> make_classifier(const Layer& l, std::shared_ptr<const Ensemble> ep) {
+  const int64_t N = l.in(0).shape[0], F = l.in(0).shape[1], K = ep->n_targets;
+  const size_t ws = (size_t)2 * (size_t)std::max<int64_t>(1, N) * (size_t)K * sizeof(double);
+  auto labels = std::make_shared<std::vector<int64_t>>(ints(l.attrs, "classlabels_int64s"));
+  return std::make_unique<FnKernel>([ep, labels, N, F, K](const RunArgs& a) {
+    const Ensemble& e = *ep;
+    const T* X = static_cast<const T*>(a.in[0]);
+    int64_t* Y = static_cast<int64_t*>(a.out[0]);
+    float* Z = static_cast<float*>(a.out[1]);
+    double* score = static_cast<double*>(a.workspace);
+    double* has = score + N * K;
+    par_for(a.pool, N, 16, [&](int64_t rb, int64_t re) {
+      for (int64_t r = rb; r < re; ++r) {
+        double* s = score + r * K;
+        double* h = has + r * K;
+        walk<T>(e, X + r * F, s, h);
+        int64_t best = -1;
+        for (int64_t j = 0; j < K; ++j) {
+          if (j < (int64_t)e.base.size()) { s[j] += e.base[j]; h[j] = 1; }
+          if (h[j] != 0 && (best < 0 || s[j] > s[best])) best = j;
+        }
+        Y[r] = (*labels)[best < 0 ? 0 : best];
+        post_transform(e.post, s, K);
+        for (int64_t j = 0; j < K; ++j) Z[r * K + j] = (float)s[j];
       }
     });
   }, ws);
@@ -448,6 +493,28 @@ const bool reg_tree_v3 = (reg("TreeEnsembleRegressor", "cpu/direct",
         case DType::Int32: return make_kernel<int32_t, float>(l, e);
         case DType::Int64: return make_kernel<int64_t, float>(l, e);
         default: return make_kernel<float, float>(l, e);
+      }
+    }), true);
+
+const bool reg_tree_cls = (reg("TreeEnsembleClassifier", "cpu/direct",
+    [](const Layer& l) {
+      const int64_t k = (int64_t)ints(l.attrs, "classlabels_int64s").size();
+      if (k < 3 || l.attrs.has("classlabels_strings") || l.outputs.size() != 2) return false;  // binary: not yet
+      if (l.inputs.size() != 1 || !l.has_input(0) || l.in(0).rank() != 2) return false;
+      const DType t = l.in(0).dtype;
+      const int64_t n = l.in(0).shape[0];
+      return (t == DType::Float32 || t == DType::Float64 || t == DType::Int32 || t == DType::Int64) &&
+             l.out(0).dtype == DType::Int64 && l.out(0).shape == std::vector<int64_t>{n} &&
+             l.out(1).dtype == DType::Float32 && l.out(1).shape == std::vector<int64_t>{n, k};
+    },
+    [](const Layer& l) -> std::unique_ptr<Kernel> {
+      auto e = std::make_shared<Ensemble>(build_v3(l, true));
+      check_trees(l, *e, l.in(0).shape[1]);
+      switch (l.in(0).dtype) {
+        case DType::Float64: return make_classifier<double>(l, e);
+        case DType::Int32: return make_classifier<int32_t>(l, e);
+        case DType::Int64: return make_classifier<int64_t>(l, e);
+        default: return make_classifier<float>(l, e);
       }
     }), true);
 
