@@ -203,3 +203,41 @@ def test_regressor_bad_attributes():
         with pytest.raises(softneuro_ep.InvalidArgument) as e:
             softneuro_ep.InferenceSession(m.SerializeToString(), providers=CPU).run(None, {"X": x})
         assert "reg" in str(e.value) and fact in str(e.value), str(e.value)
+
+
+def _random_forest(rng, n_trees, depth, n_features, n_targets, mode="BRANCH_LEQ"):
+    """A full-depth random forest as TreeEnsembleRegressor attributes (a model's size, not a test's)."""
+    a = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_modes", "nodes_featureids", "nodes_values",
+                         "nodes_truenodeids", "nodes_falsenodeids", "target_treeids", "target_nodeids", "target_ids",
+                         "target_weights")}
+    for t in range(n_trees):
+        n_nodes = 2 ** (depth + 1) - 1
+        for i in range(n_nodes):
+            leaf = i >= 2 ** depth - 1
+            a["nodes_treeids"].append(t)
+            a["nodes_nodeids"].append(i)
+            a["nodes_modes"].append("LEAF" if leaf else mode)
+            a["nodes_featureids"].append(0 if leaf else int(rng.integers(n_features)))
+            a["nodes_values"].append(0.0 if leaf else float(np.float32(rng.normal())))
+            a["nodes_truenodeids"].append(0 if leaf else 2 * i + 1)
+            a["nodes_falsenodeids"].append(0 if leaf else 2 * i + 2)
+            if leaf:
+                for j in range(n_targets):
+                    a["target_treeids"].append(t)
+                    a["target_nodeids"].append(i)
+                    a["target_ids"].append(j)
+                    a["target_weights"].append(float(np.float32(rng.normal())))
+    a.update(n_targets=n_targets, aggregate_function="AVERAGE", base_values=[0.5] * n_targets)
+    return a
+
+
+@pytest.mark.parametrize("mode", ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_random_forest_model_matches_onnxruntime(mode, dtype):
+    """Forests of one comparison take the walk's specialised paths (float compares for float32)."""
+    rng = np.random.default_rng(7)
+    attrs = _random_forest(rng, n_trees=30, depth=6, n_features=8, n_targets=2, mode=mode)
+    x = rng.normal(size=(500, 8)).astype(dtype)
+    x[::7, attrs["nodes_featureids"][0]] = attrs["nodes_values"][0]  # rows on the first split
+    model = tree_model("TreeEnsembleRegressor", attrs, dtype, 3, n_features=8)
+    np.testing.assert_allclose(_sn_run(model, x), _ort_run(model, x), rtol=1e-5, atol=1e-5)

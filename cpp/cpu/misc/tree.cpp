@@ -36,17 +36,19 @@ enum Mode : uint8_t { LEQ = 0, LT = 1, GTE = 2, GT = 3, EQ = 4, NEQ = 5, MEMBER 
 enum Agg { AVERAGE = 0, SUM = 1, MIN = 2, MAX = 3 };
 enum Post { NONE = 0, SOFTMAX = 1, LOGISTIC = 2, SOFTMAX_ZERO = 3, PROBIT = 4 };
 
-struct TNode {
-  int64_t feature = 0;
+struct TNode {  // 24 bytes: the walk's working set
   double split = 0;
-  int64_t set_b = 0, set_e = 0;  // MEMBER: range in members
-  int64_t t = 0, f = 0;          // >= 0: node index; < 0: ~leaf index
+  int32_t feature = 0;
+  int32_t t = 0, f = 0;  // >= 0: node index; < 0: ~leaf index
   uint8_t mode = LEQ;
   bool miss_true = false;
 };
 
 struct Ensemble {
   std::vector<TNode> nodes;
+  std::vector<int64_t> set_b, set_e;        // per node, MEMBER: its range in members
+  int uniform = -1;                         // LEQ/LT/GTE/GT when every branch node has it and no missing flag
+  bool splits_f32 = false;                  // every branch split is a float32 value
   std::vector<int64_t> roots;               // node index, or ~leaf index
   std::vector<int64_t> leaf_b, leaf_e;      // leaf -> range in tgt / w
   std::vector<int64_t> tgt;
@@ -119,6 +121,23 @@ void check_post_agg(const Layer& l, Ensemble& e) {
     bad(l, "base_values has " + std::to_string(e.base.size()) + " values for " + std::to_string(e.n_targets) + " targets");
 }
 
+// The one comparison every branch node makes, when they share one and have no
+// missing-value flag (the walk then skips the mode switch and the NaN test).
+void set_uniform(Ensemble& e, const std::vector<bool>& branch) {
+  int u = -2;
+  for (size_t i = 0; i < e.nodes.size(); ++i) {
+    if (!branch[i]) continue;
+    const TNode& nd = e.nodes[i];
+    if (nd.miss_true || nd.mode > GT || (u != -2 && u != nd.mode)) u = -1;
+    if (u == -1) break;
+    u = nd.mode;
+  }
+  e.uniform = u < 0 ? -1 : u;
+  e.splits_f32 = true;
+  for (size_t i = 0; i < e.nodes.size(); ++i)
+    if (branch[i] && (double)(float)e.nodes[i].split != e.nodes[i].split) e.splits_f32 = false;
+}
+
 // ---- TreeEnsemble (ai.onnx.ml 5) --------------------------------------------
 
 Ensemble build_v5(const Layer& l) {
@@ -148,6 +167,7 @@ Ensemble build_v5(const Layer& l) {
     bad(l, "leaf_targetids has " + std::to_string(ltgt.size()) + " entries, leaf_weights " + std::to_string(lw.size()));
   if (roots.empty()) bad(l, "tree_roots is empty");
   const int64_t nl = (int64_t)lw.size(), nn = (int64_t)n;
+  if (nl >= INT32_MAX || nn >= INT32_MAX) bad(l, "too many nodes or leaves");
   for (int64_t i = 0; i < nl; ++i) {
     check_index(l, ltgt[i], e.n_targets, "leaf_targetids", i);
     e.leaf_b.push_back(i);
@@ -158,27 +178,32 @@ Ensemble build_v5(const Layer& l) {
   // membership sets in node order, each ended by a NaN
   size_t mpos = 0;
   e.nodes.resize(n);
+  e.set_b.assign(n, 0);
+  e.set_e.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     TNode& nd = e.nodes[i];
-    nd.feature = feats[i];
+    nd.feature = feats[i] < 0 || feats[i] >= INT32_MAX ? -1 : (int32_t)feats[i];
     nd.split = splits[i];
     if (modes[i] < LEQ || modes[i] > MEMBER) bad(l, "node " + std::to_string(i) + " has unknown mode " + std::to_string(modes[i]));
     nd.mode = (uint8_t)modes[i];
     nd.miss_true = !miss.empty() && miss[i] != 0;
-    nd.t = tleaf[i] ? ~check_index(l, tids[i], nl, "nodes_truenodeids (leaf)", i) : check_index(l, tids[i], nn, "nodes_truenodeids", i);
-    nd.f = fleaf[i] ? ~check_index(l, fids[i], nl, "nodes_falsenodeids (leaf)", i) : check_index(l, fids[i], nn, "nodes_falsenodeids", i);
+    nd.t = (int32_t)(tleaf[i] ? ~check_index(l, tids[i], nl, "nodes_truenodeids (leaf)", i)
+                              : check_index(l, tids[i], nn, "nodes_truenodeids", i));
+    nd.f = (int32_t)(fleaf[i] ? ~check_index(l, fids[i], nl, "nodes_falsenodeids (leaf)", i)
+                              : check_index(l, fids[i], nn, "nodes_falsenodeids", i));
     if (nd.mode == MEMBER) {
       size_t b = mpos;
       while (mpos < mem.size() && !std::isnan(mem[mpos])) ++mpos;
       if (mpos >= mem.size()) bad(l, "membership_values has too few NaN-delimited sets for the BRANCH_MEMBER nodes");
-      nd.set_b = (int64_t)e.members.size();
+      e.set_b[i] = (int64_t)e.members.size();
       for (size_t k = b; k < mpos; ++k) e.members.push_back(mem[k]);
-      nd.set_e = (int64_t)e.members.size();
+      e.set_e[i] = (int64_t)e.members.size();
       ++mpos;  // the NaN
     }
   }
   for (size_t k = mpos; k < mem.size(); ++k)
     if (std::isnan(mem[k])) bad(l, "membership_values has more sets than BRANCH_MEMBER nodes");
+  set_uniform(e, std::vector<bool>(n, true));
   for (size_t r = 0; r < roots.size(); ++r) {
     int64_t i = check_index(l, roots[r], nn, "tree_roots", (int64_t)r);
     // a one-leaf tree: both branches of its root name the same leaf
@@ -277,17 +302,21 @@ Ensemble build_v3(const Layer& l, bool classifier = false) {
     return leaf_of[it->second] >= 0 ? ~leaf_of[it->second] : it->second;
   };
   // branch nodes keep their positions (leaf positions are never reached)
+  if (n >= INT32_MAX) bad(l, "too many nodes");
   e.nodes.resize(n);
+  std::vector<bool> branch(n, false);
   for (size_t i = 0; i < n; ++i) {
     if (mode[i] < 0) continue;
+    branch[i] = true;
     TNode& nd = e.nodes[i];
     nd.mode = (uint8_t)mode[i];
-    nd.feature = feats[i];
+    nd.feature = feats[i] < 0 || feats[i] >= INT32_MAX ? -1 : (int32_t)feats[i];
     nd.split = values[i];
     nd.miss_true = !miss.empty() && miss[i] != 0;
-    nd.t = child(i, tids[i], "nodes_truenodeids");
-    nd.f = child(i, fids[i], "nodes_falsenodeids");
+    nd.t = (int32_t)child(i, tids[i], "nodes_truenodeids");
+    nd.f = (int32_t)child(i, fids[i], "nodes_falsenodeids");
   }
+  set_uniform(e, branch);
   // one tree per tree id, rooted at its first listed node (as onnxruntime)
   std::map<int64_t, bool> seen;
   for (size_t i = 0; i < n; ++i)
@@ -360,15 +389,24 @@ template <> double load<uint16_t>(const uint16_t& v) { return (double)h2f(v); }
 template <class O> O store(double v) { return (O)v; }
 template <> uint16_t store<uint16_t>(double v) { return f2h((float)v); }
 
-// Scores s[K] and reached flags h[K] of one row x through every tree.
-template <class T>
-inline void walk(const Ensemble& e, const T* x, double* s, double* h) {
-  const int64_t K = e.n_targets;
-  for (int64_t j = 0; j < K; ++j) s[j] = h[j] = 0;
-  for (int64_t c : e.roots) {
-    while (c >= 0) {
-      const TNode& nd = e.nodes[c];
-      const double v = load<T>(x[nd.feature]);
+// Whether a row with feature value v takes node nd's true branch. U: the
+// uniform comparison, or -1 (any mode, missing-value flags). Float inputs are
+// compared in float when every split is a float (exact either way).
+template <class T, int U, bool F32>
+inline bool goes_true(const Ensemble& e, const TNode& nd, int32_t c, const T& xv) {
+  if constexpr (F32 && U >= 0) {
+    const float v = (float)xv, sp = (float)nd.split;
+    if constexpr (U == LEQ) return v <= sp;
+    else if constexpr (U == LT) return v < sp;
+    else if constexpr (U == GTE) return v >= sp;
+    else return v > sp;
+  } else {
+    const double v = load<T>(xv);
+    if constexpr (U == LEQ) return v <= nd.split;
+    else if constexpr (U == LT) return v < nd.split;
+    else if constexpr (U == GTE) return v >= nd.split;
+    else if constexpr (U == GT) return v > nd.split;
+    else {
       bool go;
       switch (nd.mode) {
         case LEQ: go = v <= nd.split; break;
@@ -377,22 +415,101 @@ inline void walk(const Ensemble& e, const T* x, double* s, double* h) {
         case GT: go = v > nd.split; break;
         case EQ: go = v == nd.split; break;
         case NEQ: go = v != nd.split; break;
-        default:
-          go = std::find(e.members.begin() + nd.set_b, e.members.begin() + nd.set_e, v) != e.members.begin() + nd.set_e;
+        default: {
+          const auto b = e.members.begin() + e.set_b[c], en = e.members.begin() + e.set_e[c];
+          go = std::find(b, en, v) != en;
+        }
       }
-      if (!go && nd.miss_true && std::isnan(v)) go = true;
-      c = go ? nd.t : nd.f;
+      return go || (nd.miss_true && std::isnan(v));
     }
-    const int64_t leaf = ~c;
+  }
+}
+
+constexpr int64_t kRowBlock = 64;  // rows walked through one tree before the next (the tree stays in cache)
+
+// Scores s and reached flags h (K per row) of rows [r0, r1), before averaging,
+// base values and post_transform. Rows go through a tree kLanes at a time in
+// lockstep: independent walks overlap their load latencies.
+constexpr int kLanes = 8;
+
+template <class T, int U, bool F32>
+void score_rows_u(const Ensemble& e, const T* X, int64_t F, int64_t r0, int64_t r1, double* s, double* h) {
+  const int64_t K = e.n_targets;
+  const TNode* nodes = e.nodes.data();
+  for (int64_t j = 0; j < (r1 - r0) * K; ++j) s[j] = h[j] = 0;
+  auto add = [&](int64_t r, int64_t leaf) {
+    double* sr = s + (r - r0) * K;
+    double* hr = h + (r - r0) * K;
     for (int64_t k = e.leaf_b[leaf]; k < e.leaf_e[leaf]; ++k) {
       const int64_t j = e.tgt[k];
       const double w = e.w[k];
-      if (e.agg == MIN) s[j] = h[j] != 0 ? std::min(s[j], w) : w;
-      else if (e.agg == MAX) s[j] = h[j] != 0 ? std::max(s[j], w) : w;
-      else s[j] += w;
-      h[j] = 1;
+      if (e.agg == MIN) sr[j] = hr[j] != 0 ? std::min(sr[j], w) : w;
+      else if (e.agg == MAX) sr[j] = hr[j] != 0 ? std::max(sr[j], w) : w;
+      else sr[j] += w;
+      hr[j] = 1;
+    }
+  };
+  for (int64_t root : e.roots) {
+    if (root < 0) {
+      for (int64_t r = r0; r < r1; ++r) add(r, ~root);
+      continue;
+    }
+    for (int64_t g = r0; g < r1; g += kLanes) {
+      const int n = (int)std::min<int64_t>(kLanes, r1 - g);
+      int32_t c[kLanes];
+      for (int i = 0; i < n; ++i) c[i] = (int32_t)root;
+      bool active = true;
+      while (active) {
+        active = false;
+        for (int i = 0; i < n; ++i) {
+          if (c[i] < 0) continue;
+          const TNode& nd = nodes[c[i]];
+          c[i] = goes_true<T, U, F32>(e, nd, c[i], X[(g + i) * F + nd.feature]) ? nd.t : nd.f;
+          active |= c[i] >= 0;
+        }
+      }
+      for (int i = 0; i < n; ++i) add(g + i, ~(int64_t)c[i]);
     }
   }
+}
+
+template <class T>
+void score_rows(const Ensemble& e, const T* X, int64_t F, int64_t r0, int64_t r1, double* s, double* h) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (e.splits_f32) {
+      switch (e.uniform) {
+        case LEQ: return score_rows_u<T, LEQ, true>(e, X, F, r0, r1, s, h);
+        case LT: return score_rows_u<T, LT, true>(e, X, F, r0, r1, s, h);
+        case GTE: return score_rows_u<T, GTE, true>(e, X, F, r0, r1, s, h);
+        case GT: return score_rows_u<T, GT, true>(e, X, F, r0, r1, s, h);
+        default: break;
+      }
+    }
+  }
+  switch (e.uniform) {
+    case LEQ: return score_rows_u<T, LEQ, false>(e, X, F, r0, r1, s, h);
+    case LT: return score_rows_u<T, LT, false>(e, X, F, r0, r1, s, h);
+    case GTE: return score_rows_u<T, GTE, false>(e, X, F, r0, r1, s, h);
+    case GT: return score_rows_u<T, GT, false>(e, X, F, r0, r1, s, h);
+    default: return score_rows_u<T, -1, false>(e, X, F, r0, r1, s, h);
+  }
+}
+
+// Runs fin(row, s, h) for every row after scoring it, row blocks in parallel.
+template <class T, class Fin>
+void for_rows(const Ensemble& e, const RunArgs& a, int64_t N, int64_t F, const Fin& fin) {
+  const int64_t K = e.n_targets, nb = (N + kRowBlock - 1) / kRowBlock;
+  const T* X = static_cast<const T*>(a.in[0]);
+  double* ws = static_cast<double*>(a.workspace);
+  par_for(a.pool, nb, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r0 = b * kRowBlock, r1 = std::min(N, r0 + kRowBlock);
+      double* s = ws + r0 * K * 2;  // this block's scores then flags
+      double* h = s + (r1 - r0) * K;
+      score_rows<T>(e, X, F, r0, r1, s, h);
+      for (int64_t r = r0; r < r1; ++r) fin(r, s + (r - r0) * K, h + (r - r0) * K);
+    }
+  });
 }
 
 template <class T, class O>
@@ -401,24 +518,16 @@ std::unique_ptr<Kernel> make_kernel(const Layer& l, std::shared_ptr<const Ensemb
   const size_t ws = (size_t)2 * (size_t)std::max<int64_t>(1, N) * (size_t)K * sizeof(double);
   return std::make_unique<FnKernel>([ep, N, F, K](const RunArgs& a) {
     const Ensemble& e = *ep;
-    const T* X = static_cast<const T*>(a.in[0]);
     O* Y = static_cast<O*>(a.out[0]);
-    double* score = static_cast<double*>(a.workspace);
-    double* has = score + N * K;
     const double n_trees = (double)e.roots.size();
-    par_for(a.pool, N, 16, [&](int64_t rb, int64_t re) {
-      for (int64_t r = rb; r < re; ++r) {
-        double* s = score + r * K;
-        double* h = has + r * K;
-        walk<T>(e, X + r * F, s, h);
-        for (int64_t j = 0; j < K; ++j) {
-          if (e.agg == AVERAGE) s[j] /= n_trees;
-          if (!e.base.empty() && h[j] != 0) s[j] += e.base[j];
-        }
-        post_transform(e.post, s, K);
-        O* y = Y + r * K;
-        for (int64_t j = 0; j < K; ++j) y[j] = store<O>(s[j]);
+    for_rows<T>(e, a, N, F, [&](int64_t r, double* s, const double* h) {
+      for (int64_t j = 0; j < K; ++j) {
+        if (e.agg == AVERAGE) s[j] /= n_trees;
+        if (!e.base.empty() && h[j] != 0) s[j] += e.base[j];
       }
+      post_transform(e.post, s, K);
+      O* y = Y + r * K;
+      for (int64_t j = 0; j < K; ++j) y[j] = store<O>(s[j]);
     });
   }, ws);
 }
@@ -433,25 +542,17 @@ std::unique_ptr<Kernel> make_classifier(const Layer& l, std::shared_ptr<const En
   auto labels = std::make_shared<std::vector<int64_t>>(ints(l.attrs, "classlabels_int64s"));
   return std::make_unique<FnKernel>([ep, labels, N, F, K](const RunArgs& a) {
     const Ensemble& e = *ep;
-    const T* X = static_cast<const T*>(a.in[0]);
     int64_t* Y = static_cast<int64_t*>(a.out[0]);
     float* Z = static_cast<float*>(a.out[1]);
-    double* score = static_cast<double*>(a.workspace);
-    double* has = score + N * K;
-    par_for(a.pool, N, 16, [&](int64_t rb, int64_t re) {
-      for (int64_t r = rb; r < re; ++r) {
-        double* s = score + r * K;
-        double* h = has + r * K;
-        walk<T>(e, X + r * F, s, h);
-        int64_t best = -1;
-        for (int64_t j = 0; j < K; ++j) {
-          if (j < (int64_t)e.base.size()) { s[j] += e.base[j]; h[j] = 1; }
-          if (h[j] != 0 && (best < 0 || s[j] > s[best])) best = j;
-        }
-        Y[r] = (*labels)[best < 0 ? 0 : best];
-        post_transform(e.post, s, K);
-        for (int64_t j = 0; j < K; ++j) Z[r * K + j] = (float)s[j];
+    for_rows<T>(e, a, N, F, [&](int64_t r, double* s, double* h) {
+      int64_t best = -1;
+      for (int64_t j = 0; j < K; ++j) {
+        if (j < (int64_t)e.base.size()) { s[j] += e.base[j]; h[j] = 1; }
+        if (h[j] != 0 && (best < 0 || s[j] > s[best])) best = j;
       }
+      Y[r] = (*labels)[best < 0 ? 0 : best];
+      post_transform(e.post, s, K);
+      for (int64_t j = 0; j < K; ++j) Z[r * K + j] = (float)s[j];
     });
   }, ws);
 }
