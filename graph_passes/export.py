@@ -18,6 +18,8 @@ def save_graph(g, path):
     outs = [helper.make_tensor_value_info(v.name, v.elem_type, v.shape) for v in g.outputs]
     inits = [numpy_helper.from_array(a, k) for k, a in g.initializers.items()]
     graph = helper.make_graph(nodes, "optimized", ins, outs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", g.opset),
-                                                    helper.make_opsetid(FUSED_DOMAIN, 1)])
+    opsets = [helper.make_opsetid("", g.opset), helper.make_opsetid(FUSED_DOMAIN, 1)]
+    if any(n.domain == "ai.onnx.ml" for n in g.nodes):
+        opsets.append(helper.make_opsetid("ai.onnx.ml", getattr(g, "ml_opset", 3)))
+    model = helper.make_model(graph, opset_imports=opsets)
     onnx.save(model, path)

@@ -43,12 +43,14 @@ class Graph:
     overridable: List[Value] = field(default_factory=list)  # initializers listed as inputs too
     value_types: Dict[str, Value] = field(default_factory=dict)  # shapes known so far
     inference_error: Optional[str] = None  # onnx shape inference's complaint for the current input shapes
+    ml_opset: int = 3  # the model's ai.onnx.ml opset import (TreeEnsemble needs 5)
 
     def copy(self):
         return Graph(
             nodes=[Node(n.op, list(n.inputs), list(n.outputs), dict(n.attrs), n.name, n.domain) for n in self.nodes],
             initializers=dict(self.initializers), inputs=list(self.inputs), outputs=list(self.outputs),
-            opset=self.opset, overridable=list(self.overridable), value_types=dict(self.value_types))
+            opset=self.opset, overridable=list(self.overridable), value_types=dict(self.value_types),
+            ml_opset=self.ml_opset)
 
     def consumers(self):
         """tensor name -> list of nodes reading it."""

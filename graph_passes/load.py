@@ -86,7 +86,16 @@ CONTRIB_OPS = {("com.microsoft", "QLinearAdd"), ("com.microsoft", "QLinearGlobal
                ("com.microsoft", "QGemm")}  # QGemm: expanded to standard ops (graph_passes/qdq.py)
 FOLDED_ONLY = {"Constant", "Shape", "Size"}  # evaluated by graph_passes/fold.py, never a step
 ML_DOMAIN = "ai.onnx.ml"
-ML_OPS = {"Binarizer", "ArrayFeatureExtractor"}  # the ai.onnx.ml ops with routines (numeric tensors only)
+ML_OPS = {"Binarizer", "ArrayFeatureExtractor",  # the ai.onnx.ml ops with routines (numeric tensors only)
+          "TreeEnsemble", "TreeEnsembleRegressor", "TreeEnsembleClassifier"}
+
+
+def ml_opset(model):
+    """The model's ai.onnx.ml opset import (3 when it imports none)."""
+    for o in model.opset_import:
+        if o.domain == ML_DOMAIN:
+            return o.version
+    return 3
 
 
 def check_ops_supported(graph):
@@ -122,7 +131,7 @@ def to_ir(model):
                           n.domain if n.domain in (ML_DOMAIN, "com.microsoft") else ""))
     outputs = [_value(vi) for vi in g.output]
     graph = Graph(nodes=nodes, initializers=inits, inputs=inputs, outputs=outputs,
-                  opset=default_opset(model), overridable=overridable)
+                  opset=default_opset(model), overridable=overridable, ml_opset=ml_opset(model))
     if any(n.domain == "com.microsoft" for n in nodes):
         from .qdq import expand_contrib
         expand_contrib(graph)

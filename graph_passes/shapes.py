@@ -17,7 +17,7 @@ SMALL = 4096  # elements: initializers up to this size are passed with their val
 
 
 ML_DOMAIN = "ai.onnx.ml"
-ML_OPSET = 3  # the ai.onnx.ml ops the engine runs (graph_passes/load.py ML_OPS) are unchanged since 1
+ML_OPSET = 3  # ai.onnx.ml opset for graphs that do not say (Graph.ml_opset follows the model's import)
 
 FUSED_ATTRS = ("activation", "activation_params")
 FUSED_EXTRA_INPUT = {"Conv": 3, "MatMul": 2}  # first engine-only input position
@@ -69,7 +69,7 @@ def _to_proto(g, input_shapes):
     graph = helper.make_graph(nodes, "g", ins, outs, inits)
     opsets = [helper.make_opsetid("", g.opset)]
     if any(n.domain == ML_DOMAIN for n in g.nodes):
-        opsets.append(helper.make_opsetid(ML_DOMAIN, ML_OPSET))
+        opsets.append(helper.make_opsetid(ML_DOMAIN, getattr(g, "ml_opset", None) or ML_OPSET))
     return helper.make_model(graph, opset_imports=opsets, ir_version=8)
 
 

@@ -17,3 +17,4 @@ from . import nn  # noqa: F401,E402  (Attention, RMSNormalization, losses, GridS
 from . import bounded  # noqa: F401,E402  (the dynamic runner's NonZero, Compress, Unique, NonMaxSuppression)
 from . import misc  # noqa: F401,E402  (CumProd, Bitwise*, BitCast, Shrink, Det, RotaryEmbedding, CenterCropPad, windows, AffineGrid, TensorScatter, Col2Im)
 from . import extra_ops  # noqa: F401,E402  (TfIdfVectorizer, DeformConv, MaxUnpool, MelWeightMatrix)
+from . import trees  # noqa: F401,E402  (ai.onnx.ml TreeEnsemble, TreeEnsembleRegressor)
