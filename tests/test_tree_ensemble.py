@@ -19,10 +19,7 @@ CPU = ["CPUExecutionProvider"]
 
 
 def _ort_run(model, x):
-    try:
-        sess = ort.InferenceSession(model.SerializeToString(), providers=CPU)
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"onnxruntime cannot load it: {e}")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=CPU)
     return sess.run(None, {"X": x})[0]
 
 
