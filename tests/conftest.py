@@ -137,3 +137,16 @@ def models():
 def sn():
     import softneuro_ep
     return softneuro_ep
+
+
+@pytest.fixture
+def child_env():
+    """env(**overrides) for a child Python that imports the same softneuro_ep as this process: in a clean
+    checkout the source tree in the cwd has no built engine, so the cwd must not shadow the installed one."""
+    def make(**overrides):
+        import softneuro_ep
+        env = dict(_os.environ, PYTHONSAFEPATH="1", **overrides)
+        parent = _os.path.dirname(_os.path.dirname(_os.path.abspath(softneuro_ep.__file__)))
+        env["PYTHONPATH"] = _os.pathsep.join([parent] + [p for p in env.get("PYTHONPATH", "").split(_os.pathsep) if p])
+        return env
+    return make

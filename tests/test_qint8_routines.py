@@ -200,8 +200,8 @@ def test_quantize_dequantize_vec(n, dt):
 
 @pytest.mark.skipif(os.environ.get("SNEP_MAX_ISA") is not None, reason="already capped")
 @pytest.mark.parametrize("isa", ["avx512", "avx2", "plain"])
-def test_fallback_isas(isa):
-    env = dict(os.environ, SNEP_MAX_ISA=isa)
+def test_fallback_isas(isa, child_env):
+    env = child_env(SNEP_MAX_ISA=isa)
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_qint8_routines.py",
            "conformance/test_routines.py", "-k", "qint8 or fused or quantize or QLinear or Integer"]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)

@@ -225,19 +225,19 @@ def test_f16_gemv_refuses():
                  descriptor=F16_LINEAR, const_inputs=True)
 
 
-def test_vdpbf16_kernels_without_amx():
+def test_vdpbf16_kernels_without_amx(child_env):
     """Where AMX-BF16 is available the bf16 routines use it for M >= 16; this
     runs the bf16 cases again with SNEP_BF16_AMX=0 (the vdpbf16ps kernels only)."""
     if not _routine("Conv", BF16_CONV[0])["usable"] or os.environ.get("SNEP_BF16_AMX") == "0":
         pytest.skip("no AVX512-BF16, or already without AMX")
-    env = dict(os.environ, SNEP_BF16_AMX="0")
+    env = child_env(SNEP_BF16_AMX="0")
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", os.path.abspath(__file__),
                         "-k", "bf16_conv or (linear and bfloat16)"],
                        env=env, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
 
 
-def test_capped_isa_reports_unusable():
+def test_capped_isa_reports_unusable(child_env):
     """Under SNEP_MAX_ISA=avx2 the routines are listed as unusable and naming one is a clear error."""
     code = r"""
 import numpy as np
@@ -257,7 +257,7 @@ else:
     raise AssertionError("ran a routine whose ISA is capped away")
 print("ok")
 """
-    env = dict(os.environ, SNEP_MAX_ISA="avx2")
+    env = child_env(SNEP_MAX_ISA="avx2")
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     p = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "ok" in p.stdout, p.stderr
