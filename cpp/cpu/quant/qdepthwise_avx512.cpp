@@ -2,6 +2,7 @@
 // its int32 accumulators in registers over all taps, two taps per vpmaddwd.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cpu/quant/qdepthwise.h"
@@ -39,8 +40,11 @@ inline void block(const int16_t* ph, const int64_t* off, const int32_t* wp, int 
 void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const int64_t* toff, int16_t* ph,
                   const BlockSink& sink) {
   static_assert(kBlock == 256, "16 accumulators of 16");
+  // the tap loop below reads at most 32 elements past the phase planes: only
+  // that much of the kBlock slack (the generic loop's) needs zeroing
+  const int64_t zero_elems = std::min<int64_t>(g.phase_elems, g.sh * g.sw * g.Hq * g.Wq + 64);
   if (g.sw == 1) {  // as fill(), rows converted 32 at a time
-    std::memset(ph, 0, sizeof(int16_t) * g.phase_elems);
+    std::memset(ph, 0, sizeof(int16_t) * zero_elems);
     const __m512i vz = _mm512_set1_epi16((short)xz);
     for (int64_t a = 0; a < g.sh; ++a)
       for (int64_t i = 0; i < g.Hq; ++i) {
@@ -56,7 +60,7 @@ void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w
         }
       }
   } else if (g.sw == 2) {  // as fill(): 64 input bytes = 32 (even, odd) pairs split by 16-bit shifts
-    std::memset(ph, 0, sizeof(int16_t) * g.phase_elems);
+    std::memset(ph, 0, sizeof(int16_t) * zero_elems);
     const __m512i vz = _mm512_set1_epi16((short)xz), lo = _mm512_set1_epi16(0x00FF);
     alignas(64) int16_t iota[32];
     for (int t = 0; t < 32; ++t) iota[t] = (int16_t)t;
