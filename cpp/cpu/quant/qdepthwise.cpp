@@ -64,6 +64,7 @@ class QDepthwiseKernel : public Kernel {
     for (int64_t a = 0; a < g_.kh; ++a)
       for (int64_t b = 0; b < g_.kw; ++b)
         toff_.push_back(((a % g_.sh) * g_.sw + b % g_.sw) * g_.Hq * g_.Wq + (a / g_.sh) * g_.Wq + b / g_.sw);
+    pairs_ = qdw::pair_taps(toff_.data(), g_.kh * g_.kw);
     w_u8_ = l.in(3).dtype == DType::UInt8;
     ws_vec_ = l.in(4).numel() > 1;
     wz_vec_ = l.in(5).numel() > 1;
@@ -140,7 +141,7 @@ class QDepthwiseKernel : public Kernel {
                           },
                           &cx};
       const uint8_t* xp = x + (img * p_.C + c) * g_.H * g_.W;
-      if (avx512_) qdw::plane_avx512(g_, xp, xz, w, toff_.data(), ph, sink);
+      if (avx512_) qdw::plane_avx512(g_, xp, xz, w, pairs_, ph, sink);
       else qdw::plane(g_, xp, xz, w, toff_.data(), ph, [&](int64_t n0, const int32_t* ac, int64_t n) { sink.fn(sink.ctx, n0, ac, n); });
     });
   }
@@ -152,6 +153,7 @@ class QDepthwiseKernel : public Kernel {
   bool y_signed_ = false, avx512_ = false;
   Activation act_;
   std::vector<int64_t> toff_;
+  qdw::TapPairs pairs_;
 };
 
 SNEP_REGISTER_LAMBDA("QLinearConv", "cpu:qint8:nchw/depthwise", dw_supports,

@@ -37,7 +37,7 @@ inline void block(const int16_t* ph, const int64_t* off, const int32_t* wp, int 
 }
 }  // namespace
 
-void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const int64_t* toff, int16_t* ph,
+void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const TapPairs& tp, int16_t* ph,
                   const BlockSink& sink) {
   static_assert(kBlock == 256, "16 accumulators of 16");
   // the tap loop below reads at most 32 elements past the phase planes: only
@@ -91,29 +91,17 @@ void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w
   } else {
     fill(g, x, xz, ph);
   }
-  // Taps in pairs (t0, t1) with toff[t1] == toff[t0] + 1 (horizontal
-  // neighbours in one phase plane), else alone with a zero partner: one
-  // vpmaddwd of the int16 plane against (w[t0], w[t1]) gives the even wide
-  // outputs from the plane at r, the odd ones from r + 1. Exact in int32:
+  // Taps in pairs (tp): one vpmaddwd of the int16 plane against
+  // (w[t0], w[t1]) (w[t1] = 0 for a lone tap) gives the even wide outputs
+  // from the plane at r, the odd ones from r + 1. Exact in int32:
   // |x - xz|, |w - wz| <= 255.
-  const int64_t NW = g.OH * g.Wq, KK = g.kh * g.kw;
-  int64_t off[32];
+  const int64_t NW = g.OH * g.Wq;
+  const int64_t* off = tp.off;
+  const int nop = tp.nop;
   int32_t wp[32];
-  int nop = 0;
-  {
-    bool used[32] = {};
-    for (int64_t t = 0; t < KK; ++t) {
-      if (used[t]) continue;
-      used[t] = true;
-      int64_t u = -1;
-      for (int64_t v = 0; v < KK && u < 0; ++v)
-        if (!used[v] && toff[v] == toff[t] + 1) u = v;
-      if (u >= 0) used[u] = true;
-      off[nop] = toff[t];
-      wp[nop] = (int32_t)(((uint32_t)(uint16_t)(int16_t)(u >= 0 ? w[u] : 0) << 16) | (uint16_t)(int16_t)w[t]);
-      ++nop;
-    }
-  }
+  for (int o = 0; o < nop; ++o)
+    wp[o] = (int32_t)(((uint32_t)(uint16_t)(int16_t)(tp.t1[o] >= 0 ? w[tp.t1[o]] : 0) << 16) |
+                      (uint16_t)(int16_t)w[tp.t0[o]]);
   alignas(64) int32_t out[kBlock];
   for (int64_t n0 = 0; n0 < NW; n0 += kBlock) {
     const int64_t n = NW - n0 < kBlock ? NW - n0 : kBlock;
