@@ -74,7 +74,39 @@ inline __attribute__((always_inline)) static void qrequant_avx512vnni_row(const 
   const __m512 vm = _mm512_set1_ps(r.mult), vzm = _mm512_set1_ps(r.zmult);
   const __m512i vzz = _mm512_set1_epi32(r.zz), vyz = _mm512_set1_epi32(r.yz);
   const __m512 flo = _mm512_set1_ps((float)(r.qlo - r.yz)), fhi = _mm512_set1_ps((float)(r.qhi - r.yz));
-  for (int64_t j = 0; j < r.n; j += 16) {
+  int64_t j = 0;
+  if (!r.y32) {  // 64 (then 32) outputs a step, packed to bytes with one store (same arithmetic as below)
+    // q lies in [qlo, qhi], inside the output type: the saturating packs keep it
+    const auto q16 = [&](int64_t o) __attribute__((always_inline)) {
+      __m512i t = _mm512_add_epi32(_mm512_loadu_si512(r.acc + o), vc0);
+      if (r.colsum) t = _mm512_sub_epi32(t, _mm512_mullo_epi32(vwz, _mm512_loadu_si512(r.colsum + o)));
+      __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(t), vm);
+      if (r.z) {
+        const __m128i zb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint8_t*>(r.z) + o));
+        __m512i zi = r.z_signed ? _mm512_cvtepi8_epi32(zb) : _mm512_cvtepu8_epi32(zb);
+        v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(zi, vzz)), vzm));
+      }
+      v = _mm512_min_ps(_mm512_max_ps(v, flo), fhi);
+      return _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vyz);
+    };
+    // after the packs, dword 4k + s holds outputs 16s + 4k .. 16s + 4k + 3
+    const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (; j + 64 <= r.n; j += 64) {
+      const __m512i q0 = q16(j), q1 = q16(j + 16), q2 = q16(j + 32), q3 = q16(j + 48);
+      const __m512i w01 = _mm512_packs_epi32(q0, q1), w23 = _mm512_packs_epi32(q2, q3);
+      const __m512i b = r.y_signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
+      _mm512_storeu_si512(static_cast<uint8_t*>(r.y) + j, _mm512_permutexvar_epi32(perm, b));
+    }
+    if (j + 32 <= r.n) {
+      const __m512i q0 = q16(j), q1 = q16(j + 16);
+      const __m512i w01 = _mm512_packs_epi32(q0, q1);
+      const __m512i b = r.y_signed ? _mm512_packs_epi16(w01, w01) : _mm512_packus_epi16(w01, w01);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint8_t*>(r.y) + j),
+                          _mm512_castsi512_si256(_mm512_permutexvar_epi32(perm, b)));
+      j += 32;
+    }
+  }
+  for (; j < r.n; j += 16) {
     const int64_t left = r.n - j;
     const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
     __m512i t = _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, r.acc + j), vc0);

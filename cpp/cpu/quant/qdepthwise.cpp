@@ -64,6 +64,7 @@ class QDepthwiseKernel : public Kernel {
     for (int64_t a = 0; a < g_.kh; ++a)
       for (int64_t b = 0; b < g_.kw; ++b)
         toff_.push_back(((a % g_.sh) * g_.sw + b % g_.sw) * g_.Hq * g_.Wq + (a / g_.sh) * g_.Wq + b / g_.sw);
+    pairs_ = qdw::pair_taps(toff_.data(), g_.kh * g_.kw);
     w_u8_ = l.in(3).dtype == DType::UInt8;
     ws_vec_ = l.in(4).numel() > 1;
     wz_vec_ = l.in(5).numel() > 1;
@@ -115,37 +116,32 @@ class QDepthwiseKernel : public Kernel {
            g_.OW, g_.Wq};
       cx.r.c0 = has_bias_ ? static_cast<const int32_t*>(a.in[8])[c] : 0;
       cx.r.mult = xs * wsc[ws_vec_ ? c : 0] / ys;
-      // a block of wide outputs: requantize its runs of valid columns
+      // a block of wide outputs: its valid columns are consecutive outputs;
+      // gather them and requantize once (one division per block)
       qdw::BlockSink sink{[](void* vp, int64_t n0, const int32_t* ac, int64_t n) {
                             Ctx& k = *static_cast<Ctx*>(vp);
-                            uint8_t wide[qdw::kBlock];
-                            if (!k.z) {  // one call for the block, then its runs of valid columns copied
-                              qgemm::QRow r = k.r;
-                              r.acc = ac;
-                              r.n = n;
-                              r.y = wide;
-                              k.rq(r);
-                            }
+                            alignas(64) int32_t dense[qdw::kBlock];
+                            int64_t oh = n0 / k.wq, ow = n0 % k.wq, cnt = 0;
+                            const int64_t o0 = oh * k.ow + std::min(ow, k.ow);
                             for (int64_t j = 0; j < n;) {
-                              const int64_t nw = n0 + j, oh = nw / k.wq, ow = nw % k.wq;
                               const int64_t len = std::min(k.wq - ow, n - j);
-                              if (ow < k.ow && !k.z) {
-                                std::memcpy(k.y + oh * k.ow + ow, wide + j, std::min(len, k.ow - ow));
-                              } else if (ow < k.ow) {
-                                qgemm::QRow r = k.r;
-                                const int64_t o = oh * k.ow + ow;
-                                r.acc = ac + j;
-                                r.n = std::min(len, k.ow - ow);
-                                r.z = k.z ? k.z + o : nullptr;
-                                r.y = k.y + o;
-                                k.rq(r);
-                              }
+                              const int64_t v = ow < k.ow ? std::min(len, k.ow - ow) : 0;
+                              for (int64_t e = 0; e < v; ++e) dense[cnt + e] = ac[j + e];
+                              cnt += v;
                               j += len;
+                              ow = 0;
                             }
+                            if (!cnt) return;
+                            qgemm::QRow r = k.r;
+                            r.acc = dense;
+                            r.n = cnt;
+                            r.z = k.z ? k.z + o0 : nullptr;
+                            r.y = k.y + o0;
+                            k.rq(r);
                           },
                           &cx};
       const uint8_t* xp = x + (img * p_.C + c) * g_.H * g_.W;
-      if (avx512_) qdw::plane_avx512(g_, xp, xz, w, toff_.data(), ph, sink);
+      if (avx512_) qdw::plane_avx512(g_, xp, xz, w, pairs_, ph, sink);
       else qdw::plane(g_, xp, xz, w, toff_.data(), ph, [&](int64_t n0, const int32_t* ac, int64_t n) { sink.fn(sink.ctx, n0, ac, n); });
     });
   }
@@ -157,6 +153,7 @@ class QDepthwiseKernel : public Kernel {
   bool y_signed_ = false, avx512_ = false;
   Activation act_;
   std::vector<int64_t> toff_;
+  qdw::TapPairs pairs_;
 };
 
 SNEP_REGISTER_LAMBDA("QLinearConv", "cpu:qint8:nchw/depthwise", dw_supports,

@@ -9,7 +9,31 @@ struct BlockSink {
   void (*fn)(void* ctx, int64_t n0, const int32_t* acc, int64_t n);
   void* ctx;
 };
-void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const int64_t* toff, int16_t* ph,
+// The taps in pairs (t0, t1) with toff[t1] == toff[t0] + 1 (horizontal
+// neighbours in one phase plane), else alone (t1 = -1); set once per kernel.
+struct TapPairs {
+  int nop = 0;
+  int64_t off[32];
+  int t0[32], t1[32];
+};
+inline TapPairs pair_taps(const int64_t* toff, int64_t KK) {  // KK <= 32
+  TapPairs p;
+  bool used[32] = {};
+  for (int64_t t = 0; t < KK; ++t) {
+    if (used[t]) continue;
+    used[t] = true;
+    int u = -1;
+    for (int64_t v = 0; v < KK && u < 0; ++v)
+      if (!used[v] && toff[v] == toff[t] + 1) u = (int)v;
+    if (u >= 0) used[u] = true;
+    p.off[p.nop] = toff[t];
+    p.t0[p.nop] = (int)t;
+    p.t1[p.nop] = u;
+    ++p.nop;
+  }
+  return p;
+}
+void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const TapPairs& tp, int16_t* ph,
                   const BlockSink& sink);
 }  // namespace qdw
 }  // namespace snep

@@ -1,7 +1,8 @@
-// AVX-512 depthwise plane loop: each block of 256 wide outputs keeps its 16
-// int32 accumulators in registers over all taps.
+// AVX-512 depthwise plane loop: each block of up to 256 wide outputs keeps
+// its int32 accumulators in registers over all taps, two taps per vpmaddwd.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cpu/quant/qdepthwise.h"
@@ -9,11 +10,41 @@
 
 namespace snep {
 namespace qdw {
-void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const int64_t* toff, int16_t* ph,
+namespace {
+// NG groups of 32 wide outputs from ph (already offset by the block start):
+// even outputs in ev, odd in od, interleaved back into out at the end.
+template <int NG>
+inline void block(const int16_t* ph, const int64_t* off, const int32_t* wp, int nop, int32_t* out) {
+  __m512i ev[NG], od[NG];
+  for (int i = 0; i < NG; ++i) ev[i] = od[i] = _mm512_setzero_si512();
+  for (int o = 0; o < nop; ++o) {
+    const int16_t* r = ph + off[o];
+    const __m512i wv = _mm512_set1_epi32(wp[o]);
+#pragma GCC unroll 8
+    for (int i = 0; i < NG; ++i) {
+      ev[i] = _mm512_add_epi32(ev[i], _mm512_madd_epi16(_mm512_loadu_si512(r + 32 * i), wv));
+      od[i] = _mm512_add_epi32(od[i], _mm512_madd_epi16(_mm512_loadu_si512(r + 32 * i + 1), wv));
+    }
+  }
+  // unpack: lo = outputs [0-3 | 8-11 | 16-19 | 24-27], hi = [4-7 | 12-15 | 20-23 | 28-31]
+  const __m512i i0 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), i1 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+#pragma GCC unroll 8
+  for (int i = 0; i < NG; ++i) {
+    const __m512i lo = _mm512_unpacklo_epi32(ev[i], od[i]), hi = _mm512_unpackhi_epi32(ev[i], od[i]);
+    _mm512_store_si512(out + 32 * i, _mm512_permutex2var_epi64(lo, i0, hi));
+    _mm512_store_si512(out + 32 * i + 16, _mm512_permutex2var_epi64(lo, i1, hi));
+  }
+}
+}  // namespace
+
+void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const TapPairs& tp, int16_t* ph,
                   const BlockSink& sink) {
   static_assert(kBlock == 256, "16 accumulators of 16");
+  // the tap loop below reads at most 32 elements past the phase planes: only
+  // that much of the kBlock slack (the generic loop's) needs zeroing
+  const int64_t zero_elems = std::min<int64_t>(g.phase_elems, g.sh * g.sw * g.Hq * g.Wq + 64);
   if (g.sw == 1) {  // as fill(), rows converted 32 at a time
-    std::memset(ph, 0, sizeof(int16_t) * g.phase_elems);
+    std::memset(ph, 0, sizeof(int16_t) * zero_elems);
     const __m512i vz = _mm512_set1_epi16((short)xz);
     for (int64_t a = 0; a < g.sh; ++a)
       for (int64_t i = 0; i < g.Hq; ++i) {
@@ -29,7 +60,7 @@ void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w
         }
       }
   } else if (g.sw == 2) {  // as fill(): 64 input bytes = 32 (even, odd) pairs split by 16-bit shifts
-    std::memset(ph, 0, sizeof(int16_t) * g.phase_elems);
+    std::memset(ph, 0, sizeof(int16_t) * zero_elems);
     const __m512i vz = _mm512_set1_epi16((short)xz), lo = _mm512_set1_epi16(0x00FF);
     alignas(64) int16_t iota[32];
     for (int t = 0; t < 32; ++t) iota[t] = (int16_t)t;
@@ -60,23 +91,31 @@ void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w
   } else {
     fill(g, x, xz, ph);
   }
-  const int64_t NW = g.OH * g.Wq, KK = g.kh * g.kw;
+  // Taps in pairs (tp): one vpmaddwd of the int16 plane against
+  // (w[t0], w[t1]) (w[t1] = 0 for a lone tap) gives the even wide outputs
+  // from the plane at r, the odd ones from r + 1. Exact in int32:
+  // |x - xz|, |w - wz| <= 255.
+  const int64_t NW = g.OH * g.Wq;
+  const int64_t* off = tp.off;
+  const int nop = tp.nop;
+  int32_t wp[32];
+  for (int o = 0; o < nop; ++o)
+    wp[o] = (int32_t)(((uint32_t)(uint16_t)(int16_t)(tp.t1[o] >= 0 ? w[tp.t1[o]] : 0) << 16) |
+                      (uint16_t)(int16_t)w[tp.t0[o]]);
   alignas(64) int32_t out[kBlock];
   for (int64_t n0 = 0; n0 < NW; n0 += kBlock) {
-    __m512i acc[16];
-    for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_si512();
-    for (int64_t t = 0; t < KK; ++t) {
-      const int16_t* r = ph + toff[t] + n0;
-      const __m512i wv = _mm512_set1_epi32(w[t]);
-#pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) {
-        const __m512i v = _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + 16 * i)));
-        acc[i] = _mm512_add_epi32(acc[i], _mm512_mullo_epi32(v, wv));
-      }
+    const int64_t n = NW - n0 < kBlock ? NW - n0 : kBlock;
+    switch ((n + 31) / 32) {
+      case 1: block<1>(ph + n0, off, wp, nop, out); break;
+      case 2: block<2>(ph + n0, off, wp, nop, out); break;
+      case 3: block<3>(ph + n0, off, wp, nop, out); break;
+      case 4: block<4>(ph + n0, off, wp, nop, out); break;
+      case 5: block<5>(ph + n0, off, wp, nop, out); break;
+      case 6: block<6>(ph + n0, off, wp, nop, out); break;
+      case 7: block<7>(ph + n0, off, wp, nop, out); break;
+      default: block<8>(ph + n0, off, wp, nop, out); break;
     }
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; ++i) _mm512_store_si512(out + 16 * i, acc[i]);
-    sink.fn(sink.ctx, n0, out, NW - n0 < kBlock ? NW - n0 : kBlock);
+    sink.fn(sink.ctx, n0, out, n);
   }
 }
 }  // namespace qdw
