@@ -150,10 +150,9 @@ def _layer_errors(g, types, feed_names, threads, tuned, sample):
             errs[(name, key)] = errs[(name, QPREFIX)]
             continue
         qin = {t: quantize_np(acts[t], *planner.params[t]) for t in v.acts}
-        if v.node.op == "MaxPool":
-            x = acts[v.acts[0]]
-            xq = dequantize_np(qin[v.acts[0]], *planner.params[v.acts[0]])
-            e = float(np.sum((xq - x) ** 2) / max(np.sum(x * x), 1e-30))
+        if v.node.op != "QLinearConv":  # u8 pass-through ops: the error is their inputs' quantisation
+            num = sum(float(np.sum((dequantize_np(qin[t], *planner.params[t]) - acts[t]) ** 2)) for t in v.acts)
+            e = num / max(sum(float(np.sum(acts[t] * acts[t])) for t in v.acts), 1e-30)
         else:
             inputs = [qin[i] if i in qin else (v.initializers.get(i) if i in v.initializers else
                                                g.initializers.get(i)) for i in v.node.inputs]

@@ -6,8 +6,8 @@ QLinearConv (u8 activations, per-output-channel symmetric s8 weights, int32
 bias, the fused activation and residual kept). Its activations are in format
 "qint8" (uint8 NCHW with the tensor's scale and zero point); the adapts
 between "nchw" and "qint8" are QuantizeLinear / DequantizeLinear with those
-parameters. MaxPool runs on u8 unchanged (its output keeps its input's
-parameters). The tuner profiles variants like any routine and DPRS weighs the
+parameters. MaxPool, nearest Resize and Concat run on u8 unchanged (they keep
+one set of parameters, see QuantPlanner.__init__). The tuner profiles variants like any routine and DPRS weighs the
 adapts; apply() rewrites the chosen layers and inserts the adapts.
 
 Tensor parameters: asymmetric u8 over [min(lo, 0), max(hi, 0)].
@@ -58,10 +58,18 @@ class QuantPlanner:
         self.params: Dict[str, Tuple[np.float32, np.uint8]] = {}
         for name, (lo, hi) in ranges.items():
             self.params[name] = qparams(lo, hi)
-        # MaxPool on u8 keeps its input's parameters: its output's are defined as those.
+        # Ops that move u8 values without arithmetic keep one set of parameters: MaxPool and nearest Resize
+        # outputs take their input's; a Concat's inputs take its output's (the union of their ranges) when
+        # the Concat is their only reader. A variant is offered only where these agree (see _passthrough).
+        consumers = g.consumers()
+        outputs = g.output_names()
         for n in g.nodes:
-            if n.op == "MaxPool" and n.inputs[0] in self.params and n.outputs[0]:
+            if n.op in ("MaxPool", "Resize") and n.inputs[0] in self.params and n.outputs[0]:
                 self.params[n.outputs[0]] = self.params[n.inputs[0]]
+            elif n.op == "Concat" and n.outputs[0] in self.params:
+                for t in n.inputs:
+                    if t in self.params and len(consumers.get(t, [])) == 1 and t not in outputs:
+                        self.params[t] = self.params[n.outputs[0]]
         self.variants: Dict[str, Variant] = {}
 
     def _u8(self, name):
@@ -75,8 +83,8 @@ class QuantPlanner:
         v = None
         if node.op == "Conv":
             v = self._conv(node)
-        elif node.op == "MaxPool":
-            v = self._maxpool(node)
+        elif node.op in ("MaxPool", "Resize", "Concat"):
+            v = self._passthrough(node)
         if v is not None:
             self.variants[node.name] = v
         return v
@@ -125,13 +133,27 @@ class QuantPlanner:
         q = Node("QLinearConv", ins, [y], dict(n.attrs), n.name)
         return Variant(q, inits, acts, [y])
 
-    def _maxpool(self, n):
-        x, y = n.inputs[0], n.outputs[0]
-        if len([o for o in n.outputs if o]) != 1 or x not in self.params or not self._fp32(x):
+    def _same(self, a, b):
+        pa, pb = self.params.get(a), self.params.get(b)
+        return pa is not None and pb is not None and float(pa[0]) == float(pb[0]) and int(pa[1]) == int(pb[1])
+
+    def _passthrough(self, n):
+        """MaxPool, nearest Resize, Concat on u8: exact when input and output parameters agree."""
+        y = n.outputs[0]
+        if len([o for o in n.outputs if o]) != 1 or y not in self.params:
             return None
-        if len(self.types[x].shape) != 4:
+        if n.op == "Concat":
+            acts = [t for t in n.inputs if t]
+            if not acts or any(t in self.g.initializers or not self._fp32(t) or not self._same(t, y) for t in acts):
+                return None
+            return Variant(Node("Concat", list(n.inputs), [y], dict(n.attrs), n.name), {}, acts, [y])
+        x = n.inputs[0]
+        if not self._fp32(x) or len(self.types[x].shape) != 4 or not self._same(x, y):
             return None
-        return Variant(Node("MaxPool", [x], [y], dict(n.attrs), n.name), {}, [x], [y])
+        if n.op == "Resize" and (n.attrs.get("mode", "nearest") != "nearest" or
+                                 any(i and i not in self.g.initializers for i in n.inputs[1:])):
+            return None
+        return Variant(Node(n.op, list(n.inputs), [y], dict(n.attrs), n.name), {}, [x], [y])
 
     # ---- profiling helpers ------------------------------------------------
     def probe_view(self, variant):

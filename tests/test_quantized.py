@@ -314,3 +314,32 @@ def test_accuracy_budget_weighs_bfloat16_and_float16_routines_too(tmp_path):
     plain = session(m, calibration=cal)
     assert not [k for L in plan_of(plain).tuned.dp_layers for c in L.candidates for k in [c.routine]
                 if "bfloat16" in k]  # ... and never without one
+
+
+def branchy_net():
+    """conv -> (conv, conv) -> Concat -> Resize(nearest) -> conv: the u8 pass-through ops."""
+    rng = np.random.default_rng(4)
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["a", "w1"], ["b1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["a", "w2"], ["b2"]),
+             helper.make_node("Concat", ["b1", "b2"], ["c"], axis=1),
+             helper.make_node("Resize", ["c", "", "scales"], ["r"], mode="nearest"),
+             helper.make_node("Conv", ["r", "w3"], ["y"])]
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    inits = [_w(rng, "w0", 8, 3, 3, 3), _w(rng, "w1", 8, 8, 3, 3, scale=0.1), _w(rng, "w2", 8, 8, 1, 1),
+             _w(rng, "w3", 4, 16, 1, 1), scales]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_concat_and_nearest_resize_keep_chains_quantized(tmp_path):
+    m = branchy_net()
+    cal = ort.calibrate(m, samples(4), path=str(tmp_path / "b.json"))
+    s = session(m, calibration=cal, dtypes="qint8")
+    ops = [n.op for n in plan_of(s).graph.nodes]
+    assert ops.count("QLinearConv") == 4 and "Concat" in ops and "Resize" in ops
+    assert ops.count("QuantizeLinear") == 1 and ops.count("DequantizeLinear") == 1  # at the graph's ends only
+    ref = session(m)
+    for x in samples(3, seed=21):
+        assert rel(s.run(None, {"x": x})[0], ref.run(None, {"x": x})[0]) < 0.05
