@@ -1,6 +1,7 @@
 // bf16gemm driver: packing with rounding to bf16, cache blocking and threading
 // over (batch, M block, N chunk) tasks as in sgemm.cpp. See bf16gemm.h.
 #include "cpu/gemm/bf16gemm.h"
+#include "cpu/gemm/task_grid.h"
 
 #include <algorithm>
 #include <atomic>
@@ -29,10 +30,6 @@ int act_code(const Activation& act) {
 constexpr int64_t kSlabCols = 256;
 constexpr int64_t kABlockElems = 1 << 19;  // bf16 elements of an A block kept in L2 (1 MiB)
 constexpr int64_t kKcMax = 512;
-
-struct Grid {
-  int64_t mpanels, npanels, mb_panels, nc_panels, mblocks, nchunks, total;
-};
 
 struct RunCtx {
   const Bf16Problem* p;
@@ -221,29 +218,8 @@ void bf16_run(const Bf16Problem& p, const Bf16Ukernel& uk, ThreadPool* pool, uin
   const bool slab = p.b_packed(0) == nullptr;
   const int64_t kc = bf16_kc_for(p.K, uk);
   const int nth = pool ? pool->num_threads() : 1;
-  Grid g;
-  g.mpanels = (p.M + MR - 1) / MR;
-  g.npanels = (p.N + NR - 1) / NR;
-  g.mb_panels = std::max<int64_t>(1, kABlockElems / (std::max<int64_t>(kc, 2) * MR));
-  g.mb_panels = std::min(g.mb_panels, g.mpanels);
-  g.mblocks = (g.mpanels + g.mb_panels - 1) / g.mb_panels;
   const int64_t nc_max = slab ? kSlabCols / NR : std::max<int64_t>(1, 512 / NR);
-  g.nchunks = (g.npanels + nc_max - 1) / nc_max;
-  if (nth > 1) {
-    const int64_t want = 4 * nth;
-    while (p.batch * g.mblocks * g.nchunks < want && g.nchunks < g.npanels) ++g.nchunks;
-    while (p.batch * g.mblocks * g.nchunks < nth && g.mblocks < g.mpanels) {
-      ++g.mblocks;
-      g.mb_panels = (g.mpanels + g.mblocks - 1) / g.mblocks;
-      g.mblocks = (g.mpanels + g.mb_panels - 1) / g.mb_panels;
-    }
-    int64_t t = p.batch * g.mblocks * g.nchunks;
-    int64_t per = p.batch * g.mblocks;
-    while (t % nth != 0 && g.nchunks < g.npanels && t < 16 * nth) { ++g.nchunks; t += per; }
-  }
-  g.nc_panels = (g.npanels + g.nchunks - 1) / g.nchunks;
-  g.nchunks = (g.npanels + g.nc_panels - 1) / g.nc_panels;
-  g.total = p.batch * g.mblocks * g.nchunks;
+  const Grid g = plan_grid(p.batch, p.M, p.N, MR, NR, std::max<int64_t>(kc, 2), kABlockElems, nc_max, nth);
 
   RunCtx x;
   x.p = &p;

@@ -1,6 +1,7 @@
 // sgemm driver: run-time micro-kernel choice, packing, cache blocking and
 // threading over (batch, M block, N chunk) tasks. See sgemm.h.
 #include "cpu/gemm/sgemm.h"
+#include "cpu/gemm/task_grid.h"
 
 #include <algorithm>
 #include <atomic>
@@ -79,10 +80,6 @@ int uk_act_code(const Activation& act) {
 constexpr int64_t kSlabCols = 256;
 // Rows of one A block kept in L2 (floats of A block <= kABlockFloats).
 constexpr int64_t kABlockFloats = 1 << 18;
-
-struct Grid {
-  int64_t mpanels, npanels, mb_panels, nc_panels, mblocks, nchunks, total;
-};
 
 struct RunCtx {
   const Problem* p;
@@ -283,30 +280,8 @@ void run(const Problem& p, const Ukernel& uk, ThreadPool* pool, float* scratch) 
   const bool slab = p.b_packed(0) == nullptr;
   const int64_t kc = kc_for(p.K);
   const int nth = pool ? pool->num_threads() : 1;
-  Grid g;
-  g.mpanels = (p.M + MR - 1) / MR;
-  g.npanels = (p.N + NR - 1) / NR;
-  g.mb_panels = std::max<int64_t>(1, kABlockFloats / (std::max<int64_t>(kc, 1) * MR));
-  g.mb_panels = std::min(g.mb_panels, g.mpanels);
-  g.mblocks = (g.mpanels + g.mb_panels - 1) / g.mb_panels;
   const int64_t nc_max = slab ? kSlabCols / NR : std::max<int64_t>(1, 512 / NR);
-  g.nchunks = (g.npanels + nc_max - 1) / nc_max;
-  if (nth > 1) {
-    const int64_t want = 4 * nth;
-    while (p.batch * g.mblocks * g.nchunks < want && g.nchunks < g.npanels) ++g.nchunks;
-    while (p.batch * g.mblocks * g.nchunks < nth && g.mblocks < g.mpanels) {
-      ++g.mblocks;
-      g.mb_panels = (g.mpanels + g.mblocks - 1) / g.mblocks;
-      g.mblocks = (g.mpanels + g.mb_panels - 1) / g.mb_panels;
-    }
-    // Prefer a task count that is a multiple of the thread count.
-    int64_t t = p.batch * g.mblocks * g.nchunks;
-    int64_t per = p.batch * g.mblocks;
-    while (t % nth != 0 && g.nchunks < g.npanels && t < 16 * nth) { ++g.nchunks; t += per; }
-  }
-  g.nc_panels = (g.npanels + g.nchunks - 1) / g.nchunks;
-  g.nchunks = (g.npanels + g.nc_panels - 1) / g.nc_panels;
-  g.total = p.batch * g.mblocks * g.nchunks;
+  const Grid g = plan_grid(p.batch, p.M, p.N, MR, NR, kc, kABlockFloats, nc_max, nth);
 
   RunCtx x;
   x.p = &p;
