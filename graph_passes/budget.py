@@ -30,10 +30,6 @@ MAX_BACKOFF = 10  # budget searches: plans built and measured at most
 BIG = 1e30  # a cost no real plan reaches (DPRS needs finite costs)
 
 
-def _copy_types(types):
-    return dict(types)
-
-
 def apply_choice(g, types, tuned):
     """Rewrites the chosen qint8 variants into g (inserting their adapts); returns node -> descriptor."""
     choice = {}
@@ -85,7 +81,7 @@ def _plan_outputs(g, types, feed_names, threads, choice, names, feeds):
     from .ir import Value
     from .lower import lower
     h = g.copy()
-    t = _copy_types(types)
+    t = dict(types)
     h.outputs = [Value(n, t[n].elem_type, t[n].shape) for n in names]
     plan, _ = lower(h, t, feed_names, threads, choice)
     return [plan.run(list(f)) for f in feeds]
@@ -228,7 +224,7 @@ def _accuracy_search(g, types, feed_names, threads, opts, tuned):
             snap[3]
 
     def measure():
-        h, t = g.copy(), _copy_types(types)
+        h, t = g.copy(), dict(types)
         choice = apply_choice(h, t, tuned)
         return _metric(opts, ref, _plan_outputs(h, t, feed_names, threads, choice, out_names, held))
 

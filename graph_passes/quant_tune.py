@@ -13,6 +13,7 @@ adapts; apply() rewrites the chosen layers and inserts the adapts.
 Tensor parameters: asymmetric u8 over [min(lo, 0), max(hi, 0)].
 """
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -158,10 +159,7 @@ class QuantPlanner:
     # ---- profiling helpers ------------------------------------------------
     def probe_view(self, variant):
         """(graph-like object with initializers, types) in which the variant's tensors are u8."""
-        class _G:
-            pass
-        gq = _G()
-        gq.initializers = {**self.g.initializers, **variant.initializers}
+        gq = SimpleNamespace(initializers={**self.g.initializers, **variant.initializers})
         types = dict(self.types)
         for t in variant.acts + variant.outputs:
             types[t] = self._u8(t)
