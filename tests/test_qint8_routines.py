@@ -4,7 +4,8 @@ against the numpy references of conformance/refs/quant.py and the reference
 routines (cpu:int8:nchw/direct, cpu:int8/direct, cpu/direct). Covers the fused
 QLinearConv extensions (activation Relu/Clip, residual inputs 9..11), per-channel
 scales, zero points 0/128/255, u8 and s8 weights, constant (packed at prepare)
-and runtime weights, 1 and 2 threads; and, in a subprocess through
+and runtime weights, 1 and 2 threads; and, in subprocesses, AMX tiles forced on
+every shape (SNEP_QGEMM_MR=32; by default small-K layers take VNNI) and, through
 SNEP_MAX_ISA, the AVX-512 VNNI (no AMX), AVX2 and plain micro-kernels.
 """
 import os
@@ -199,9 +200,10 @@ def test_quantize_dequantize_vec(n, dt):
 
 
 @pytest.mark.skipif(os.environ.get("SNEP_MAX_ISA") is not None, reason="already capped")
-@pytest.mark.parametrize("isa", ["avx512", "avx2", "plain"])
+@pytest.mark.parametrize("isa", ["amx", "avx512", "avx2", "plain"])
 def test_fallback_isas(isa, child_env):
-    env = child_env(SNEP_MAX_ISA=isa)
+    # "amx": AMX tiles for every shape (by default small-K layers take VNNI), where the CPU has them
+    env = child_env(SNEP_QGEMM_MR="32") if isa == "amx" else child_env(SNEP_MAX_ISA=isa)
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_qint8_routines.py",
            "conformance/test_routines.py", "-k", "qint8 or fused or quantize or QLinear or Integer"]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)

@@ -33,10 +33,11 @@ struct QUkernel {
 
 // VNNI > AVX2 > plain, by run-time CPU check (SNEP_MAX_ISA caps it).
 const QUkernel& best_ukernel();
-// The micro-kernel for M weight rows: AMX 32x32 where usable, else on VNNI
-// 12x32, or 8x32 where it pads M less (SNEP_QGEMM_MR=8|12|32 forces one).
-// Pack and run with the same.
-const QUkernel& ukernel_for(int64_t M);
+// The micro-kernel for M weight rows of K: on VNNI 12x32, or 8x32 where it
+// pads M less; AMX 32x32 where usable and M, K are large enough that its
+// padding (M to 32, K to 64) costs less than its speed gains
+// (SNEP_QGEMM_MR=8|12|32 forces one). Pack and run with the same.
+const QUkernel& ukernel_for(int64_t M, int64_t K = int64_t(1) << 20);
 void qrequant_plain(const QRow& r);
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }

@@ -7,6 +7,8 @@
 #include <emmintrin.h>
 
 #include <algorithm>
+#include <atomic>
+#include <vector>
 #include <cstring>
 
 #include "core/thread_pool.h"
@@ -126,9 +128,10 @@ class QConvKernel : public Kernel {
  public:
   QConvKernel(const Layer& l, const ConvParams& p, bool one) : p_(p), s_(spec_of(l)) {
     mode_ = one ? Mode::One : (p.nsp <= 2 ? Mode::Phase : Mode::Rows);
-    uk_ = ukernel_for(p.M / p.group);
     Mg_ = p.M / p.group; Cg_ = p.C / p.group;
-    K_ = Cg_ * p.k_size(); N_ = p.out_size(); kq_ = kq_for(K_, uk_);
+    K_ = Cg_ * p.k_size(); N_ = p.out_size();
+    uk_ = ukernel_for(Mg_, K_);
+    kq_ = kq_for(K_, uk_);
     NW_ = N_;
     if (mode_ == Mode::Phase) {
       const int64_t Hp = p.in[1] + p.pb[1] + p.pe[1], Wp = p.in[2] + p.pb[2] + p.pe[2];
@@ -251,17 +254,12 @@ class QConvKernel : public Kernel {
     }
 
     const int64_t npan = (NW_ + uk_.nr - 1) / uk_.nr;
-    int64_t ncp = nc_pan_;
     const int nth = a.pool ? a.pool->num_threads() : 1;
     const int64_t bg = p_.N * p_.group;
-    auto nchunks = [&] { return (npan + ncp - 1) / ncp; };
-    while (nth > 1 && ncp > 1 && bg * nchunks() < 3 * nth) ncp = (ncp + 1) / 2;
-    const int64_t nch = nchunks();
     const int64_t mpan = (Mg_ + uk_.mr - 1) / uk_.mr;
-    int64_t mblocks = 1;
-    while (nth > 1 && bg * nch * mblocks < 2 * nth && mblocks < mpan) ++mblocks;
-    const int64_t mb_pan = (mpan + mblocks - 1) / mblocks;
-    mblocks = (mpan + mb_pan - 1) / mb_pan;
+    const TaskSplit split = task_split(nth, npan, mpan, bg);
+    const int64_t ncp = split.ncp, mb_pan = split.mb_pan;
+    const int64_t nch = (npan + ncp - 1) / ncp, mblocks = (mpan + mb_pan - 1) / mb_pan;
     const int64_t slot = slot_bytes(ncp);
 
     const uint8_t* z = has_z_ ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
@@ -342,6 +340,47 @@ class QConvKernel : public Kernel {
   }
 
  private:
+  struct TaskSplit { int64_t ncp = 1, mb_pan = 1; };
+
+  // Tasks are (image/group, chunk of ncp column panels, block of mb_pan
+  // weight panels); each packs its columns, then runs its tiles. Picks the
+  // split with the shortest simulated schedule on nth threads taking tasks in
+  // order (a column panel's packing costs about one tile), so both threads
+  // finish together: e.g. a 14x14 ResNet layer's 7 column panels run as 7 x
+  // half the weights each rather than 4 + 3 whole columns. Cached per nth.
+  TaskSplit task_split(int nth, int64_t npan, int64_t mpan, int64_t bg) {
+    if (nth <= 1) return TaskSplit{nc_pan_, mpan};
+    const int64_t key = nth;
+    if (split_nth_.load(std::memory_order_acquire) == key) return TaskSplit{split_ncp_, split_mb_};
+    std::vector<int64_t> ncps, mbs;
+    for (int64_t c = nc_pan_; c >= 1; c = c == 1 ? 0 : (c + 1) / 2) ncps.push_back(c);
+    for (int64_t k = 1; k <= 4; ++k) ncps.push_back(std::min(nc_pan_, (npan + k * nth - 1) / (k * nth)));
+    for (int64_t b = 1; b <= std::min<int64_t>(mpan, 8); ++b) mbs.push_back((mpan + b - 1) / b);
+    TaskSplit best{nc_pan_, mpan};
+    double best_t = 1e300;
+    std::vector<double> fin(nth);
+    for (int64_t ncp : ncps) {
+      const int64_t nch = (npan + ncp - 1) / ncp;
+      for (int64_t mb : mbs) {
+        const int64_t nmb = (mpan + mb - 1) / mb, ntasks = bg * nch * nmb;
+        if (ntasks > 4096) continue;
+        std::fill(fin.begin(), fin.end(), 0.0);
+        for (int64_t t = 0; t < ntasks; ++t) {
+          const int64_t mbi = t % nmb, ci = (t / nmb) % nch;
+          const double cols = (double)std::min(ncp, npan - ci * ncp), rows = (double)std::min(mb, mpan - mbi * mb);
+          auto it = std::min_element(fin.begin(), fin.end());
+          *it += cols * (rows + 1.0) + 0.25;  // + fixed cost of a task
+        }
+        const double mk = *std::max_element(fin.begin(), fin.end());
+        if (mk < best_t * 0.999) { best_t = mk; best = TaskSplit{ncp, mb}; }
+      }
+    }
+    split_ncp_ = best.ncp;
+    split_mb_ = best.mb_pan;
+    split_nth_.store(key, std::memory_order_release);
+    return best;
+  }
+
   // The s1 x s2 phase planes of one input channel x padded with xz:
   // dst[(ph_h * s2 + ph_w) * Hq * Wq + i * Wq + j] = padded[i * s1 + ph_h][j * s2 + ph_w].
   // Only the phases in `used` (bit a*s2 + b) are written. Stride-2 rows are
@@ -435,6 +474,9 @@ class QConvKernel : public Kernel {
   std::vector<int32_t> wsum_;
   std::vector<int64_t> koff_;
   uint64_t used_ = 0;  // phase planes some im2col row reads (bit ph_h * s2 + ph_w)
+  // task_split's last answer; concurrent runs may both compute it (same result)
+  std::atomic<int64_t> split_nth_{0};
+  int64_t split_ncp_ = 1, split_mb_ = 1;
 };
 
 bool im2col_supports(const Layer& l) {
