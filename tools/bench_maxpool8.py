@@ -2,7 +2,7 @@
 harness (Plan.time_median: C++ loop, output buffers bound once, so neither
 Python nor first-touch page faults of fresh outputs are counted).
 
-    PYTHONPATH=. python tools/bench_maxpool8.py [--threads 1] [--reps 200] [--blocks 7]
+    PYTHONPATH=. python tools/bench_maxpool8.py [--threads 1] [--reps 200] [--blocks 7] [--only stem]
     SNEP_MAX_ISA=plain PYTHONPATH=. python tools/bench_maxpool8.py   # the generic loop
 
 Each of --blocks blocks times --reps runs (after warm-up) and takes their
@@ -29,9 +29,12 @@ def main():
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--blocks", type=int, default=7)
     ap.add_argument("--dtype", default="uint8", choices=["uint8", "int8"])
+    ap.add_argument("--only", default="", help="cases whose name contains this")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     for name, shape, k, s, p in CASES:
+        if args.only not in name:
+            continue
         info = np.iinfo(args.dtype)
         x = rng.integers(info.min, info.max + 1, size=shape).astype(args.dtype)
         oh = (shape[2] + 2 * p - k) // s + 1
