@@ -3,7 +3,9 @@
 // precomputed per spatial dim as [first valid tap, valid taps, padded taps].
 #include <limits>
 
+#include "core/cpu_features.h"
 #include "cpu/movement/movement_common.h"
+#include "cpu/pool/maxpool8.h"
 #include "cpu/pool/pool_geometry.h"
 
 namespace snep {
@@ -202,6 +204,45 @@ void pool_run(const PoolGeom& g, const T* x, T* y, int64_t* ind, bool col_major,
   });
 }
 
+// 8-bit MaxPool without Indices through the AVX-512 kernel (cpu/pool/maxpool8.h):
+// any window with horizontal stride 1 or 2.
+struct MaxPool8 {
+  std::vector<int64_t> row_beg, row_off;
+  std::vector<uint64_t> masks;
+  mp8::Job job;
+  int64_t planes = 0, grain = 1;
+};
+
+std::shared_ptr<MaxPool8> maxpool8_plan(const PoolGeom& g, bool sgn) {
+  const DimTab &td = g.tab[0], &th = g.tab[1], &tw = g.tab[2];
+  if (tw.s != 1 && tw.s != 2) return nullptr;
+  const int64_t IH = g.in[1], IW = g.in[2], OD = g.out[0], OH = g.out[1];
+  auto m = std::make_shared<MaxPool8>();
+  m->row_beg.push_back(0);
+  for (int64_t od = 0; od < OD; ++od)
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      for (int64_t a = 0; a < td.count[od]; ++a)
+        for (int64_t b = 0; b < th.count[oh]; ++b)
+          m->row_off.push_back(((td.first[od] + a * td.dil) * IH + th.first[oh] + b * th.dil) * IW);
+      m->row_beg.push_back((int64_t)m->row_off.size());
+    }
+  m->job = mp8::Job{nullptr, nullptr, sgn, g.in[0] * IH * IW, OD * OH * g.out[2], OD * OH, IW, g.out[2],
+                    m->row_beg.data(), m->row_off.data(), tw.k, tw.s, tw.dil, tw.pb, nullptr};
+  m->masks.resize(mp8::mask_words(m->job));
+  mp8::fill_masks(m->job, m->masks.data());
+  m->job.masks = m->masks.data();
+  m->planes = g.planes;
+  m->grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, IW * td.k * th.k));  // ~32 KB read per task
+  return m;
+}
+
+void maxpool8_run(const MaxPool8& m, const void* x, void* y, ThreadPool* pool) {
+  mp8::Job j = m.job;
+  j.x = static_cast<const uint8_t*>(x);
+  j.y = static_cast<uint8_t*>(y);
+  pool->parallel_for(m.planes * j.rows, m.grain, [&](int64_t rb, int64_t re) { mp8::rows_avx512(j, rb, re); });
+}
+
 template <Kind K>
 bool pool_supports(const Layer& l) {
   PoolGeom g;
@@ -230,6 +271,10 @@ std::unique_ptr<Kernel> pool_prepare(const Layer& l) {
   bool inc = l.attrs.get_int("count_include_pad", 0) != 0;
   double p = l.attrs.get_float("p", 2);
   bool want_ind = K == kMax && l.outputs.size() == 2;
+  if (K == kMax && !want_ind && (t == DType::UInt8 || t == DType::Int8) && cpu_has("avx512f")) {
+    if (auto m = maxpool8_plan(*g, t == DType::Int8))
+      return std::make_unique<FnKernel>([m](const RunArgs& a) { maxpool8_run(*m, a.in[0], a.out[0], a.pool); });
+  }
   return std::make_unique<FnKernel>([=](const RunArgs& a) {
     int64_t* ind = want_ind ? static_cast<int64_t*>(a.out[1]) : nullptr;
     switch (t) {
