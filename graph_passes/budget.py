@@ -4,7 +4,7 @@
 
 accuracy_budget: each qint8 variant's error is measured on calibration sample 0
 (the layer run on its real float32 input, quantized, against its float32
-output: e = relative L2). DPRS then minimises time + lambda * e^2 (errors of
+output, dequantized where the variant's output is u8: e = relative L2). DPRS then minimises time + lambda * e^2 (errors of
 independent layers add as variances, so the plan's estimate is sqrt(sum e^2));
 lambda is the smallest that keeps the estimate within the budget. The plan is
 then built and run on the held-out samples; while its measured error exceeds the
@@ -26,6 +26,7 @@ from .memory_plan import plan_memory
 from .quant_tune import dequantize_np, quantize_np
 from .tune import QPREFIX, is_reduced, parse_descriptor
 
+PASSTHROUGH = ("MaxPool", "Resize", "Concat")  # qint8 variants that move u8 values without arithmetic
 MAX_BACKOFF = 10  # budget searches: plans built and measured at most
 BIG = 1e30  # a cost no real plan reaches (DPRS needs finite costs)
 
@@ -146,18 +147,19 @@ def _layer_errors(g, types, feed_names, threads, tuned, sample):
             errs[(name, key)] = errs[(name, QPREFIX)]
             continue
         qin = {t: quantize_np(acts[t], *planner.params[t]) for t in v.acts}
-        if v.node.op != "QLinearConv":  # u8 pass-through ops: the error is their inputs' quantisation
+        if v.node.op in PASSTHROUGH:  # u8 pass-through ops: the error is their inputs' quantisation
             num = sum(float(np.sum((dequantize_np(qin[t], *planner.params[t]) - acts[t]) ** 2)) for t in v.acts)
             e = num / max(sum(float(np.sum(acts[t] * acts[t])) for t in v.acts), 1e-30)
-        else:
+        else:  # QLinearConv (u8 output), QGemm (float32 output)
             inputs = [qin[i] if i in qin else (v.initializers.get(i) if i in v.initializers else
                                                g.initializers.get(i)) for i in v.node.inputs]
+            out_dt = np.dtype(np.uint8) if v.qout else y.dtype
             try:
-                (yq,) = run_node(v.node.op, inputs, v.node.attrs, outputs=[(np.dtype(np.uint8), y.shape)],
+                (yq,) = run_node(v.node.op, inputs, v.node.attrs, outputs=[(out_dt, y.shape)],
                                  num_threads=threads, opset=g.opset)
             except NotImpl:  # no routine runs this variant: it is never a candidate
                 continue
-            yd = dequantize_np(yq, *planner.params[v.outputs[0]])
+            yd = dequantize_np(yq, *planner.params[v.outputs[0]]) if v.qout else yq
             e = float(np.sum((yd - y) ** 2) / max(np.sum(y * y), 1e-30))
         errs[(name, key)] = errs[(name, QPREFIX)] = e
     return errs
@@ -259,6 +261,7 @@ def _accuracy_search(g, types, feed_names, threads, opts, tuned):
         restore(best[2])
         measured = best[1]
     tuned.error = measured
+    tuned.candidate_errors = {k: math.sqrt(v) for k, v in errs.items()}  # (layer, candidate key) -> e, measured
     tuned.layer_errors = {n: math.sqrt(errs[(n, k)]) for n, k in tuned.choice.items() if (n, k) in errs}
 
 
@@ -321,7 +324,7 @@ def _peak_estimate(g, types, tuned, mem):
     total += sum(a.nbytes for k, a in g.initializers.items() if k not in counted)
     q = set()
     for name, key in tuned.choice.items():
-        if key.startswith(QPREFIX):
+        if key.startswith(QPREFIX) and tuned.planner.variants[name].qout:
             q.update(tuned.planner.variants[name].outputs)
     return int(total + _arena_bytes(g, types, q))
 

@@ -469,9 +469,15 @@ def choose_routines(g, types, threads, opts, cache=None):
             acts = [t for t in list(node.inputs) + list(node.outputs) if t and t not in g.initializers]
 
             def reachable(key):
-                lay = QFORMAT_KEY if key.startswith(QPREFIX) else (parse_descriptor(key)[2] or DEFAULT_LAYOUT)
-                return lay == DEFAULT_LAYOUT or all(
-                    adapt(t, DEFAULT_LAYOUT, lay) < math.inf and adapt(t, lay, DEFAULT_LAYOUT) < math.inf for t in acts)
+                if key.startswith(QPREFIX):
+                    fin, fout = planner.formats(node, variant)
+                    ins = [t for t in node.inputs if t and t not in g.initializers]
+                    pairs = list(zip(ins, fin)) + list(zip(node.outputs, fout))
+                else:
+                    lay = parse_descriptor(key)[2] or DEFAULT_LAYOUT
+                    pairs = [(t, lay) for t in acts]
+                return all(f == DEFAULT_LAYOUT or (adapt(t, DEFAULT_LAYOUT, f) < math.inf and
+                                                   adapt(t, f, DEFAULT_LAYOUT) < math.inf) for t, f in pairs)
             measured = {d: us for d, us in measured.items() if reachable(d)} or measured
             best = min(measured, key=measured.get)
             result.choice[node.name] = best
