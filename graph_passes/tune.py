@@ -298,6 +298,13 @@ def is_reduced(key, node, g, types):
                                        _layer_dtype(node, g, types) == "float32")
 
 
+def _reduced_requested(desc, opts):
+    """Whether routine `desc` may run a float32 layer: bfloat16 / float16 routines lose precision, so
+    only when dtypes lists their dtype or an accuracy budget weighs their error."""
+    dt = parse_descriptor(desc)[1]
+    return dt not in REDUCED or bool(opts.dtypes and dt in opts.dtypes) or opts.accuracy_budget is not None
+
+
 @dataclass
 class _Cand:
     key: str        # descriptor, or QPREFIX + descriptor for the layer's qint8 variant
@@ -346,16 +353,15 @@ def choose_routines(g, types, threads, opts, cache=None):
         if pinned:
             allowed = [r for r in mine if _pin_ok(r["descriptor"], pinned, op_descs)]
         else:
-            allowed = [r for r in mine if _allowed(r["descriptor"], opts)]
-            if _layer_dtype(node, g, types) == "float32":
-                # bfloat16 / float16 routines of float32 layers lose precision: only on request
-                allowed = [r for r in allowed if parse_descriptor(r["descriptor"])[1] not in REDUCED or
-                           (opts.dtypes and parse_descriptor(r["descriptor"])[1] in opts.dtypes) or
-                           opts.accuracy_budget is not None]
+            f32_layer = _layer_dtype(node, g, types) == "float32"
+            allowed = [r for r in mine if _allowed(r["descriptor"], opts) and
+                       (not f32_layer or _reduced_requested(r["descriptor"], opts))]
             if not allowed and opts.dtypes:
-                # dtypes narrows a choice; a layer with none in those dtypes keeps its own
+                # dtypes narrows a choice; a layer with none in those dtypes keeps its own (still never a
+                # bfloat16/float16 routine of a float32 layer unless requested)
                 allowed = [r for r in mine if _allowed(r["descriptor"], TuneOptions(devices=opts.devices,
-                                                                               layouts=opts.layouts))]
+                                                                               layouts=opts.layouts)) and
+                           (not f32_layer or _reduced_requested(r["descriptor"], opts))]
         entries = [_Cand(r["descriptor"], r, node, g, types) for r in allowed]
         variant = planner.variant(node) if planner is not None else None
         if variant is not None:

@@ -417,6 +417,23 @@ def test_accuracy_budget_measures_the_qgemm_variant(tmp_path):
     assert spec.tuned.error <= 0.05
 
 
+def test_dtypes_fallback_does_not_readmit_reduced_routines(tmp_path):
+    """dtypes=qint8 without a qint8 routine for a float32 Gemm keeps it float32: bfloat16/float16 only on request."""
+    m = fc_net(1)
+    s = session(m, dtypes="qint8")  # no calibration: no qint8 variant either
+    spec = plan_of(s)
+    gemm = next(n for n in spec.graph.nodes if n.op == "Gemm")
+    cands = spec.tuned.candidates[gemm.name]
+    assert cands and all("float16" not in k and "bfloat16" not in k for k in cands), cands
+    assert all(d.startswith("cpu:float32") or ":" not in d for d in cands), cands
+    usable = {r["descriptor"] for r in ort._engine.routines("Gemm") if r["usable"]}
+    if "cpu:float16/gemv" in usable:  # listed in dtypes: allowed
+        s2 = session(m, dtypes="qint8,float16")
+        assert "cpu:float16/gemv" in plan_of(s2).tuned.candidates[gemm.name]
+    x = fc_samples(1)[0]
+    np.testing.assert_allclose(s.run(None, {"x": x})[0], session(m).run(None, {"x": x})[0], rtol=1e-5, atol=1e-5)
+
+
 def test_qoperator_qgemm_runs_natively_and_matches_onnxruntime(tmp_path):
     """quantize_static's QOperator classifier ends in com.microsoft QGemm: run by cpu:qint8/qgemv, not expanded."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
