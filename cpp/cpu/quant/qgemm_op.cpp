@@ -112,6 +112,21 @@ void qgemv_group_plain(const uint8_t* a, int64_t lda, int m, int64_t kq, const i
   }
 }
 
+void qgemv_epilogue_plain(const int32_t* acc, int64_t n, const int32_t* cb, const int32_t* wz, int32_t asum,
+                          const float* mult, int out_kind, float flo, float fhi, int32_t yz, void* y) {
+  for (int64_t j = 0; j < n; ++j) {
+    uint32_t t = (uint32_t)acc[j] + (uint32_t)cb[j];
+    if (wz) t -= (uint32_t)wz[j] * (uint32_t)asum;
+    const float v = (float)(int32_t)t * mult[j];
+    if (out_kind == kOutF32) {
+      static_cast<float*>(y)[j] = v;
+      continue;
+    }
+    const int32_t q = (int32_t)std::nearbyint(std::min(std::max(v, flo), fhi)) + yz;
+    static_cast<uint8_t*>(y)[j] = (uint8_t)q;  // q lies in the output type's range: its low byte
+  }
+}
+
 class QGemmKernel : public Kernel {
  public:
   explicit QGemmKernel(const Layer& l) : d_(dims_of(l)) {
@@ -129,19 +144,33 @@ class QGemmKernel : public Kernel {
     bs_vec_ = l.in(4).numel() > 1;
     has_c_ = l.has_input(6);
     has_ys_ = l.has_input(7);
-    y_float_ = Y.dtype == DType::Float32;
-    y_signed_ = Y.dtype == DType::Int8;
+    out_kind_ = Y.dtype == DType::Float32 ? kOutF32 : Y.dtype == DType::UInt8 ? kOutU8 : kOutS8;
     alpha_ = (float)l.attrs.get_float("alpha", 1.0);
-    fn_ = cpu_has("avx512_vnni") ? qgemv_group_avx512vnni : qgemv_group_plain;
+    const bool vnni = cpu_has("avx512_vnni");
+    fn_ = vnni ? qgemv_group_avx512vnni : qgemv_group_plain;
+    epi_ = vnni ? qgemv_epilogue_avx512 : qgemv_epilogue_plain;
     if (B.const_data) {
       wpack_.reset(wbytes_);
       wsum_.resize(d_.N);
       pack(B.const_data, reinterpret_cast<int8_t*>(wpack_.data()), wsum_.data());
+      // the per-column terms too when everything they depend on is constant (as in every model seen)
+      bool consts = true;
+      std::vector<const void*> in(l.inputs.size(), nullptr);
+      for (size_t i = 0; i < l.inputs.size(); ++i) {
+        if (i == 0 || i == 3 || !l.has_input(i)) continue;
+        in[i] = l.in(i).const_data;
+        consts &= in[i] != nullptr;
+      }
+      if (consts) {
+        cb_.resize(d_.N); wz_.resize(d_.N); mult_.resize(d_.N);
+        any_wz_ = columns(in.data(), wsum_.data(), cb_.data(), wz_.data(), mult_.data());
+      }
     }
   }
 
   size_t workspace_bytes() const override {
-    int64_t b = d_.M * lda_ + align64(d_.M * 4) + 3 * align64(d_.N * 4);
+    int64_t b = d_.M * lda_ + align64(d_.M * 4);
+    if (cb_.empty()) b += 3 * align64(d_.N * 4);
     if (!wpack_.data()) b += wbytes_ + align64(d_.N * 4);
     return (size_t)b;
   }
@@ -152,16 +181,27 @@ class QGemmKernel : public Kernel {
     uint8_t* ws = static_cast<uint8_t*>(a.workspace);
     uint8_t* arows = ws; ws += M * lda_;
     int32_t* asum = reinterpret_cast<int32_t*>(ws); ws += align64(M * 4);
-    int32_t* c0 = reinterpret_cast<int32_t*>(ws); ws += align64(N * 4);
-    int32_t* wzv = reinterpret_cast<int32_t*>(ws); ws += align64(N * 4);
-    float* mult = reinterpret_cast<float*>(ws); ws += align64(N * 4);
     const int8_t* wp = reinterpret_cast<const int8_t*>(wpack_.data());
     const int32_t* wsum = wsum_.data();
+    const int32_t *cb = cb_.data(), *wzv = wz_.data();
+    const float* mult = mult_.data();
+    bool any_wz = any_wz_;
+    int32_t *cbw = nullptr, *wzw = nullptr;
+    float* mw = nullptr;
+    if (cb_.empty()) {
+      cbw = reinterpret_cast<int32_t*>(ws); ws += align64(N * 4);
+      wzw = reinterpret_cast<int32_t*>(ws); ws += align64(N * 4);
+      mw = reinterpret_cast<float*>(ws); ws += align64(N * 4);
+    }
     if (!wp) {
       int8_t* dst = reinterpret_cast<int8_t*>(ws); ws += wbytes_;
       int32_t* s = reinterpret_cast<int32_t*>(ws); ws += align64(N * 4);
       pack(a.in[3], dst, s);
       wp = dst; wsum = s;
+    }
+    if (cbw) {
+      any_wz = columns(a.in, wsum, cbw, wzw, mw);
+      cb = cbw; wzv = wzw; mult = mw;
     }
     // A's rows as u8, zero-padded to lda_, and their sums
     const uint8_t* A = static_cast<const uint8_t*>(a.in[0]);
@@ -175,39 +215,22 @@ class QGemmKernel : public Kernel {
         const uint8_t* src = A + i * K;
         for (int64_t k = 0; k < K; ++k) row[k] = src[k] ^ flip;
       }
-      for (int64_t k = 0; k < K; ++k) s += row[k];
+      if (any_wz) for (int64_t k = 0; k < K; ++k) s += row[k];
       std::memset(row + K, 0, lda_ - K);
       asum[i] = (int32_t)s;
     }
-    int32_t az = 0;
-    if (has_az_) az = a_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[2])[0] : (int32_t) static_cast<const uint8_t*>(a.in[2])[0];
-    if (a_signed_) az += 128;
-    const float as = static_cast<const float*>(a.in[1])[0];
-    const float* bs = static_cast<const float*>(a.in[4]);
-    const float ys = has_ys_ ? static_cast<const float*>(a.in[7])[0] : 1.f;
-    for (int64_t n = 0; n < N; ++n) {
-      int32_t wz = 0;
-      if (has_bz_) {
-        const int64_t i = bz_vec_ ? n : 0;
-        wz = b_u8_ ? (int32_t) static_cast<const uint8_t*>(a.in[5])[i] : (int32_t) static_cast<const int8_t*>(a.in[5])[i];
-      }
-      if (b_u8_) wz -= 128;
-      wzv[n] = wz;
-      c0[n] = (int32_t)((uint32_t)K * (uint32_t)az * (uint32_t)wz - (uint32_t)az * (uint32_t)wsum[n]);
-      float m = alpha_ * as;
-      m = m * bs[bs_vec_ ? n : 0];
-      if (has_ys_) m = m / ys;
-      mult[n] = m;
-    }
     int32_t yz = 0, qlo = 0, qhi = 0;
-    if (!y_float_) {
-      yz = y_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[8])[0] : (int32_t) static_cast<const uint8_t*>(a.in[8])[0];
-      qlo = y_signed_ ? -128 : 0;
-      qhi = y_signed_ ? 127 : 255;
+    if (out_kind_ != kOutF32) {
+      const bool sg = out_kind_ == kOutS8;
+      yz = sg ? (int32_t) static_cast<const int8_t*>(a.in[8])[0] : (int32_t) static_cast<const uint8_t*>(a.in[8])[0];
+      qlo = sg ? -128 : 0;
+      qhi = sg ? 127 : 255;
     }
     const float flo = (float)(qlo - yz), fhi = (float)(qhi - yz);
-    const int32_t* C = has_c_ ? static_cast<const int32_t*>(a.in[6]) : nullptr;
-    void* y = a.out[0];
+    // C per row (not folded into cb, see columns())
+    const int32_t* Crow = has_c_ && d_.c_sm != 0 ? static_cast<const int32_t*>(a.in[6]) : nullptr;
+    uint8_t* y = static_cast<uint8_t*>(a.out[0]);
+    const int64_t ysz = out_kind_ == kOutF32 ? 4 : 1;
     const int64_t nchunks = (M + kRowChunk - 1) / kRowChunk, ntasks = ngroups_ * nchunks;
     auto task = [&](int64_t t) {
       const int64_t g = t % ngroups_, r0 = (t / ngroups_) * kRowChunk, r1 = std::min(M, r0 + kRowChunk);
@@ -215,26 +238,20 @@ class QGemmKernel : public Kernel {
       const int8_t* wg = wp + g * kq_ * kGroupPanels * 64;
       const int64_t n0 = g * kGroupCols, nc = std::min<int64_t>(kGroupCols, N - n0);
       alignas(64) int32_t acc[kMaxRows * kGroupCols];
+      alignas(64) int32_t cbuf[kGroupCols];
       for (int64_t i0 = r0; i0 < r1; i0 += kMaxRows) {
         const int m = (int)std::min<int64_t>(kMaxRows, r1 - i0);
         fn_(arows + i0 * lda_, lda_, m, kq_, wg, P, acc);
         for (int i = 0; i < m; ++i) {
           const int64_t row = i0 + i;
-          const uint32_t as_row = (uint32_t)asum[row];
-          const int32_t* ar = acc + i * kGroupCols;
-          for (int64_t j = 0; j < nc; ++j) {
-            const int64_t n = n0 + j;
-            uint32_t tt = (uint32_t)ar[j] + (uint32_t)c0[n] - (uint32_t)wzv[n] * as_row;
-            if (C) tt += (uint32_t)C[row * d_.c_sm + n * d_.c_sn];
-            const float v = (float)(int32_t)tt * mult[n];
-            if (y_float_) {
-              static_cast<float*>(y)[row * N + n] = v;
-              continue;
-            }
-            const int32_t q = (int32_t)std::nearbyint(std::min(std::max(v, flo), fhi)) + yz;
-            if (y_signed_) static_cast<int8_t*>(y)[row * N + n] = (int8_t)q;
-            else static_cast<uint8_t*>(y)[row * N + n] = (uint8_t)q;
+          const int32_t* cbr = cb + n0;
+          if (Crow) {
+            for (int64_t j = 0; j < nc; ++j)
+              cbuf[j] = (int32_t)((uint32_t)cbr[j] + (uint32_t)Crow[row * d_.c_sm + (n0 + j) * d_.c_sn]);
+            cbr = cbuf;
           }
+          epi_(acc + i * kGroupCols, nc, cbr, any_wz ? wzv + n0 : nullptr, asum[row], mult + n0, out_kind_, flo,
+               fhi, yz, y + (row * N + n0) * ysz);
         }
       }
     };
@@ -248,6 +265,39 @@ class QGemmKernel : public Kernel {
   }
 
  private:
+  // The per-column terms from the inputs (in[i]: input i's data; 0 and 3 unused) and the weights' column sums:
+  // wz[n] (stored weights' zero point), cb[n] = K*az*wz[n] - az*wsum[n] (+ C[n] when C varies by column only),
+  // mult[n]. Returns whether some wz[n] != 0.
+  bool columns(const void* const* in, const int32_t* wsum, int32_t* cb, int32_t* wz, float* mult) const {
+    const int64_t K = d_.K, N = d_.N;
+    int32_t az = 0;
+    if (has_az_) az = a_signed_ ? (int32_t) static_cast<const int8_t*>(in[2])[0] : (int32_t) static_cast<const uint8_t*>(in[2])[0];
+    if (a_signed_) az += 128;
+    const float as = static_cast<const float*>(in[1])[0];
+    const float* bs = static_cast<const float*>(in[4]);
+    const float ys = has_ys_ ? static_cast<const float*>(in[7])[0] : 1.f;
+    const int32_t* C = has_c_ && d_.c_sm == 0 ? static_cast<const int32_t*>(in[6]) : nullptr;
+    bool any = false;
+    for (int64_t n = 0; n < N; ++n) {
+      int32_t z = 0;
+      if (has_bz_) {
+        const int64_t i = bz_vec_ ? n : 0;
+        z = b_u8_ ? (int32_t) static_cast<const uint8_t*>(in[5])[i] : (int32_t) static_cast<const int8_t*>(in[5])[i];
+      }
+      if (b_u8_) z -= 128;
+      wz[n] = z;
+      any |= z != 0;
+      uint32_t c = (uint32_t)K * (uint32_t)az * (uint32_t)z - (uint32_t)az * (uint32_t)wsum[n];
+      if (C) c += (uint32_t)C[n * d_.c_sn];
+      cb[n] = (int32_t)c;
+      float m = alpha_ * as;
+      m = m * bs[bs_vec_ ? n : 0];
+      if (has_ys_) m = m / ys;
+      mult[n] = m;
+    }
+    return any;
+  }
+
   // B (element (k, n) at b[k*brs + n*bcs]) into qgemv.h's packed form; wsum[n] = sum_k of the stored s8.
   void pack(const void* b, int8_t* dst, int32_t* wsum) const {
     const int64_t K = d_.K, N = d_.N;
@@ -272,11 +322,14 @@ class QGemmKernel : public Kernel {
   Dims d_;
   int64_t kq_ = 0, lda_ = 0, npan_ = 0, ngroups_ = 0, wbytes_ = 0;
   bool a_signed_ = false, b_u8_ = false, has_az_ = false, has_bz_ = false, bz_vec_ = false, bs_vec_ = false;
-  bool has_c_ = false, has_ys_ = false, y_float_ = true, y_signed_ = false;
+  bool has_c_ = false, has_ys_ = false, any_wz_ = false;
+  int out_kind_ = kOutF32;
   float alpha_ = 1.f;
   QGemvFn fn_ = nullptr;
+  QGemvEpiFn epi_ = nullptr;
   ByteBuf wpack_;
-  std::vector<int32_t> wsum_;
+  std::vector<int32_t> wsum_, cb_, wz_;  // cb_/wz_/mult_: precomputed at prepare when all are constant
+  std::vector<float> mult_;
 };
 
 std::unique_ptr<Kernel> qgemm_op_prepare(const Layer& l) { return std::make_unique<QGemmKernel>(l); }

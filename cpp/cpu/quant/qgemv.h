@@ -27,5 +27,15 @@ using QGemvFn = void (*)(const uint8_t* a, int64_t lda, int m, int64_t kq, const
 
 void qgemv_group_avx512vnni(const uint8_t* a, int64_t lda, int m, int64_t kq, const int8_t* w, int P, int32_t* acc);
 
+// One output row's epilogue over n columns (wz may be null: all zero):
+//   t = int32(acc[j] + cb[j] - wz[j] * asum)                      (wrapping)
+//   v = float(t) * mult[j]                                        (float32)
+//   out_kind 0: float y[j] = v;  1 / 2: u8 / s8 y[j] = rint_half_even(clamp(v, flo, fhi)) + yz
+enum QGemvOut : int { kOutF32 = 0, kOutU8 = 1, kOutS8 = 2 };
+using QGemvEpiFn = void (*)(const int32_t* acc, int64_t n, const int32_t* cb, const int32_t* wz, int32_t asum,
+                            const float* mult, int out_kind, float flo, float fhi, int32_t yz, void* y);
+void qgemv_epilogue_avx512(const int32_t* acc, int64_t n, const int32_t* cb, const int32_t* wz, int32_t asum,
+                           const float* mult, int out_kind, float flo, float fhi, int32_t yz, void* y);
+
 }  // namespace qgemv
 }  // namespace snep

@@ -61,5 +61,25 @@ void qgemv_group_avx512vnni(const uint8_t* a, int64_t lda, int m, int64_t kq, co
   }
 }
 
+void qgemv_epilogue_avx512(const int32_t* acc, int64_t n, const int32_t* cb, const int32_t* wz, int32_t asum,
+                           const float* mult, int out_kind, float flo, float fhi, int32_t yz, void* y) {
+  const __m512i vas = _mm512_set1_epi32(asum), vyz = _mm512_set1_epi32(yz);
+  const __m512 vlo = _mm512_set1_ps(flo), vhi = _mm512_set1_ps(fhi);
+  for (int64_t j = 0; j < n; j += 16) {
+    const int64_t left = n - j;
+    const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+    __m512i t = _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, acc + j), _mm512_maskz_loadu_epi32(m, cb + j));
+    if (wz) t = _mm512_sub_epi32(t, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(m, wz + j), vas));
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(t), _mm512_maskz_loadu_ps(m, mult + j));
+    if (out_kind == kOutF32) {
+      _mm512_mask_storeu_ps(static_cast<float*>(y) + j, m, v);
+      continue;
+    }
+    v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+    const __m512i q = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vyz);
+    _mm_mask_storeu_epi8(static_cast<uint8_t*>(y) + j, m, _mm512_cvtepi32_epi8(q));
+  }
+}
+
 }  // namespace qgemv
 }  // namespace snep
