@@ -471,8 +471,9 @@ def test_qgemm_forms_the_routine_does_not_take_are_expanded():
     """A QGemm whose B is not a constant falls back to DequantizeLinear -> Gemm (-> QuantizeLinear)."""
     from softneuro_ep.graph_passes.load import to_ir
     rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(np.asarray(np.float32(0.05)), "as"), numpy_helper.from_array(np.asarray(np.uint8(3)), "az"),
-             numpy_helper.from_array(np.full(6, 0.01, np.float32), "bs"), numpy_helper.from_array(np.zeros(6, np.int8), "bz")]
+    inits = [numpy_helper.from_array(a, name) for a, name in (
+        (np.asarray(np.float32(0.05)), "as"), (np.asarray(np.uint8(3)), "az"), (np.full(6, 0.01, np.float32), "bs"),
+        (np.zeros(6, np.int8), "bz"))]
     node = helper.make_node("QGemm", ["a", "as", "az", "b", "bs", "bz"], ["y"], domain="com.microsoft", transB=1)
     g = helper.make_graph([node], "g", [helper.make_tensor_value_info("a", TensorProto.UINT8, [2, 5]),
                                         helper.make_tensor_value_info("b", TensorProto.INT8, [6, 5])],
@@ -491,3 +492,51 @@ def test_qgemm_forms_the_routine_does_not_take_are_expanded():
     assert "QGemm" in [n.op for n in to_ir(m2).nodes]
     np.testing.assert_allclose(ort.InferenceSession(m2.SerializeToString()).run(None, {"a": a})[0], want,
                                rtol=1e-5, atol=1e-5)
+
+
+def conv_fc_net():
+    """conv 1x1 256->128 -> Relu -> GlobalAveragePool -> Flatten -> Gemm 128->2000: the pooling averages the
+    conv's quantisation error away, the classifier's reaches the output whole."""
+    rng = np.random.default_rng(6)
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("GlobalAveragePool", ["r1"], ["gp"]),
+             helper.make_node("Flatten", ["gp"], ["f"]),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1)]
+    inits = [_w(rng, "w1", 128, 256, 1, 1, scale=0.05), _w(rng, "b1", 128), _w(rng, "wf", 2000, 128),
+             _w(rng, "bf", 2000)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256, 16, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_accuracy_budget_retries_a_plan_without_its_output_layers_reduced(tmp_path, monkeypatch):
+    """The budget search ranks candidates by local error; an output layer's error is not attenuated by the
+    layers after it. Errors estimated so that the search's second plan quantizes both the conv and the
+    classifier (over budget because of the classifier): the retry without the classifier keeps the conv."""
+    from softneuro_ep.graph_passes import budget as B
+    m = conv_fc_net()
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((1, 256, 16, 16)).astype(np.float32) for _ in range(4)]
+    cal = ort.calibrate(m, xs, path=str(tmp_path / "c.json"))
+    probe = plan_of(session(m, calibration=cal, accuracy_budget=1.0, dtypes="float32,qint8",
+                            profile_cache=tmp_path / "p.sqlite"))
+    e_fc = max(e for (n, k), e in probe.tuned.candidate_errors.items() if k.startswith("q8|cpu:qint8/qgemv"))
+    budget = e_fc / 1.5  # the classifier's qint8 form alone exceeds it
+    real = B._layer_errors
+    factor = {"Conv": 1.5, "Gemm": 1.2}  # estimated e of the qint8 forms, in budgets
+
+    def rigged(g, types, feed_names, threads, tuned, sample):
+        errs = real(g, types, feed_names, threads, tuned, sample)
+        ops = {n.name: n.op for n in g.nodes}
+        return {(n, k): (factor[ops[n]] * budget) ** 2 if k.startswith("q8|") and ops[n] in factor else e
+                for (n, k), e in errs.items()}
+    monkeypatch.setattr(B, "_layer_errors", rigged)
+    # float32 and qint8 only (bfloat16 would compete with the conv's qint8 form)
+    s = session(m, calibration=cal, accuracy_budget=budget, dtypes="float32,qint8",
+                profile_cache=tmp_path / "p.sqlite")
+    spec = plan_of(s)
+    ops = [n.op for n in spec.graph.nodes]
+    assert spec.tuned.error <= budget
+    assert "QGemm" not in ops
+    assert "QLinearConv" in ops  # without the retry: float32 everywhere (the first plan, the only one in budget)
