@@ -19,6 +19,8 @@ def save_graph(g, path):
     inits = [numpy_helper.from_array(a, k) for k, a in g.initializers.items()]
     graph = helper.make_graph(nodes, "optimized", ins, outs, inits)
     opsets = [helper.make_opsetid("", g.opset), helper.make_opsetid(FUSED_DOMAIN, 1)]
+    if any(n.domain == "com.microsoft" for n in g.nodes):  # QLinearAdd, QGemm... as onnxruntime names them
+        opsets.append(helper.make_opsetid("com.microsoft", 1))
     if any(n.domain == "ai.onnx.ml" for n in g.nodes):
         opsets.append(helper.make_opsetid("ai.onnx.ml", getattr(g, "ml_opset", 3)))
     model = helper.make_model(graph, opset_imports=opsets)

@@ -220,13 +220,58 @@ def fuse_qdq_add(g, types):
     return count
 
 
+def _scalar_q8(a):
+    return a is not None and a.size == 1 and a.dtype in (np.uint8, np.int8)
+
+
+def qgemm_native_ok(g, n):
+    """Whether the engine's QGemm routine (cpu/quant/qgemm_op.cpp, cpu:qint8/qgemv) runs this com.microsoft
+    QGemm whatever A's row count: decided at load from the constants (B, scales, zero points and C must be
+    initializers; B 2-D u8/s8; scales float32, b's scalar or per column; zero points scalar (b's: or per
+    column) of their tensor's type; C int32 broadcast over rows; a quantized output needs y_scale)."""
+    ins = list(n.inputs) + [""] * (9 - len(n.inputs))
+    if len(n.inputs) < 5 or len(n.inputs) > 9 or len([o for o in n.outputs if o]) != 1:
+        return False
+    a, a_s, a_z, b, b_s, b_z, c, y_s, y_z = ins[:9]
+    if not a or not all(t in g.initializers for t in (a_s, b, b_s)):
+        return False
+    if any(t and t not in g.initializers for t in (a_z, b_z, c, y_s, y_z)):
+        return False
+    ta, tb = int(n.attrs.get("transA", 0)), int(n.attrs.get("transB", 0))
+    B = g.initializers[b]
+    if ta not in (0, 1) or tb not in (0, 1) or B.ndim != 2 or B.dtype not in (np.uint8, np.int8):
+        return False
+    N = B.shape[0] if tb else B.shape[1]
+    as_, bs = g.initializers[a_s], g.initializers[b_s]
+    if as_.dtype != np.float32 or as_.size != 1 or bs.dtype != np.float32:
+        return False
+    if not ((bs.size == 1 and bs.ndim <= 1) or bs.shape == (N,)):
+        return False
+    if a_z and not _scalar_q8(g.initializers[a_z]):
+        return False
+    if b_z:
+        bz = g.initializers[b_z]
+        if bz.dtype != B.dtype or not ((bz.size == 1 and bz.ndim <= 1) or bz.shape == (N,)):
+            return False
+    if c:
+        C = g.initializers[c]
+        if C.dtype != np.int32 or C.ndim > 2 or (C.ndim >= 1 and C.shape[-1] not in (1, N)) or \
+                (C.ndim == 2 and C.shape[0] != 1):
+            return False
+    if y_s and (g.initializers[y_s].dtype != np.float32 or g.initializers[y_s].size != 1):
+        return False
+    if y_z and (not y_s or not _scalar_q8(g.initializers[y_z])):
+        return False
+    return True
+
+
 def expand_contrib(g):
-    """onnxruntime contrib ops without a routine, in standard ops (load time):
-    QGemm -> DequantizeLinear(A), DequantizeLinear(B), DequantizeLinear(C) -> Gemm [-> QuantizeLinear].
-    (QGemm is a model's final fully-connected layer: small; its float Gemm is exact on the dequantized values.)"""
+    """onnxruntime contrib ops without a routine, in standard ops (load time). QGemm runs natively
+    (cpu:qint8/qgemv) where qgemm_native_ok; other forms (non-constant parameters, ...) become
+    QGemm -> DequantizeLinear(A), DequantizeLinear(B), DequantizeLinear(C) -> Gemm [-> QuantizeLinear]."""
     out = []
     for n in g.nodes:
-        if n.op != "QGemm" or n.domain != "com.microsoft":
+        if n.op != "QGemm" or n.domain != "com.microsoft" or qgemm_native_ok(g, n):
             out.append(n)
             continue
         ins = list(n.inputs) + [""] * (9 - len(n.inputs))

@@ -3,7 +3,11 @@
 With a calibration (ranges of activations), a float32 Conv whose input(s) and
 output have ranges gets a *quantized variant*: the same layer as the engine's
 QLinearConv (u8 activations, per-output-channel symmetric s8 weights, int32
-bias, the fused activation and residual kept). Its activations are in format
+bias, the fused activation and residual kept). A float32 Gemm with constant
+weights (a classifier's fully-connected layer) whose input has a range gets
+com.microsoft QGemm: u8 input, per-output-feature symmetric s8 weights, int32
+bias, float32 output (so its output stays in format "nchw": Variant.qout is
+False). Its activations are in format
 "qint8" (uint8 NCHW with the tensor's scale and zero point); the adapts
 between "nchw" and "qint8" are QuantizeLinear / DequantizeLinear with those
 parameters. MaxPool, nearest Resize and Concat run on u8 unchanged (they keep
@@ -46,6 +50,7 @@ class Variant:
     initializers: Dict[str, np.ndarray]
     acts: List[str]                    # its activation inputs in qint8 format, in node input order
     outputs: List[str]
+    qout: bool = True                  # outputs in format "qint8" (False: float32 in "nchw", QGemm's)
 
 
 def _activation_ok(node):
@@ -84,6 +89,8 @@ class QuantPlanner:
         v = None
         if node.op == "Conv":
             v = self._conv(node)
+        elif node.op == "Gemm":
+            v = self._gemm(node)
         elif node.op in ("MaxPool", "Resize", "Concat"):
             v = self._passthrough(node)
         if v is not None:
@@ -134,6 +141,47 @@ class QuantPlanner:
         q = Node("QLinearConv", ins, [y], dict(n.attrs), n.name)
         return Variant(q, inits, acts, [y])
 
+    def _gemm(self, n):
+        """Y = X W [+ C] (transA 0, alpha 1, beta 1, constant float32 W and C) as QGemm with a float32 output:
+        y = float32(acc) * (x_scale * w_scale[n]), acc the int32 product plus the bias in those units."""
+        g, p, a = self.g, self.params, n.attrs
+        x, w = n.inputs[0], n.inputs[1]
+        c = n.inputs[2] if len(n.inputs) > 2 and n.inputs[2] else None
+        y = n.outputs[0]
+        if "activation" in a or int(a.get("transA", 0)) or float(a.get("alpha", 1.0)) != 1.0:
+            return None
+        if c and float(a.get("beta", 1.0)) != 1.0:
+            return None
+        if w not in g.initializers or (c and c not in g.initializers):
+            return None
+        if len([o for o in n.outputs if o]) != 1 or not self._fp32(x) or not self._fp32(y) or x not in p:
+            return None
+        if len(self.types[x].shape or ()) != 2:
+            return None
+        wf = g.initializers[w]
+        if wf.dtype != np.float32 or wf.ndim != 2:
+            return None
+        tb = int(a.get("transB", 0))
+        N = wf.shape[0] if tb else wf.shape[1]
+        amax = np.abs(wf).max(axis=1 if tb else 0) if wf.size else np.zeros(N, np.float32)
+        ws = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+        wq = np.clip(np.rint(wf / (ws[:, None] if tb else ws[None, :])), -127, 127).astype(np.int8)
+        xs, xz = p[x]
+        pre = f"{n.name}__q"
+        inits = {f"{pre}_xs": np.array(xs, np.float32), f"{pre}_xz": np.array(xz, np.uint8),
+                 f"{pre}_w": wq, f"{pre}_ws": ws, f"{pre}_wz": np.zeros(N, np.int8)}
+        ins = [x, f"{pre}_xs", f"{pre}_xz", f"{pre}_w", f"{pre}_ws", f"{pre}_wz"]
+        if c:
+            cf = g.initializers[c]
+            if cf.dtype != np.float32 or cf.ndim > 2 or cf.size not in (1, N) or (cf.ndim == 2 and cf.shape[0] != 1):
+                return None
+            bias = np.broadcast_to(cf.reshape(-1).astype(np.float64), (N,))
+            inits[f"{pre}_b"] = np.clip(np.rint(bias / (float(xs) * ws.astype(np.float64))),
+                                        -2**31, 2**31 - 1).astype(np.int32)
+            ins.append(f"{pre}_b")
+        q = Node("QGemm", ins, [y], {"transB": tb} if tb else {}, n.name, "com.microsoft")
+        return Variant(q, inits, [x], [y], qout=False)
+
     def _same(self, a, b):
         pa, pb = self.params.get(a), self.params.get(b)
         return pa is not None and pb is not None and float(pa[0]) == float(pb[0]) and int(pa[1]) == int(pb[1])
@@ -161,7 +209,7 @@ class QuantPlanner:
         """(graph-like object with initializers, types) in which the variant's tensors are u8."""
         gq = SimpleNamespace(initializers={**self.g.initializers, **variant.initializers})
         types = dict(self.types)
-        for t in variant.acts + variant.outputs:
+        for t in variant.acts + (variant.outputs if variant.qout else []):
             types[t] = self._u8(t)
         return gq, types
 
@@ -169,7 +217,7 @@ class QuantPlanner:
         """(in formats, out formats) of the variant over the node's activation inputs/outputs."""
         acts = set(variant.acts)
         ins = tuple(QFORMAT if i in acts else "nchw" for i in node.inputs if i and i not in self.g.initializers)
-        return ins, tuple(QFORMAT for _ in node.outputs)
+        return ins, tuple(QFORMAT if variant.qout else "nchw" for _ in node.outputs)
 
     # ---- rewriting ----------------------------------------------------------
     def apply(self, g, types, chosen):
@@ -177,8 +225,9 @@ class QuantPlanner:
         QuantizeLinear/DequantizeLinear adapts. Returns {adapt node name: (tensor, direction)}."""
         fmt = {}   # tensor -> QFORMAT when a chosen variant writes it
         for name in chosen:
-            for o in self.variants[name].outputs:
-                fmt[o] = QFORMAT
+            if self.variants[name].qout:
+                for o in self.variants[name].outputs:
+                    fmt[o] = QFORMAT
         converted = {}  # (tensor, to) -> name
         out, added = [], {}
 
@@ -207,10 +256,10 @@ class QuantPlanner:
                 v = self.variants[n.name]
                 g.initializers.update(v.initializers)
                 acts = set(v.acts)
-                n.op, n.attrs = v.node.op, dict(v.node.attrs)
+                n.op, n.attrs, n.domain = v.node.op, dict(v.node.attrs), v.node.domain
                 n.inputs = [(adapt(i, QFORMAT) if fmt.get(i) != QFORMAT else i) if i in acts else i
                             for i in v.node.inputs]
-                for o in v.outputs:
+                for o in (v.outputs if v.qout else []):
                     types[o] = self._u8(o)
             else:
                 n.inputs = [adapt(i, "nchw") if fmt.get(i) == QFORMAT else i for i in n.inputs]

@@ -38,6 +38,17 @@ def _contrib_stand_in(n):
         else:
             pool = [helper.make_node("GlobalMaxPool", [t + "0"], [t + "3"])]
         return cast + pool + [helper.make_node("Cast", [t + "3"], [y], to=onnx.TensorProto.UINT8)]
+    if n.op == "QGemm":  # float Gemm of the cast operands, quantized like y_zero_point when there is one
+        ins = list(n.inputs) + [""] * (9 - len(n.inputs))
+        t = f"{y}__si"
+        f32 = onnx.TensorProto.FLOAT
+        nodes = [helper.make_node("Cast", [ins[0]], [t + "a"], to=f32),
+                 helper.make_node("Cast", [ins[3]], [t + "b"], to=f32),
+                 helper.make_node("Gemm", [t + "a", t + "b"], [t + "y" if ins[8] else y],
+                                  transA=int(n.attrs.get("transA", 0)), transB=int(n.attrs.get("transB", 0)))]
+        if ins[8]:
+            nodes.append(helper.make_node("QuantizeLinear", [t + "y", ins[7], ins[8]], [y]))
+        return nodes
     return None
 
 

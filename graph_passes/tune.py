@@ -298,6 +298,13 @@ def is_reduced(key, node, g, types):
                                        _layer_dtype(node, g, types) == "float32")
 
 
+def _reduced_requested(desc, opts):
+    """Whether routine `desc` may run a float32 layer: bfloat16 / float16 routines lose precision, so
+    only when dtypes lists their dtype or an accuracy budget weighs their error."""
+    dt = parse_descriptor(desc)[1]
+    return dt not in REDUCED or bool(opts.dtypes and dt in opts.dtypes) or opts.accuracy_budget is not None
+
+
 @dataclass
 class _Cand:
     key: str        # descriptor, or QPREFIX + descriptor for the layer's qint8 variant
@@ -346,16 +353,15 @@ def choose_routines(g, types, threads, opts, cache=None):
         if pinned:
             allowed = [r for r in mine if _pin_ok(r["descriptor"], pinned, op_descs)]
         else:
-            allowed = [r for r in mine if _allowed(r["descriptor"], opts)]
-            if _layer_dtype(node, g, types) == "float32":
-                # bfloat16 / float16 routines of float32 layers lose precision: only on request
-                allowed = [r for r in allowed if parse_descriptor(r["descriptor"])[1] not in REDUCED or
-                           (opts.dtypes and parse_descriptor(r["descriptor"])[1] in opts.dtypes) or
-                           opts.accuracy_budget is not None]
+            f32_layer = _layer_dtype(node, g, types) == "float32"
+            allowed = [r for r in mine if _allowed(r["descriptor"], opts) and
+                       (not f32_layer or _reduced_requested(r["descriptor"], opts))]
             if not allowed and opts.dtypes:
-                # dtypes narrows a choice; a layer with none in those dtypes keeps its own
+                # dtypes narrows a choice; a layer with none in those dtypes keeps its own (still never a
+                # bfloat16/float16 routine of a float32 layer unless requested)
                 allowed = [r for r in mine if _allowed(r["descriptor"], TuneOptions(devices=opts.devices,
-                                                                               layouts=opts.layouts))]
+                                                                               layouts=opts.layouts)) and
+                           (not f32_layer or _reduced_requested(r["descriptor"], opts))]
         entries = [_Cand(r["descriptor"], r, node, g, types) for r in allowed]
         variant = planner.variant(node) if planner is not None else None
         if variant is not None:
@@ -469,9 +475,15 @@ def choose_routines(g, types, threads, opts, cache=None):
             acts = [t for t in list(node.inputs) + list(node.outputs) if t and t not in g.initializers]
 
             def reachable(key):
-                lay = QFORMAT_KEY if key.startswith(QPREFIX) else (parse_descriptor(key)[2] or DEFAULT_LAYOUT)
-                return lay == DEFAULT_LAYOUT or all(
-                    adapt(t, DEFAULT_LAYOUT, lay) < math.inf and adapt(t, lay, DEFAULT_LAYOUT) < math.inf for t in acts)
+                if key.startswith(QPREFIX):
+                    fin, fout = planner.formats(node, variant)
+                    ins = [t for t in node.inputs if t and t not in g.initializers]
+                    pairs = list(zip(ins, fin)) + list(zip(node.outputs, fout))
+                else:
+                    lay = parse_descriptor(key)[2] or DEFAULT_LAYOUT
+                    pairs = [(t, lay) for t in acts]
+                return all(f == DEFAULT_LAYOUT or (adapt(t, DEFAULT_LAYOUT, f) < math.inf and
+                                                   adapt(t, f, DEFAULT_LAYOUT) < math.inf) for t, f in pairs)
             measured = {d: us for d, us in measured.items() if reachable(d)} or measured
             best = min(measured, key=measured.get)
             result.choice[node.name] = best

@@ -208,3 +208,87 @@ def test_fallback_isas(isa, child_env):
            "conformance/test_routines.py", "-k", "qint8 or fused or quantize or QLinear or Integer"]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+# ---- QGemm (com.microsoft) on cpu:qint8/qgemv -----------------------------------------------
+def qgemm_case(m, k, n, tb, per_col, out, seed, adt=np.uint8, bdt=np.int8, c_shape="n", alpha=None):
+    rng = np.random.default_rng(seed)
+    alo, ahi = (0, 255) if adt == np.uint8 else (-128, 127)
+    blo, bhi = (-128, 127) if bdt == np.int8 else (0, 255)
+    a = rng.integers(alo, ahi, size=(m, k), endpoint=True).astype(adt)
+    b = rng.integers(blo, bhi, size=(n, k) if tb else (k, n), endpoint=True).astype(bdt)
+    bs = rng.uniform(0.0005, 0.005, size=(n,) if per_col else ()).astype(np.float32)
+    bz = np.zeros(bs.shape, bdt) if bdt == np.int8 else rng.integers(0, 256, size=bs.shape).astype(np.uint8)
+    c = None
+    if c_shape == "n":
+        c = rng.integers(-50000, 50000, size=(n,)).astype(np.int32)
+    elif c_shape in ("mn", "1n"):
+        c = rng.integers(-50000, 50000, size=(m if c_shape == "mn" else 1, n)).astype(np.int32)
+    ys = yz = None
+    if out != np.float32:
+        ys = np.asarray(np.float32(rng.uniform(0.5, 2.0)))
+        yz = np.asarray(100 if out == np.uint8 else -20, out)
+    az = np.asarray(rng.integers(alo, ahi), adt)
+    ins = [a, np.asarray(np.float32(0.03)), az, b, bs, bz, c, ys, yz]
+    attrs = {"transB": 1} if tb else {}
+    if alpha is not None:
+        attrs["alpha"] = alpha
+    return ins, attrs
+
+
+@pytest.mark.parametrize("mkn", [(1, 2048, 1000), (1, 1280, 1000), (2, 2048, 1000), (3, 67, 33), (4, 64, 64),
+                                 (5, 130, 17), (1, 3, 1), (9, 1000, 129), (40, 37, 70)], ids=str)
+@pytest.mark.parametrize("variant", range(4))
+def test_qgemm_qgemv_matches_reference(mkn, variant):
+    m, k, n = mkn
+    out = [np.float32, np.uint8, np.float32, np.int8][variant]
+    ins, attrs = qgemm_case(m, k, n, tb=variant % 2 == 0, per_col=variant != 3, out=out, seed=variant,
+                            adt=np.int8 if variant == 3 else np.uint8, bdt=np.uint8 if variant == 2 else np.int8,
+                            c_shape=["n", "n", None, "mn"][variant], alpha=0.5 if variant == 2 else None)
+    want = REFS["QGemm"].compute(ins, attrs)[0]
+    for threads, const in ((1, False), (2, True), (1, True)):
+        got = run("QGemm", ins, attrs, want, "cpu:qint8/qgemv", threads, const)
+        np.testing.assert_array_equal(got, want, err_msg=f"threads={threads} const={const}")
+
+
+def _ort_qgemm(ins, attrs, out_dtype, out_shape):
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+    names = ["a", "a_scale", "a_zp", "b", "b_scale", "b_zp", "c", "y_scale", "y_zp"]
+    used = [nm if x is not None else "" for nm, x in zip(names, ins)]
+    while used and not used[-1]:
+        used.pop()
+    inits = [numpy_helper.from_array(np.asarray(x), nm) for nm, x in zip(names[1:], ins[1:]) if x is not None]
+    ytype = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.uint8): TensorProto.UINT8,
+             np.dtype(np.int8): TensorProto.INT8}[np.dtype(out_dtype)]
+    atype = TensorProto.UINT8 if ins[0].dtype == np.uint8 else TensorProto.INT8
+    g = helper.make_graph([helper.make_node("QGemm", used, ["y"], domain="com.microsoft", **attrs)], "g",
+                          [helper.make_tensor_value_info("a", atype, list(ins[0].shape))],
+                          [helper.make_tensor_value_info("y", ytype, [out_shape[0], out_shape[1]])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    so = onnxruntime.SessionOptions()
+    so.intra_op_num_threads = 1
+    s = onnxruntime.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return model, s.run(None, {"a": ins[0]})[0]
+
+
+@pytest.mark.parametrize("variant", range(4))
+def test_qgemm_reference_is_onnxruntimes(variant):
+    """The reference (and so the routine) computes what onnxruntime's QGemm does, bit for bit."""
+    m, k, n = [(1, 256, 100), (3, 100, 40), (1, 64, 10), (2, 50, 30)][variant]
+    out = [np.float32, np.uint8, np.float32, np.int8][variant]
+    # onnxruntime's kernels: u8 A with s8/u8 B and float/u8 output; s8 A with s8 B and float/s8 output
+    ins, attrs = qgemm_case(m, k, n, tb=variant % 2 == 0, per_col=variant != 3, out=out, seed=10 + variant,
+                            adt=np.int8 if variant == 3 else np.uint8,
+                            bdt=np.uint8 if variant == 2 else np.int8, c_shape=["n", "n", None, "1n"][variant],
+                            alpha=0.5 if variant == 2 else None)
+    if variant == 2:  # y_scale without y_zero_point: float output divided by y_scale
+        ins[7] = np.asarray(np.float32(0.7))
+    want = REFS["QGemm"].compute(ins, attrs)[0]
+    model, got = _ort_qgemm(ins, attrs, out, want.shape)
+    np.testing.assert_array_equal(got, want)
+    import softneuro_ep
+    s = softneuro_ep.InferenceSession(model.SerializeToString())
+    np.testing.assert_array_equal(s.run(None, {"a": ins[0]})[0], want)  # the model runs QGemm natively
+    assert [r[2].startswith("cpu:qint8/qgemv") for r in next(iter(s._plans.values())).plan.step_routines()
+            if r[1] == "QGemm"] == [True]

@@ -343,3 +343,200 @@ def test_concat_and_nearest_resize_keep_chains_quantized(tmp_path):
     ref = session(m)
     for x in samples(3, seed=21):
         assert rel(s.run(None, {"x": x})[0], ref.run(None, {"x": x})[0]) < 0.05
+
+
+# ---- qint8 Gemm: QGemm variants and native com.microsoft QGemm ------------------------------------
+def fc_net(trans_b=1, k=64, n=100, bias=True):
+    """x -> Flatten -> Gemm (a classifier's fully-connected layer; constant float32 weights)."""
+    rng = np.random.default_rng(5)
+    w = _w(rng, "wf", *((n, k) if trans_b else (k, n)), scale=0.1)
+    ins = ["f", "wf"] + (["bf"] if bias else [])
+    nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("Gemm", ins, ["y"], transB=trans_b)]
+    inits = [w] + ([_w(rng, "bf", n)] if bias else [])
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k // 4, 2, 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def fc_samples(n, k=64, seed=1):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((1, k // 4, 2, 2)).astype(np.float32) for _ in range(n)]
+
+
+@pytest.mark.parametrize("trans_b,bias", [(1, True), (0, True), (1, False)])
+def test_qint8_where_allowed_runs_the_fc_gemm_as_qgemm(trans_b, bias, tmp_path):
+    m = fc_net(trans_b, bias=bias)
+    cal = ort.calibrate(m, fc_samples(4), path=str(tmp_path / "c.json"))
+    s = session(m, calibration=cal, dtypes="qint8")
+    spec = plan_of(s)
+    nodes = spec.graph.nodes
+    ops = [n.op for n in nodes]
+    assert "QGemm" in ops and "Gemm" not in ops
+    assert "DequantizeLinear" not in ops  # QGemm's output is float32: no adapt after it
+    assert ops.count("QuantizeLinear") == 1
+    qg = next(n for n in nodes if n.op == "QGemm")
+    assert qg.domain == "com.microsoft"
+    assert [r[2].startswith("cpu:qint8/qgemv") for r in spec.plan.step_routines() if r[1] == "QGemm"] == [True]
+    assert any(k.startswith("q8|cpu:qint8/qgemv") for k in spec.tuned.candidates[qg.name])  # profiled
+    ref = session(m)
+    for x in fc_samples(3, seed=31):
+        y, r = s.run(None, {"x": x})[0], ref.run(None, {"x": x})[0]
+        # unit-normal inputs over a calibrated range of ~[-3, 3]: the u8 step (~0.024) alone is ~0.7% rms,
+        # the s8 weights add less: ~1% expected, 3% bounds it
+        assert rel(y, r) < 0.03
+
+
+def test_qgemm_variant_matches_its_quantized_arithmetic(tmp_path):
+    """The QGemm variant computes float32(sum (xq - xz) wq + bq) * xs * ws exactly (numpy model of quant_tune)."""
+    from softneuro_ep.graph_passes.quant_tune import qparams, quantize_np
+    m = fc_net(1)
+    cal = ort.calibrate(m, fc_samples(4), path=str(tmp_path / "c.json"))
+    s = session(m, calibration=cal, dtypes="qint8")
+    lo, hi = json.load(open(cal))["ranges"]["f"]
+    xs, xz = qparams(lo, hi)
+    wf = numpy_helper.to_array(m.graph.initializer[0])
+    bf = numpy_helper.to_array(m.graph.initializer[1])
+    ws = (np.abs(wf).max(axis=1) / 127.0).astype(np.float32)
+    wq = np.clip(np.rint(wf / ws[:, None]), -127, 127).astype(np.int64)
+    bq = np.rint(bf.astype(np.float64) / (float(xs) * ws.astype(np.float64))).astype(np.int64)
+    x = fc_samples(1, seed=40)[0]
+    xq = quantize_np(x.reshape(1, -1), xs, xz).astype(np.int64)
+    acc = (xq - int(xz)) @ wq.T + bq
+    want = (acc.astype(np.float32) * (np.float32(1.0) * xs * ws).astype(np.float32)).astype(np.float32)
+    np.testing.assert_array_equal(s.run(None, {"x": x})[0], want)
+
+
+def test_accuracy_budget_measures_the_qgemm_variant(tmp_path):
+    m = fc_net(1)
+    cal = ort.calibrate(m, fc_samples(4), path=str(tmp_path / "c.json"))
+    s = session(m, calibration=cal, accuracy_budget=0.05)
+    spec = plan_of(s)
+    errs = spec.tuned.candidate_errors
+    q = [e for (name, key), e in errs.items() if key.startswith("q8|cpu:qint8/qgemv")]
+    assert q and all(0 < e < 0.03 for e in q)  # ~1%: see test_qint8_where_allowed_runs_the_fc_gemm_as_qgemm
+    assert spec.tuned.error <= 0.05
+
+
+def test_dtypes_fallback_does_not_readmit_reduced_routines(tmp_path):
+    """dtypes=qint8 without a qint8 routine for a float32 Gemm keeps it float32: bfloat16/float16 only on request."""
+    m = fc_net(1)
+    s = session(m, dtypes="qint8")  # no calibration: no qint8 variant either
+    spec = plan_of(s)
+    gemm = next(n for n in spec.graph.nodes if n.op == "Gemm")
+    cands = spec.tuned.candidates[gemm.name]
+    assert cands and all("float16" not in k and "bfloat16" not in k for k in cands), cands
+    assert all(d.startswith("cpu:float32") or ":" not in d for d in cands), cands
+    usable = {r["descriptor"] for r in ort._engine.routines("Gemm") if r["usable"]}
+    if "cpu:float16/gemv" in usable:  # listed in dtypes: allowed
+        s2 = session(m, dtypes="qint8,float16")
+        assert "cpu:float16/gemv" in plan_of(s2).tuned.candidates[gemm.name]
+    x = fc_samples(1)[0]
+    np.testing.assert_allclose(s.run(None, {"x": x})[0], session(m).run(None, {"x": x})[0], rtol=1e-5, atol=1e-5)
+
+
+def test_qoperator_qgemm_runs_natively_and_matches_onnxruntime(tmp_path):
+    """quantize_static's QOperator classifier ends in com.microsoft QGemm: run by cpu:qint8/qgemv, not expanded."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    src, dst = str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx")
+    onnx.save(fc_net(1, k=256, n=300), src)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"x": x} for x in fc_samples(8, k=256)])
+
+        def get_next(self):
+            return next(self.it, None)
+    quantize_static(src, dst, Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    qm = onnx.load(dst)
+    qgemm = [n for n in qm.graph.node if n.op_type == "QGemm"]
+    assert len(qgemm) == 1 and qgemm[0].domain == "com.microsoft"
+    so = onnxruntime.SessionOptions()
+    so.intra_op_num_threads = 1
+    ref = onnxruntime.InferenceSession(dst, so, providers=["CPUExecutionProvider"])
+    s = ort.InferenceSession(dst)
+    inits = {i.name: numpy_helper.to_array(i) for i in qm.graph.initializer}
+    ys = qgemm[0].input[7] if len(qgemm[0].input) > 7 and qgemm[0].input[7] else None
+    step = float(inits[ys]) if ys else 0.0
+    for x in fc_samples(3, k=256, seed=13):
+        y, r = s.run(None, {"x": x})[0], ref.run(None, {"x": x})[0]
+        assert np.abs(y - r).max() <= step * 1.0001 + 1e-6 * np.abs(r).max()  # within one quantisation step
+    spec = plan_of(s)
+    ops = [n.op for n in spec.graph.nodes]
+    assert "QGemm" in ops and "Gemm" not in ops
+    assert [r[2].startswith("cpu:qint8/qgemv") for r in spec.plan.step_routines() if r[1] == "QGemm"] == [True]
+
+
+def test_qgemm_forms_the_routine_does_not_take_are_expanded():
+    """A QGemm whose B is not a constant falls back to DequantizeLinear -> Gemm (-> QuantizeLinear)."""
+    from softneuro_ep.graph_passes.load import to_ir
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(a, name) for a, name in (
+        (np.asarray(np.float32(0.05)), "as"), (np.asarray(np.uint8(3)), "az"), (np.full(6, 0.01, np.float32), "bs"),
+        (np.zeros(6, np.int8), "bz"))]
+    node = helper.make_node("QGemm", ["a", "as", "az", "b", "bs", "bz"], ["y"], domain="com.microsoft", transB=1)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("a", TensorProto.UINT8, [2, 5]),
+                                        helper.make_tensor_value_info("b", TensorProto.INT8, [6, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    assert "QGemm" not in [n.op for n in to_ir(m).nodes]
+    a = rng.integers(0, 256, size=(2, 5)).astype(np.uint8)
+    b = rng.integers(-128, 128, size=(6, 5)).astype(np.int8)
+    want = ((a.astype(np.float32) - 3) * np.float32(0.05)) @ (b.astype(np.float32) * np.float32(0.01)).T
+    np.testing.assert_allclose(ort.InferenceSession(m.SerializeToString()).run(None, {"a": a, "b": b})[0], want,
+                               rtol=1e-5, atol=1e-5)
+    # the same with B constant runs natively
+    m2 = helper.make_model(helper.make_graph([node], "g", [g.input[0]], list(g.output),
+                                             inits + [numpy_helper.from_array(b, "b")]),
+                           opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    assert "QGemm" in [n.op for n in to_ir(m2).nodes]
+    np.testing.assert_allclose(ort.InferenceSession(m2.SerializeToString()).run(None, {"a": a})[0], want,
+                               rtol=1e-5, atol=1e-5)
+
+
+def conv_fc_net():
+    """conv 1x1 256->128 -> Relu -> GlobalAveragePool -> Flatten -> Gemm 128->2000: the pooling averages the
+    conv's quantisation error away, the classifier's reaches the output whole."""
+    rng = np.random.default_rng(6)
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("GlobalAveragePool", ["r1"], ["gp"]),
+             helper.make_node("Flatten", ["gp"], ["f"]),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1)]
+    inits = [_w(rng, "w1", 128, 256, 1, 1, scale=0.05), _w(rng, "b1", 128), _w(rng, "wf", 2000, 128),
+             _w(rng, "bf", 2000)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256, 16, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_accuracy_budget_retries_a_plan_without_its_output_layers_reduced(tmp_path, monkeypatch):
+    """The budget search ranks candidates by local error; an output layer's error is not attenuated by the
+    layers after it. Errors estimated so that the search's second plan quantizes both the conv and the
+    classifier (over budget because of the classifier): the retry without the classifier keeps the conv."""
+    from softneuro_ep.graph_passes import budget as B
+    m = conv_fc_net()
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((1, 256, 16, 16)).astype(np.float32) for _ in range(4)]
+    cal = ort.calibrate(m, xs, path=str(tmp_path / "c.json"))
+    probe = plan_of(session(m, calibration=cal, accuracy_budget=1.0, dtypes="float32,qint8",
+                            profile_cache=tmp_path / "p.sqlite"))
+    e_fc = max(e for (n, k), e in probe.tuned.candidate_errors.items() if k.startswith("q8|cpu:qint8/qgemv"))
+    budget = e_fc / 1.5  # the classifier's qint8 form alone exceeds it
+    real = B._layer_errors
+    factor = {"Conv": 1.5, "Gemm": 1.2}  # estimated e of the qint8 forms, in budgets
+
+    def rigged(g, types, feed_names, threads, tuned, sample):
+        errs = real(g, types, feed_names, threads, tuned, sample)
+        ops = {n.name: n.op for n in g.nodes}
+        return {(n, k): (factor[ops[n]] * budget) ** 2 if k.startswith("q8|") and ops[n] in factor else e
+                for (n, k), e in errs.items()}
+    monkeypatch.setattr(B, "_layer_errors", rigged)
+    # float32 and qint8 only (bfloat16 would compete with the conv's qint8 form)
+    s = session(m, calibration=cal, accuracy_budget=budget, dtypes="float32,qint8",
+                profile_cache=tmp_path / "p.sqlite")
+    spec = plan_of(s)
+    ops = [n.op for n in spec.graph.nodes]
+    assert spec.tuned.error <= budget
+    assert "QGemm" not in ops
+    assert "QLinearConv" in ops  # without the retry: float32 everywhere (the first plan, the only one in budget)

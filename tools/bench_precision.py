@@ -121,7 +121,7 @@ def main(argv=None):
                 nq = ""
                 if k in specs:
                     spec = next(iter(sess[k]._plans.values()))
-                    nq = sum(1 for n in spec.graph.nodes if n.op in ("QLinearConv", "QLinearMatMul"))
+                    nq = sum(1 for n in spec.graph.nodes if n.op in ("QLinearConv", "QLinearMatMul", "QGemm"))
                     nq = f"{nq} (session {build_s[k]:.1f} s)"
                 print(f"| {name} | {threads} | {k} | {med[k]:.2f} | {err[k]:.2e} | {nq} | {base / med[k]:.2f} |",
                       flush=True)

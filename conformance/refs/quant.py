@@ -375,3 +375,84 @@ def qlinear_fused(acc, mult, residual, sy, zy, attrs):
         b = max(a, qb(p[1] if len(p) > 1 else np.inf))
         q = np.clip(q.astype(np.int64), a, b).astype(dt)
     return q
+
+
+def qgemm_mult(alpha, a_scale, b_scale, y_scale):
+    """onnxruntime's QGemm output scale, in float32 and this order: (alpha * a_scale) * b_scale[n] [/ y_scale]."""
+    m = (np.float32(np.float32(alpha) * np.float32(a_scale)) * np.asarray(b_scale, np.float32).reshape(-1)
+         ).astype(np.float32)
+    if y_scale is not None:
+        m = (m / np.float32(y_scale)).astype(np.float32)
+    return m
+
+
+@reference
+class QGemmRef(Reference):
+    """com.microsoft QGemm: acc = C + (A' - a_zp)(B' - b_zp[n]) in int32 (A' = A^T with transA, B' likewise),
+    float32 output y = float32(acc) * mult[n], or, with y_zero_point, y = sat(rint(float32(acc) * mult[n]) + y_zp)
+    (mult: qgemm_mult). Both are computed exactly as the routine does: compared exactly."""
+    op = "QGemm"
+
+    def draw(self, draw, descriptor):
+        m = draw(st.sampled_from([1, 1, 2, 3, 4, 5, 7]) | st.integers(1, 24))
+        k, n = draw(st.integers(1, 80)), draw(st.integers(1, 80))
+        ta, tb = draw(st.sampled_from([0, 0, 1])), draw(st.integers(0, 1))
+        adt = draw(st.sampled_from([np.uint8, np.uint8, np.int8]))
+        bdt = draw(st.sampled_from([np.int8, np.int8, np.uint8]))
+        seed = draw(st.integers(0, 2**32 - 1))
+        rng = np.random.default_rng(seed)
+        lo, hi = qrange(adt)
+        a = rng.integers(lo, hi, size=(k, m) if ta else (m, k), endpoint=True).astype(adt)
+        lo, hi = qrange(bdt)
+        b = rng.integers(lo, hi, size=(n, k) if tb else (k, n), endpoint=True).astype(bdt)
+        per_col = draw(st.booleans())
+        a_scale = np.asarray(np.float32(rng.uniform(0.01, 0.1)))
+        a_zp = None if draw(st.integers(0, 4)) == 0 else np.asarray(rng.integers(*qrange(adt), endpoint=True), adt)
+        b_scale = rng.uniform(0.001, 0.05, size=(n,) if per_col else ()).astype(np.float32)
+        zmode = draw(st.sampled_from(["zero", "zero", "none", "any"]))
+        b_zp = None
+        if zmode == "zero":
+            b_zp = np.full(b_scale.shape, 0 if bdt == np.int8 else 128, bdt)
+        elif zmode == "any":
+            b_zp = rng.integers(lo, hi, size=b_scale.shape, endpoint=True).astype(bdt)
+        c = None
+        cshape = draw(st.sampled_from([None, None, (n,), (1, n), (m, n), (m, 1), (), (1,)]))
+        if cshape is not None:
+            c = rng.integers(-20000, 20000, size=cshape).astype(np.int32)
+        out = draw(st.sampled_from(["float", "float_ys", "u8", "s8"]))
+        y_scale = y_zp = None
+        if out != "float":
+            y_scale = np.asarray(np.float32(rng.uniform(0.05, 0.5)))
+        if out in ("u8", "s8"):
+            ydt = np.uint8 if out == "u8" else np.int8
+            y_zp = np.asarray(rng.integers(*qrange(ydt), endpoint=True), ydt)
+        attrs = {}
+        if ta:
+            attrs["transA"] = 1
+        if tb:
+            attrs["transB"] = 1
+        if draw(st.booleans()):
+            attrs["alpha"] = float(draw(st.sampled_from([0.5, 2.0, 0.3])))
+        return [a, a_scale, a_zp, b, b_scale, b_zp, c, y_scale, y_zp], attrs
+
+    def const_inputs(self, draw, descriptor):
+        return (3,) if draw(st.booleans()) else ()
+
+    def compute(self, inputs, attrs):
+        a, a_scale, a_zp, b, b_scale, b_zp, c, y_scale, y_zp = (list(inputs) + [None] * 9)[:9]
+        a = a.T if attrs.get("transA", 0) else a
+        b = b.T if attrs.get("transB", 0) else b
+        az = 0 if a_zp is None else int(a_zp)
+        bz = 0 if b_zp is None else b_zp.astype(np.int64).reshape(-1)
+        acc = imatmul(a, b, az, bz)
+        if c is not None:
+            acc = acc + c.astype(np.int64)
+        acc = ((acc + 2**31) % 2**32 - 2**31).astype(np.int32)  # int32, wrapping
+        mult = qgemm_mult(attrs.get("alpha", 1.0), a_scale, b_scale, y_scale)
+        v = (acc.astype(np.float32) * mult).astype(np.float32)
+        if y_zp is None:
+            return [v]
+        return [sat_round(v, int(y_zp), y_zp.dtype)]
+
+    def tolerance(self, descriptor, dtype):
+        return 0, 0
