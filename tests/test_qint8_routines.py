@@ -199,7 +199,8 @@ def test_quantize_dequantize_vec(n, dt):
         (-128, 127) if dt == np.int8 else (0, 255))).astype(dt))
 
 
-@pytest.mark.skipif(os.environ.get("SNEP_MAX_ISA") is not None, reason="already capped")
+@pytest.mark.skipif(os.environ.get("SNEP_MAX_ISA") is not None or os.environ.get("SNEP_QGEMM_MR") is not None,
+                    reason="already capped (this is the child run)")
 @pytest.mark.parametrize("isa", ["amx", "avx512", "avx2", "plain"])
 def test_fallback_isas(isa, child_env):
     # "amx": AMX tiles for every shape (by default small-K layers take VNNI), where the CPU has them
