@@ -156,7 +156,12 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
         routine_choice = finish(g, types, feed_names, num_threads, tune_options, tuned)
     elif routine_choice and any(d.startswith(QPREFIX) for d in routine_choice.values()):
         routine_choice = _saved_quant_choice(g, types, tune_options, routine_choice)
-    plan, out_names = lower(g, types, feed_names, num_threads, routine_choice)
+    if tuned is not None and tune_options.tuning == "dprs":
+        from .thread_check import lower_checked
+        plan, out_names, g, types, routine_choice = lower_checked(g, types, feed_names, num_threads, routine_choice,
+                                                                  tuned)
+    else:
+        plan, out_names = lower(g, types, feed_names, num_threads, routine_choice)
     if export_path:
         from .export import save_graph
         save_graph(g, export_path)

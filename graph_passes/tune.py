@@ -57,6 +57,7 @@ class TuneResult:
     planner: object = None             # quant_tune.QuantPlanner when qint8 variants were considered
     error: Optional[float] = None      # measured output error of the plan (accuracy-budgeted tuning)
     memory_bytes: Optional[int] = None  # estimated peak memory of the plan (memory-budgeted tuning)
+    thread_check: Optional[dict] = None  # thread_check.lower_checked's timings and verdict
 
 
 def parse_descriptor(desc):

@@ -14,13 +14,21 @@ import time
 import numpy as np
 
 
+# onnxruntime's idle workers keep spinning for tens of milliseconds after a run
+# (measured: a session run 20 ms after an onnxruntime block still read 1.5-2x
+# slow on 2 cores, 100 ms after it as fast as alone), so every block starts
+# after this pause, whichever engine ran before it.
+IDLE_GAP_S = 0.1
+
+
 def _time_block(run, n):
+    time.sleep(IDLE_GAP_S)
     times = []
     for _ in range(n + 1):
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
-    return times[1:]  # the first run of a block pays for the other engine's spinning threads
+    return times[1:]  # the first run of a block warms caches after the pause
 
 
 def make_sessions(model_bytes, threads):

@@ -4,7 +4,8 @@ float32 model and its own int8 QDQ model of the same network (quantize_static,
 per-channel, u8 activations / s8 weights, calibrated on the same samples);
 this engine also runs that QDQ model natively.
 
-Sessions are interleaved in blocks (first run of each block dropped); errors are
+Sessions are interleaved in blocks, each after an idle pause (first run of each block
+dropped); errors are
 relative L2 of the outputs against onnxruntime float32 on held-out samples.
 
     python -m softneuro_ep.tools.bench_precision [--models resnet50,mobilenet_v2] [--threads 1,2] [--budget 0.01]
@@ -17,10 +18,12 @@ import time
 
 import numpy as np
 
+from .bench import IDLE_GAP_S
 from .models import build
 
 
 def _block(run, n):
+    time.sleep(IDLE_GAP_S)  # let the previous session's spinning workers go idle (see bench.IDLE_GAP_S)
     out = []
     for _ in range(n + 1):
         t0 = time.perf_counter()

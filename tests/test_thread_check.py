@@ -1,0 +1,74 @@
+"""Multi-thread sessions: when DPRS picks single-thread ("/t1") routines, the whole
+plan is also timed with them on all threads and the faster plan is kept
+(graph_passes/thread_check.py). The profile cache is rigged so DPRS picks "/t1"
+everywhere; the check must then run, keep a plan whose routines match its
+verdict, and leave outputs unchanged."""
+import sqlite3
+
+import numpy as np
+from onnx import helper, numpy_helper
+
+import softneuro_ep as ort
+from softneuro_ep.graph_passes.thread_check import T1, all_threads_alternative
+
+
+def _model():
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.standard_normal((8, 4, 3, 3)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(rng.standard_normal((8, 8, 1, 1)).astype(np.float32), "w2")
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("Conv", ["b", "w2"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [1, 4, 16, 16])],
+                          [helper.make_tensor_value_info("y", 1, [1, 8, 16, 16])], [w1, w2])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def _session(cache, threads):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    return ort.InferenceSession(_model(), so, providers=[("SoftNeuroExecutionProvider",
+                                                          {"profile_cache": str(cache), "dtypes": "float32"})])
+
+
+def _spec(sess, x):
+    sess.run(None, {"x": x})
+    return next(iter(sess._plans.values()))
+
+
+def test_alternative_replaces_only_t1_routines_with_a_candidate_base():
+    choice = {"a": "cpu:float32:nchw/im2col_gemm/t1", "b": "cpu/direct", "c": "q8|x" + T1, "d": "cpu:z/t1"}
+    cands = {"a": {"cpu:float32:nchw/im2col_gemm": 2.0, "cpu:float32:nchw/im2col_gemm/t1": 1.0},
+             "c": {"q8|x": 1.0}, "d": {"cpu:z/t1": 1.0}}
+    alt = all_threads_alternative(choice, cands)
+    assert alt == {"a": "cpu:float32:nchw/im2col_gemm", "b": "cpu/direct", "c": "q8|x", "d": "cpu:z/t1"}
+    assert all_threads_alternative({"b": "cpu/direct"}, cands) is None
+
+
+def test_t1_choices_are_checked_on_the_whole_plan(tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    x = np.random.default_rng(1).standard_normal((1, 4, 16, 16)).astype(np.float32)
+    want = _session(tmp_path / "ref.sqlite", 1).run(None, {"x": x})[0]
+    _spec(_session(cache, 2), x)  # profiles every candidate into the cache
+    with sqlite3.connect(cache) as con:  # make every "/t1" routine look twice as fast as its all-threads form
+        con.execute("UPDATE profile SET median_us = 2.0 WHERE median_us > 0 AND routine NOT LIKE '%/t1'")
+        con.execute("UPDATE profile SET median_us = 1.0 WHERE median_us > 0 AND routine LIKE '%/t1'")
+    sess = _session(cache, 2)
+    spec = _spec(sess, x)
+    check = spec.tuned.thread_check
+    assert check is not None and check["layers"] >= 2, check
+    assert check["dprs_us"] > 0 and check["all_threads_us"] > 0
+    assert check["kept"] in ("dprs", "all_threads")
+    convs = [r[2] for r in spec.plan.step_routines() if r[1] == "Conv"]
+    assert len(convs) == 2
+    if check["kept"] == "all_threads":
+        assert not any(d.endswith(T1) for d in convs), convs
+        assert not any(v.endswith(T1) for v in spec.tuned.choice.values()), spec.tuned.choice  # saved plans agree
+    else:
+        assert all(d.endswith(T1) for d in convs), convs
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)
+
+
+def test_single_thread_sessions_are_not_checked(tmp_path):
+    x = np.zeros((1, 4, 16, 16), np.float32)
+    spec = _spec(_session(tmp_path / "c.sqlite", 1), x)
+    assert spec.tuned.thread_check is None
