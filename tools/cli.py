@@ -103,7 +103,8 @@ def cmd_tune(a):
     if a.json:
         print(json.dumps({"model": name, "plan_file": a.output, "steps": steps, "dtypes": dtypes,
                           "predicted_ms": predicted, "measured_ms": measured, "adapts": t.adapts if t else [],
-                          "error": error, "memory_bytes": memory}, indent=1))
+                          "error": error, "memory_bytes": memory,
+                          "thread_check": t.thread_check if t else None}, indent=1))
         return
     print(f"model: {name}   tuning: {a.tuning}   session+tuning {t_tune:.2f} s")
     for k, (n, op, d) in enumerate(steps):
@@ -112,6 +113,10 @@ def cmd_tune(a):
     print(f"adapts inserted: {sum(1 for s in steps if s[1] in ('Reorder', 'QuantizeLinear', 'DequantizeLinear'))}"
           f"   qint8 layers: {sum(1 for s in steps if dtypes.get(s[0]) == 'qint8')}")
     print(f"predicted {predicted:.2f} ms   measured {measured:.2f} ms (median)")
+    tc = t.thread_check if t else None
+    if tc and "kept" in tc:
+        print(f"single-thread routines on {tc['layers']} layers: plan {tc['dprs_us'] / 1e3:.2f} ms, all threads "
+              f"{tc['all_threads_us'] / 1e3:.2f} ms: kept {'all threads' if tc['kept'] == 'all_threads' else 'them'}")
     print(f"error vs float32: {'not measured (no accuracy_budget)' if error is None else f'{error:.3g}'}"
           f"   memory (estimate): {'-' if memory is None else f'{memory / 2**20:.1f} MB'}")
     if a.output:
