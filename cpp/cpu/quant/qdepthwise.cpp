@@ -112,8 +112,9 @@ class QDepthwiseKernel : public Kernel {
         const uint8_t* z;
         uint8_t* y;
         int64_t ow, wq;
+        bool avx512;
       } cx{base, requant, z ? z + (img * p_.C + c) * osz : nullptr, static_cast<uint8_t*>(a.out[0]) + (img * p_.C + c) * osz,
-           g_.OW, g_.Wq};
+           g_.OW, g_.Wq, avx512_};
       cx.r.c0 = has_bias_ ? static_cast<const int32_t*>(a.in[8])[c] : 0;
       cx.r.mult = xs * wsc[ws_vec_ ? c : 0] / ys;
       // a block of wide outputs: its valid columns are consecutive outputs;
@@ -123,7 +124,8 @@ class QDepthwiseKernel : public Kernel {
                             alignas(64) int32_t dense[qdw::kBlock];
                             int64_t oh = n0 / k.wq, ow = n0 % k.wq, cnt = 0;
                             const int64_t o0 = oh * k.ow + std::min(ow, k.ow);
-                            for (int64_t j = 0; j < n;) {
+                            if (k.avx512) cnt = qdw::gather_valid_avx512(ac, n, ow, k.wq, k.ow, dense);
+                            else for (int64_t j = 0; j < n;) {
                               const int64_t len = std::min(k.wq - ow, n - j);
                               const int64_t v = ow < k.ow ? std::min(len, k.ow - ow) : 0;
                               for (int64_t e = 0; e < v; ++e) dense[cnt + e] = ac[j + e];

@@ -33,6 +33,10 @@ inline TapPairs pair_taps(const int64_t* toff, int64_t KK) {  // KK <= 32
   }
   return p;
 }
+// The valid columns (ow' < ow) of n wide outputs starting at wide column w0
+// of a row of wq, copied densely to dense; returns how many (AVX-512 masked
+// moves: a 14-wide row of a 14x14 plane is one move instead of 14).
+int64_t gather_valid_avx512(const int32_t* acc, int64_t n, int64_t w0, int64_t wq, int64_t ow, int32_t* dense);
 void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const TapPairs& tp, int16_t* ph,
                   const BlockSink& sink);
 }  // namespace qdw

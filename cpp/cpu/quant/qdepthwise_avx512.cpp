@@ -37,6 +37,23 @@ inline void block(const int16_t* ph, const int64_t* off, const int32_t* wp, int 
 }
 }  // namespace
 
+int64_t gather_valid_avx512(const int32_t* acc, int64_t n, int64_t w0, int64_t wq, int64_t ow, int32_t* dense) {
+  int64_t cnt = 0;
+  for (int64_t j = 0; j < n;) {
+    const int64_t len = std::min(wq - w0, n - j);
+    const int64_t v = w0 < ow ? std::min(len, ow - w0) : 0;
+    for (int64_t e = 0; e < v; e += 16) {
+      const int64_t left = v - e;
+      const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+      _mm512_mask_storeu_epi32(dense + cnt + e, m, _mm512_maskz_loadu_epi32(m, acc + j + e));
+    }
+    cnt += v;
+    j += len;
+    w0 = 0;
+  }
+  return cnt;
+}
+
 void plane_avx512(const Plane& g, const uint8_t* x, int32_t xz, const int32_t* w, const TapPairs& tp, int16_t* ph,
                   const BlockSink& sink) {
   static_assert(kBlock == 256, "16 accumulators of 16");
