@@ -214,6 +214,8 @@ class ConvRef(LinalgRef):
         one = "gemm_1x1" in descriptor
         if "winograd" in descriptor:
             return self.draw_winograd(draw)
+        if "direct_smallc" in descriptor:
+            return self.draw_smallc(draw)
         r = draw(st.sampled_from([2, 2, 2, 1, 3])) if not depthwise else draw(st.sampled_from([2, 2, 1]))
         big = draw(st.integers(0, 5)) == 0
         n = draw(st.integers(1, 2))
@@ -265,6 +267,36 @@ class ConvRef(LinalgRef):
         dt = _descriptor_dtype(descriptor)
         if dt != np.float32:  # no fused activation on the float16 routine
             return [None if v is None else v.astype(dt) for v in inputs], attrs
+        draw_activation(draw, attrs)
+        return inputs, attrs
+
+    def draw_smallc(self, draw):
+        """2-D, group 1, 1..4 input channels, kernels up to 7, equal strides 1 or 2,
+        dilation 1 (what direct_smallc supports); widths around its 16/32-column blocks."""
+        n = draw(st.integers(1, 2))
+        c = draw(st.integers(1, 4))
+        m = draw(st.integers(1, 20))
+        ks = [draw(st.integers(1, 7)), draw(st.integers(1, 7))]
+        s = draw(st.sampled_from([1, 2]))
+        ap = draw(st.sampled_from(["NOTSET"] * 5 + ["VALID", "SAME_UPPER", "SAME_LOWER"]))
+        pads = [draw(st.integers(0, 3)) for _ in range(4)]
+        attrs = {"kernel_shape": ks, "strides": [s, s]}
+        if ap == "NOTSET":
+            attrs["pads"] = pads
+        else:
+            attrs["auto_pad"] = ap
+        xs = []
+        for i in range(2):
+            lo = max(1, ks[i] - (pads[i] + pads[i + 2] if ap == "NOTSET" else 0))
+            xs.append(draw(st.integers(lo, max(lo, 40))))
+        inputs = [unit(draw, (n, c) + tuple(xs)), unit(draw, (m, c) + tuple(ks))]
+        bias = draw(st.booleans())
+        z = draw(st.booleans())
+        if bias or z:
+            inputs.append(unit(draw, (m,)) if bias else None)
+        if z:
+            out = conv_geometry(xs, ks, attrs)[4]
+            inputs.append(unit(draw, (n, m) + tuple(out)))
         draw_activation(draw, attrs)
         return inputs, attrs
 

@@ -144,6 +144,8 @@ std::unique_ptr<Kernel> gemm1x1_prepare(const Layer& l) {
 SNEP_REGISTER_LAMBDA("Conv", "cpu:float32:nchw/gemm_1x1", gemm1x1_supports, gemm1x1_prepare);
 SNEP_REGISTER_LAMBDA("Conv", "cpu:float32:nchw/depthwise", conv::depthwise_supports, conv::depthwise_prepare);
 SNEP_REGISTER_LAMBDA("Conv", "cpu:float32:nchw/im2col_gemm", im2col_supports, im2col_prepare);
+SNEP_REGISTER_LAMBDA_ISA("Conv", "cpu:float32:nchw/direct_smallc", conv::smallc_supports_fn, conv::smallc_prepare,
+                         "avx512f");
 // Reduced precision (conv_gemm_bf16.cpp) after every float32 routine: never a default.
 SNEP_REGISTER_LAMBDA_ISA("Conv", "cpu:bfloat16:nchw/gemm_1x1", conv::bf16_gemm1x1_supports,
                          conv::bf16_gemm1x1_prepare, "avx512_bf16");

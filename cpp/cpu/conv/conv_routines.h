@@ -8,6 +8,9 @@
 namespace snep {
 namespace conv {
 bool depthwise_supports(const Layer& l);
+// Few input channels (stems), AVX-512 (conv_smallc.cpp).
+bool smallc_supports_fn(const Layer& l);
+std::unique_ptr<Kernel> smallc_prepare(const Layer& l);
 std::unique_ptr<Kernel> depthwise_prepare(const Layer& l);
 // Float32 Conv as GEMM (conv_gemm.cpp): im2col, or 1x1 / stride 1 / no padding when one_by_one.
 bool gemm_supports(const Layer& l, bool one_by_one);
