@@ -10,32 +10,14 @@ from hypothesis import strategies as st
 
 from refs import REFS
 from softneuro_ep import InvalidArgument, _engine
-from softneuro_ep.graph_passes.attrs import to_engine
-from softneuro_ep.graph_passes.dtypes import NP_TO_ONNX
 from softneuro_ep.graph_passes.node_eval import run_node
 
 
 def run_with_constants(op, inputs, attrs, outputs, descriptor, threads, consts):
     """run_node with inputs[i] for i in consts bound as plan constants, the others fed."""
-    import onnx
-    plan = _engine.Plan(threads)
-    ids, feeds = [], []
-    for i, x in enumerate(inputs):
-        if x is None:
-            ids.append(-1)
-            continue
-        x = np.require(x, requirements="C")
-        if i in consts:
-            ids.append(plan.add_constant(NP_TO_ONNX[x.dtype], x))
-        else:
-            ids.append(plan.add_input(NP_TO_ONNX[x.dtype], list(x.shape), len(feeds)))
-            feeds.append(x)
-    out_ids = [plan.add_output(NP_TO_ONNX[np.dtype(dt)], list(shape), k) for k, (dt, shape) in enumerate(outputs)]
-    engine_attrs = to_engine(attrs)
-    engine_attrs["_opset"] = onnx.defs.onnx_opset_version()
-    plan.add_step(op, op, engine_attrs, ids, out_ids, descriptor)
-    plan.finalize()
-    return list(plan.run(feeds))
+    return run_node(op, inputs, attrs, outputs=outputs, descriptor=descriptor, num_threads=threads,
+                    const_inputs=set(consts))
+
 
 def _plain(r):
     """Routines on ONNX's own layout run here through run_node; blocked/NHWC

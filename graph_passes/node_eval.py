@@ -46,17 +46,18 @@ def infer_outputs(op, inputs, attrs, n_outputs, domain="", opset=None):
 
 def build_node_plan(op, inputs, attrs, outputs, descriptor="", num_threads=1, name=None, const_inputs=True,
                     opset=None):
-    """A Plan holding one step. With const_inputs, inputs are plan constants
-    (what folding wants); otherwise they are feeds in input order."""
+    """A Plan holding one step. const_inputs: True makes every input a plan
+    constant (what folding wants), False feeds them all in input order, a set
+    of input indices makes those constants (as a model's weights) and feeds the rest."""
     plan = _engine.Plan(num_threads)
     ids, feeds = [], []
-    for x in inputs:
+    for i, x in enumerate(inputs):
         if x is None:
             ids.append(-1)
             continue
         x = np.require(x, requirements="C")
         code = NP_TO_ONNX[x.dtype]
-        if const_inputs:
+        if const_inputs is True or (not isinstance(const_inputs, bool) and i in const_inputs):
             ids.append(plan.add_constant(code, x))
         else:
             ids.append(plan.add_input(code, list(x.shape), len(feeds)))

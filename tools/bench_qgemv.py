@@ -19,28 +19,13 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from softneuro_ep import _engine
-from softneuro_ep.graph_passes.attrs import to_engine
-from softneuro_ep.graph_passes.dtypes import NP_TO_ONNX
+from softneuro_ep.graph_passes.node_eval import build_node_plan
 
 SHAPES = [("ResNet50 fc 2048->1000", 2048, 1000), ("MobileNetV2 fc 1280->1000", 1280, 1000)]
 
 
 def plan_for(op, inputs, consts, attrs, out, desc, threads):
-    plan = _engine.Plan(threads)
-    ids, feeds = [], []
-    for i, x in enumerate(inputs):
-        if x is None:
-            ids.append(-1)
-        elif i in consts:
-            ids.append(plan.add_constant(NP_TO_ONNX[x.dtype], np.require(x, requirements="C")))
-        else:
-            ids.append(plan.add_input(NP_TO_ONNX[x.dtype], list(x.shape), len(feeds)))
-            feeds.append(x)
-    o = plan.add_output(NP_TO_ONNX[np.dtype(out[0])], list(out[1]), 0)
-    a = to_engine(attrs)
-    a["_opset"] = 17
-    plan.add_step(op, op, a, ids, [o], desc)
-    plan.finalize()
+    plan, feeds = build_node_plan(op, inputs, attrs, [out], desc, threads, const_inputs=set(consts), opset=17)
     return lambda: plan.run(feeds)
 
 
