@@ -16,6 +16,7 @@ import numpy as np
 from ..capi.onnxruntime_pybind11_state import EngineError
 from .dtypes import np_dtype
 from .lower import lower
+from .tune import QPREFIX
 
 T1 = "/t1"
 CLEAR_WIN = 0.97      # the alternative plan must be at least 3% faster
@@ -45,7 +46,7 @@ def all_threads_alternative(choice, candidates):
     for name, desc in choice.items():
         if desc.endswith(T1):
             base = desc[:-len(T1)]
-            if any(k.endswith(base) for k in candidates.get(name, {})):
+            if any(k in (base, QPREFIX + base) for k in candidates.get(name, {})):
                 alt[name] = base
     return {**choice, **alt} if alt else None
 
@@ -76,10 +77,10 @@ def lower_checked(g, types, feed_names, threads, choice, tuned):
         return plan_a, outs_a, ga, ta, choice
     a_us, b_us = float(np.median(ra)), float(np.median(rb))
     keep_b = b_us < CLEAR_WIN * a_us
-    tuned.thread_check = {"dprs_us": a_us, "all_threads_us": b_us, "layers": sum(1 for d in choice.values() if d.endswith(T1)),
-                          "kept": "all_threads" if keep_b else "dprs"}
-    if keep_b:
-        tuned.choice = {k: (v[:-len(T1)] if v.endswith(T1) and alt.get(k, choice.get(k)) != choice.get(k) else v)
-                        for k, v in tuned.choice.items()}
+    tuned.thread_check = {"dprs_us": a_us, "all_threads_us": b_us, "kept": "all_threads" if keep_b else "dprs",
+                          "layers": sum(1 for d in choice.values() if d.endswith(T1))}
+    if keep_b:  # what saved plans record: the same layers switched (tuned.choice keeps qint8 keys' prefix)
+        switched = {k for k in alt if alt[k] != choice[k]}
+        tuned.choice = {k: v[:-len(T1)] if k in switched else v for k, v in tuned.choice.items()}
         return plan_b, outs_b, gb, tb, alt
     return plan_a, outs_a, ga, ta, choice

@@ -36,11 +36,14 @@ def _spec(sess, x):
 
 
 def test_alternative_replaces_only_t1_routines_with_a_candidate_base():
-    choice = {"a": "cpu:float32:nchw/im2col_gemm/t1", "b": "cpu/direct", "c": "q8|x" + T1, "d": "cpu:z/t1"}
+    # the choice names routines; the candidates of a qint8 variant carry the "q8|" prefix
+    choice = {"a": "cpu:float32:nchw/im2col_gemm/t1", "b": "cpu/direct", "c": "cpu:qint8:nchw/depthwise" + T1,
+              "d": "cpu:z/t1", "e": "cpu:w/t1"}
     cands = {"a": {"cpu:float32:nchw/im2col_gemm": 2.0, "cpu:float32:nchw/im2col_gemm/t1": 1.0},
-             "c": {"q8|x": 1.0}, "d": {"cpu:z/t1": 1.0}}
+             "c": {"q8|cpu:qint8:nchw/depthwise": 1.0}, "d": {"cpu:z/t1": 1.0}, "e": {"cpu:other:w": 1.0}}
     alt = all_threads_alternative(choice, cands)
-    assert alt == {"a": "cpu:float32:nchw/im2col_gemm", "b": "cpu/direct", "c": "q8|x", "d": "cpu:z/t1"}
+    assert alt == {"a": "cpu:float32:nchw/im2col_gemm", "b": "cpu/direct", "c": "cpu:qint8:nchw/depthwise",
+                   "d": "cpu:z/t1", "e": "cpu:w/t1"}
     assert all_threads_alternative({"b": "cpu/direct"}, cands) is None
 
 
