@@ -159,7 +159,7 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
     if tuned is not None and tune_options.tuning == "dprs":
         from .thread_check import lower_checked
         plan, out_names, g, types, routine_choice = lower_checked(g, types, feed_names, num_threads, routine_choice,
-                                                                  tuned)
+                                                                  tuned, cache)
     else:
         plan, out_names = lower(g, types, feed_names, num_threads, routine_choice)
     if export_path:

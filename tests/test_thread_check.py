@@ -35,6 +35,16 @@ def _spec(sess, x):
     return next(iter(sess._plans.values()))
 
 
+def _rig(con):
+    layers = "median_us > 0 AND routine NOT LIKE 'plan/%'"
+    con.execute(f"UPDATE profile SET median_us = 2.0 WHERE {layers} AND routine NOT LIKE '%/t1'")
+    con.execute(f"UPDATE profile SET median_us = 1.0 WHERE {layers} AND routine LIKE '%/t1'")
+
+
+def _convs(spec):
+    return [r[2] for r in spec.plan.step_routines() if r[1] == "Conv"]
+
+
 def test_alternative_replaces_only_t1_routines_with_a_candidate_base():
     # the choice names routines; the candidates of a qint8 variant carry the "q8|" prefix
     choice = {"a": "cpu:float32:nchw/im2col_gemm/t1", "b": "cpu/direct", "c": "cpu:qint8:nchw/depthwise" + T1,
@@ -53,15 +63,14 @@ def test_t1_choices_are_checked_on_the_whole_plan(tmp_path):
     want = _session(tmp_path / "ref.sqlite", 1).run(None, {"x": x})[0]
     _spec(_session(cache, 2), x)  # profiles every candidate into the cache
     with sqlite3.connect(cache) as con:  # make every "/t1" routine look twice as fast as its all-threads form
-        con.execute("UPDATE profile SET median_us = 2.0 WHERE median_us > 0 AND routine NOT LIKE '%/t1'")
-        con.execute("UPDATE profile SET median_us = 1.0 WHERE median_us > 0 AND routine LIKE '%/t1'")
+        _rig(con)
     sess = _session(cache, 2)
     spec = _spec(sess, x)
     check = spec.tuned.thread_check
     assert check is not None and check["layers"] >= 2, check
     assert check["dprs_us"] > 0 and check["all_threads_us"] > 0
     assert check["kept"] in ("dprs", "all_threads")
-    convs = [r[2] for r in spec.plan.step_routines() if r[1] == "Conv"]
+    convs = _convs(spec)
     assert len(convs) == 2
     if check["kept"] == "all_threads":
         assert not any(d.endswith(T1) for d in convs), convs
@@ -75,3 +84,25 @@ def test_single_thread_sessions_are_not_checked(tmp_path):
     x = np.zeros((1, 4, 16, 16), np.float32)
     spec = _spec(_session(tmp_path / "c.sqlite", 1), x)
     assert spec.tuned.thread_check is None
+
+
+def test_the_verdict_is_cached_with_the_profiles(tmp_path):
+    # a second session on the same cache reads the whole-plan timings instead of re-timing (a close call
+    # must not flip between sessions), and a verdict in the cache decides the plan
+    cache = tmp_path / "cache.sqlite"
+    x = np.random.default_rng(2).standard_normal((1, 4, 16, 16)).astype(np.float32)
+    _spec(_session(cache, 2), x)
+    with sqlite3.connect(cache) as con:
+        _rig(con)
+    first = _spec(_session(cache, 2), x)
+    assert first.tuned.thread_check["cached"] is False
+    again = _spec(_session(cache, 2), x)
+    assert again.tuned.thread_check == {**first.tuned.thread_check, "cached": True}
+    assert again.tuned.choice == first.tuned.choice and _convs(again) == _convs(first)
+    for kept, (dprs, alt) in (("all_threads", (100.0, 10.0)), ("dprs", (10.0, 100.0))):
+        with sqlite3.connect(cache) as con:
+            con.execute("UPDATE profile SET median_us = ? WHERE routine = 'plan/thread_check/dprs'", (dprs,))
+            con.execute("UPDATE profile SET median_us = ? WHERE routine = 'plan/thread_check/all_threads'", (alt,))
+        spec = _spec(_session(cache, 2), x)
+        assert spec.tuned.thread_check["kept"] == kept and spec.tuned.thread_check["cached"] is True
+        assert all(d.endswith(T1) == (kept == "dprs") for d in _convs(spec)), _convs(spec)
