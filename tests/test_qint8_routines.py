@@ -1,4 +1,4 @@
-"""qint8 routines (cpu:qint8:nchw/{qgemm_1x1,im2col_qgemm,depthwise}, cpu:qint8/qgemm,
+"""qint8 routines (cpu:qint8:nchw/{qgemm_1x1,im2col_qgemm,depthwise,depthwise_cv16}, cpu:qint8/qgemm,
 QuantizeLinear/DequantizeLinear cpu/vec) at network-like and odd sizes, bit-exact
 against the numpy references of conformance/refs/quant.py and the reference
 routines (cpu:int8:nchw/direct, cpu:int8/direct, cpu/direct). Covers the fused
@@ -41,8 +41,13 @@ CONVS = [
     (1, 8, 24, 9, 45, 3, 2, 1, 1),        # stride 2 over rows wider than the SIMD split
     (1, 32, 40, 12, 70, 1, 2, 0, 1),      # 1x1 stride 2, wide rows
     (1, 16, 16, 9, 41, 3, 2, 1, 16),      # depthwise stride 2, wide rows
+    (1, 40, 40, 7, 7, 3, 1, 1, 40),       # depthwise on a small plane: 16-channel groups and a tail of 8
+    (1, 48, 48, 14, 14, 3, 2, 1, 48),     # depthwise stride 2 (MobileNet's 14x14 -> 7x7)
+    (2, 33, 33, 2, 2, 3, 1, 1, 33),       # depthwise on 2x2 planes (4 pixels: one gather)
+    (1, 24, 24, 6, 5, 5, 1, 2, 24),       # depthwise 5x5 on a plane whose pixel count is no multiple of 4
 ]
-DESCS = ["cpu:int8:nchw/direct", "cpu:qint8:nchw/qgemm_1x1", "cpu:qint8:nchw/im2col_qgemm", "cpu:qint8:nchw/depthwise"]
+DESCS = ["cpu:int8:nchw/direct", "cpu:qint8:nchw/qgemm_1x1", "cpu:qint8:nchw/im2col_qgemm", "cpu:qint8:nchw/depthwise",
+         "cpu:qint8:nchw/depthwise_cv16"]
 
 
 def conv_case(conv, wdt, ydt, zps, act, residual, per_channel, seed):
@@ -86,6 +91,9 @@ def supported(desc, conv):
         return k == 1 and s == 1 and p == 0
     if desc.endswith("/depthwise"):
         return g == c == m and k in (3, 5)
+    if desc.endswith("/depthwise_cv16"):  # 4-pixel gathers: planes of 4 pixels at least
+        oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        return g == c == m and k in (3, 5) and h * w >= 4 and oh * ow >= 4
     return True
 
 
