@@ -43,7 +43,8 @@ CONVS = [
     (1, 16, 16, 9, 41, 3, 2, 1, 16),      # depthwise stride 2, wide rows
     (1, 40, 40, 7, 7, 3, 1, 1, 40),       # depthwise on a small plane: 16-channel groups and a tail of 8
     (1, 48, 48, 14, 14, 3, 2, 1, 48),     # depthwise stride 2 (MobileNet's 14x14 -> 7x7)
-    (2, 33, 33, 2, 2, 3, 1, 1, 33),       # depthwise on 2x2 planes (4 pixels: one gather)
+    (2, 33, 33, 2, 3, 3, 1, 1, 33),       # depthwise on 2x3 planes
+    (1, 20, 20, 9, 9, 3, 1, 1, 20),       # 81 pixels: a full 64-pixel transpose block and a partial one
     (1, 24, 24, 6, 5, 5, 1, 2, 24),       # depthwise 5x5 on a plane whose pixel count is no multiple of 4
 ]
 DESCS = ["cpu:int8:nchw/direct", "cpu:qint8:nchw/qgemm_1x1", "cpu:qint8:nchw/im2col_qgemm", "cpu:qint8:nchw/depthwise",
@@ -91,9 +92,8 @@ def supported(desc, conv):
         return k == 1 and s == 1 and p == 0
     if desc.endswith("/depthwise"):
         return g == c == m and k in (3, 5)
-    if desc.endswith("/depthwise_cv16"):  # 4-pixel gathers: planes of 4 pixels at least
-        oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        return g == c == m and k in (3, 5) and h * w >= 4 and oh * ow >= 4
+    if desc.endswith("/depthwise_cv16"):
+        return g == c == m and k in (3, 5)
     return True
 
 

@@ -31,9 +31,7 @@ qdwcv::Geom geom_of(const ConvParams& p) {
 bool cv_supports(const Layer& l) {
   if (!qdw::dw_supports(l)) return false;
   const qdwcv::Geom g = geom_of(qdw::params_of(l));
-  // 4-pixel gathers and scatters need planes of 4 pixels at least
-  return g.H * g.W >= 4 && g.OH * g.OW >= 4 && qdwcv::scratch_bytes(g) <= kMaxScratch &&
-         l.in(0).numel() <= INT32_MAX && l.out(0).numel() <= INT32_MAX;
+  return qdwcv::scratch_bytes(g) <= kMaxScratch;
 }
 
 class QDepthwiseCvKernel : public Kernel {
@@ -48,15 +46,25 @@ class QDepthwiseCvKernel : public Kernel {
     y_signed_ = l.out(0).dtype == DType::Int8;
     act_ = Activation::from_attrs(l.attrs);
     groups_ = (p_.C + kLanes - 1) / kLanes;
+    // constant weights and parameters (the usual case): packed once here
+    bool all_const = true;
+    for (size_t i : {1, 3, 4, 5, 6}) all_const = all_const && l.in(i).const_data;
+    if (has_bias_) all_const = all_const && l.in(8).const_data;
+    if (all_const) {
+      const void* in[9] = {};
+      for (size_t i : {1, 3, 4, 5, 6}) in[i] = l.in(i).const_data;
+      if (has_bias_) in[8] = l.in(8).const_data;
+      packed_.resize(groups_ * group_words());
+      for (int64_t g = 0; g < groups_; ++g) pack_group(in, g, packed_.data() + g * group_words());
+    }
   }
-  // per slot: the plane and accumulators, then weights [KK][16], bias [16], mult [16]
-  int64_t slot_bytes() const { return qgemm::align64(qdwcv::scratch_bytes(g_)) + qgemm::align64((kk() + 2) * 64); }
+  // per slot: the plane and accumulators, then (weights not packed at prepare) weight pairs, bias, mult
+  int64_t slot_bytes() const { return qgemm::align64(qdwcv::scratch_bytes(g_)) + qgemm::align64(group_words() * 4); }
   size_t workspace_bytes() const override { return (size_t)(qgemm::scratch_slots() * slot_bytes()); }
 
   void run(const RunArgs& a) override {
-    const int64_t KK = kk(), C = p_.C, HW = g_.H * g_.W, OHW = g_.OH * g_.OW;
-    const float xs = static_cast<const float*>(a.in[1])[0], ys = static_cast<const float*>(a.in[6])[0];
-    const float* wsc = static_cast<const float*>(a.in[4]);
+    const int64_t C = p_.C, HW = g_.H * g_.W, OHW = g_.OH * g_.OW;
+    const float ys = static_cast<const float*>(a.in[6])[0];
     qdwcv::Group base{};
     base.xz = static_cast<const uint8_t*>(a.in[2])[0];
     base.yz = y_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
@@ -73,45 +81,69 @@ class QDepthwiseCvKernel : public Kernel {
     const int64_t slot = slot_bytes();
     uint8_t* scratch = static_cast<uint8_t*>(a.workspace);
     qgemm::run_tasks(a.pool, p_.N * groups_, qgemm::scratch_slots(), [&](int64_t t, int wk) {
-      const int64_t img = t / groups_, c0 = (t % groups_) * kLanes;
-      const int nc = (int)std::min<int64_t>(kLanes, C - c0);
+      const int64_t img = t / groups_, grp = t % groups_, c0 = grp * kLanes;
       uint8_t* sl = scratch + wk * slot;
-      int32_t* w = reinterpret_cast<int32_t*>(sl + qgemm::align64(qdwcv::scratch_bytes(g_)));
-      int32_t* bias = w + KK * kLanes;
-      float* mult = reinterpret_cast<float*>(bias + kLanes);
-      for (int l = 0; l < kLanes; ++l) {
-        const int64_t c = c0 + std::min(l, nc - 1);  // lanes past the last channel repeat it (masked off)
-        const int64_t wi = wz_vec_ ? c : 0;
-        const int32_t wz = w_u8_ ? static_cast<const uint8_t*>(a.in[5])[wi] : static_cast<const int8_t*>(a.in[5])[wi];
-        for (int64_t k = 0; k < KK; ++k) {
-          const int32_t wv = (w_u8_ ? (int32_t) static_cast<const uint8_t*>(a.in[3])[c * KK + k]
-                                    : (int32_t) static_cast<const int8_t*>(a.in[3])[c * KK + k]) - wz;
-          w[k * kLanes + l] = (int32_t)(uint32_t)(uint16_t)(int16_t)wv;  // high half zero (see the kernel)
-        }
-        bias[l] = has_bias_ ? static_cast<const int32_t*>(a.in[8])[c] : 0;
-        mult[l] = xs * wsc[ws_vec_ ? c : 0] / ys;
+      const int32_t* params;  // the group's weight pairs [KP][16], bias [16], mult [16]
+      if (!packed_.empty()) {
+        params = packed_.data() + grp * group_words();
+      } else {
+        int32_t* own = reinterpret_cast<int32_t*>(sl + qgemm::align64(qdwcv::scratch_bytes(g_)));
+        pack_group(a.in, grp, own);
+        params = own;
       }
       qdwcv::Group q = base;
       q.x = static_cast<const uint8_t*>(a.in[0]) + (img * C + c0) * HW;
       q.y = static_cast<uint8_t*>(a.out[0]) + (img * C + c0) * OHW;
       q.z = has_z_ ? static_cast<const uint8_t*>(a.in[9]) + (img * C + c0) * OHW : nullptr;
-      q.nc = nc;
-      q.w = w;
-      q.bias = bias;
-      q.mult = mult;
+      q.nc = (int)std::min<int64_t>(kLanes, C - c0);
+      q.w = params;
+      q.bias = params + kp() * kLanes;
+      q.mult = reinterpret_cast<const float*>(params + (kp() + 1) * kLanes);
       q.scratch = sl;
       qdwcv::group_avx512(g_, q);
     });
   }
 
+  bool reads_input_at_run(int i) const override { return packed_.empty() || (i != 3 && i != 4 && i != 5 && i != 8); }
+
  private:
-  int64_t kk() const { return g_.kh * g_.kw; }
+  int64_t kp() const { return g_.kh * ((g_.kw + 1) / 2); }  // tap pairs
+  int64_t group_words() const { return (kp() + 2) * kLanes; }
+
+  // Group grp's weights minus their zero point in pairs of horizontal taps (qdepthwise_cv.h), bias and
+  // requantisation multipliers, 16 lanes each; lanes past the last channel repeat it (their results are dropped).
+  void pack_group(const void* const* in, int64_t grp, int32_t* out) const {
+    const int64_t kh = g_.kh, kw = g_.kw, kwp = (kw + 1) / 2, c0 = grp * kLanes, nc = std::min<int64_t>(kLanes, p_.C - c0);
+    const float xs = static_cast<const float*>(in[1])[0], ys = static_cast<const float*>(in[6])[0];
+    const float* wsc = static_cast<const float*>(in[4]);
+    int32_t* bias = out + kp() * kLanes;
+    float* mult = reinterpret_cast<float*>(bias + kLanes);
+    for (int l = 0; l < kLanes; ++l) {
+      const int64_t c = c0 + std::min<int64_t>(l, nc - 1);
+      const int64_t wi = wz_vec_ ? c : 0;
+      const int32_t wz = w_u8_ ? static_cast<const uint8_t*>(in[5])[wi] : static_cast<const int8_t*>(in[5])[wi];
+      const auto tap = [&](int64_t i, int64_t j) -> uint32_t {  // w - wz as 16 bits, 0 past the row's end
+        if (j >= kw) return 0;
+        const int64_t k = c * kh * kw + i * kw + j;
+        const int32_t wv = (w_u8_ ? (int32_t) static_cast<const uint8_t*>(in[3])[k]
+                                  : (int32_t) static_cast<const int8_t*>(in[3])[k]) - wz;
+        return (uint16_t)(int16_t)wv;
+      };
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t jj = 0; jj < kwp; ++jj)
+          out[(i * kwp + jj) * kLanes + l] = (int32_t)(tap(i, 2 * jj) | (tap(i, 2 * jj + 1) << 16));
+      bias[l] = has_bias_ ? static_cast<const int32_t*>(in[8])[c] : 0;
+      mult[l] = xs * wsc[ws_vec_ ? c : 0] / ys;
+    }
+  }
+
   ConvParams p_;
   qdwcv::Geom g_;
   int64_t groups_ = 0;
   bool w_u8_ = false, ws_vec_ = false, wz_vec_ = false, has_bias_ = false, has_z_ = false, z_signed_ = false;
   bool y_signed_ = false;
   Activation act_;
+  std::vector<int32_t> packed_;  // [groups][group_words()] when the weights and parameters are constant
 };
 
 SNEP_REGISTER_LAMBDA_ISA("QLinearConv", "cpu:qint8:nchw/depthwise_cv16", cv_supports,

@@ -1,16 +1,20 @@
 // Depthwise QLinearConv vectorised over channels, for small planes (the
 // 14x14 / 7x7 layers of MobileNet-style networks, where one plane per task
 // spends more on its setup than on its multiply-adds). The tensors stay NCHW:
-// a group of 16 channels is gathered into a zero-padded int32 plane of
-// 16-channel pixels (one 32-bit gather brings 4 consecutive pixels of each
-// channel), every tap is then one multiply-add of whole vectors, and the
-// requantised bytes go back 4 pixels per channel with one 32-bit scatter.
+// a group of 16 channels is transposed (16x16 byte blocks in registers, 64
+// pixels at a time) into a zero-padded int32 plane of 16-channel pixels,
+// each pixel paired with its right neighbour (two int16 in a 32-bit lane), so
+// one multiply-add of whole vectors covers two horizontal taps of 16
+// channels, and the requantised bytes go back to the channel planes through
+// the same transpose.
 // Plain C types only at this boundary (the loop is compiled for AVX-512).
 #pragma once
 #include <cstdint>
 
 namespace snep {
 namespace qdwcv {
+
+constexpr int kMaxTapPairs = 5 * 3;  // 5x5 kernels at most
 
 struct Geom {
   int64_t H, W, OH, OW, kh, kw, sh, sw, pt, pl;
@@ -26,7 +30,8 @@ struct Group {
   const uint8_t* z;     // residual, laid out like y, or nullptr
   int nc;               // channels in the group (1..16)
   int32_t xz;
-  const int32_t* w;     // [kh*kw][16]: weight minus its zero point in the low 16 bits, high 16 bits zero
+  const int32_t* w;     // [kh][(kw+1)/2][16]: taps (j, j+1) of a kernel row minus their zero point as two
+                        // int16 (low: j; high: j + 1, 0 past the row's end)
   const int32_t* bias;  // [16]
   const float* mult;    // [16]: x_scale * w_scale / y_scale
   int32_t yz, zz;

@@ -10,22 +10,23 @@ namespace qdwcv {
 namespace {
 
 // NB outputs of row `oh` from column ow0: int32 sums of (x - xz)(w - wz) over the taps.
-// A pixel's lane holds x - xz sign-extended to 32 bits and the weight's high
-// 16 bits are zero, so vpmaddwd's pair sum is exactly x * w. KH/KW/SW > 0:
+// A pixel's lane holds (x - xz) of it and of its right neighbour as two
+// int16, a weight lane the taps (j, j + 1) of a kernel row (the second 0 past
+// the row's end), so one vpmaddwd covers two taps exactly. KH/KW/SW > 0:
 // compile-time geometry (the common 3x3 / 5x5, stride 1 / 2 layers), 0: runtime.
 template <int NB, int KH, int KW, int SW>
 inline void outputs(const Geom& g, const __m512i* P, const __m512i* wv, int64_t oh, int64_t ow0, __m512i* acc) {
-  const int64_t kh = KH ? KH : g.kh, kw = KW ? KW : g.kw, sw = SW ? SW : g.sw;
+  const int64_t kh = KH ? KH : g.kh, kwp = ((KW ? KW : g.kw) + 1) / 2, sw = SW ? SW : g.sw;
   __m512i a[NB];
   for (int q = 0; q < NB; ++q) a[q] = _mm512_setzero_si512();
 #pragma GCC unroll 5
   for (int64_t i = 0; i < kh; ++i) {
     const __m512i* row = P + (oh * g.sh + i) * g.Wp + ow0 * sw;
-#pragma GCC unroll 5
-    for (int64_t j = 0; j < kw; ++j) {
-      const __m512i w = wv[i * kw + j];
+#pragma GCC unroll 3
+    for (int64_t jj = 0; jj < kwp; ++jj) {
+      const __m512i w = wv[i * kwp + jj];
 #pragma GCC unroll 8
-      for (int q = 0; q < NB; ++q) a[q] = _mm512_add_epi32(a[q], _mm512_madd_epi16(row[q * sw + j], w));
+      for (int q = 0; q < NB; ++q) a[q] = _mm512_add_epi32(a[q], _mm512_madd_epi16(row[q * sw + 2 * jj], w));
     }
   }
   for (int q = 0; q < NB; ++q) _mm512_store_si512(acc + q, a[q]);
@@ -42,20 +43,46 @@ void all_outputs(const Geom& g, const __m512i* P, const __m512i* wv, __m512i* ac
   }
 }
 
-// Byte k (0..3) of each lane, zero- or sign-extended.
-inline __m512i byte_of(__m512i v, int k, bool sign) {
-  switch (k) {
-    case 0: return sign ? _mm512_srai_epi32(_mm512_slli_epi32(v, 24), 24) : _mm512_and_si512(v, _mm512_set1_epi32(0xFF));
-    case 1: return sign ? _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 24) : _mm512_and_si512(_mm512_srli_epi32(v, 8), _mm512_set1_epi32(0xFF));
-    case 2: return sign ? _mm512_srai_epi32(_mm512_slli_epi32(v, 8), 24) : _mm512_and_si512(_mm512_srli_epi32(v, 16), _mm512_set1_epi32(0xFF));
-    default: return sign ? _mm512_srai_epi32(v, 24) : _mm512_srli_epi32(v, 24);
+// In every 128-bit lane L, the 16x16 byte block r[a] byte b -> r[b] byte a.
+// For the input: r[c] = 64 pixels of channel c, lane L holding pixels
+// 16L..16L+15; after it r[j] lane L = the 16 channels of pixel 16L + j.
+// The same network maps those pixel vectors back to channel rows (its own inverse).
+inline void transpose_16x16_lanes(__m512i r[16]) {
+  __m512i s1[16], s2[16], s3[16];
+  for (int g = 0; g < 8; ++g) {  // s1[2g + h]: channels 2g, 2g+1; 16-bit element k is pixel 8h + k
+    s1[2 * g] = _mm512_unpacklo_epi8(r[2 * g], r[2 * g + 1]);
+    s1[2 * g + 1] = _mm512_unpackhi_epi8(r[2 * g], r[2 * g + 1]);
+  }
+  for (int g = 0; g < 4; ++g)  // s2[4g + h]: channels 4g..4g+3; 32-bit element k is pixel 4h + k
+    for (int h = 0; h < 2; ++h) {
+      s2[4 * g + 2 * h] = _mm512_unpacklo_epi16(s1[4 * g + h], s1[4 * g + 2 + h]);
+      s2[4 * g + 2 * h + 1] = _mm512_unpackhi_epi16(s1[4 * g + h], s1[4 * g + 2 + h]);
+    }
+  for (int g = 0; g < 2; ++g)  // s3[8g + h]: channels 8g..8g+7; 64-bit element k is pixel 2h + k
+    for (int h = 0; h < 4; ++h) {
+      s3[8 * g + 2 * h] = _mm512_unpacklo_epi32(s2[8 * g + h], s2[8 * g + 4 + h]);
+      s3[8 * g + 2 * h + 1] = _mm512_unpackhi_epi32(s2[8 * g + h], s2[8 * g + 4 + h]);
+    }
+  for (int h = 0; h < 8; ++h) {  // r[j]: channels 0..15 of pixel j
+    r[2 * h] = _mm512_unpacklo_epi64(s3[h], s3[8 + h]);
+    r[2 * h + 1] = _mm512_unpackhi_epi64(s3[h], s3[8 + h]);
   }
 }
+
+// 64 pixels from p of the group's channel planes (stride `plane` bytes) as
+// 16-byte pixel vectors: pixel p + k at tb + (k % 16) * 64 + (k / 16) * 16.
+inline void pixels_of(const uint8_t* src, int64_t plane, int nc, __mmask64 lm, uint8_t* tb) {
+  __m512i r[16];
+  for (int c = 0; c < 16; ++c) r[c] = c < nc ? _mm512_maskz_loadu_epi8(lm, src + c * plane) : _mm512_setzero_si512();
+  transpose_16x16_lanes(r);
+  for (int j = 0; j < 16; ++j) _mm512_store_si512(tb + 64 * j, r[j]);
+}
+
+inline int64_t tb_off(int64_t k) { return (k & 15) * 64 + (k >> 4) * 16; }
 
 }  // namespace
 
 void group_avx512(const Geom& g, const Group& q) {
-  const __mmask16 m = q.nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << q.nc) - 1);
   const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
   __m512i* P = static_cast<__m512i*>(q.scratch);
   __m512i* acc = P + g.Hp * g.Wp;
@@ -70,47 +97,63 @@ void group_avx512(const Geom& g, const Group& q) {
       for (int64_t c = g.pl + g.W; c < g.Wp; ++c) _mm512_store_si512(row + c, zero);
     }
   }
-  // the input: 4 consecutive pixels of every channel per gather (the last
-  // chunk of a plane overlaps the one before rather than reading past it)
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i xoff = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)HW));
-  const __m512i yoff = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)OHW));
-  const __m512i vxz = _mm512_set1_epi32(q.xz);
-  for (int64_t p0 = 0; p0 < HW; p0 += 4) {
-    const int64_t p = std::min(p0, HW - 4);
-    const __m512i v = _mm512_mask_i32gather_epi32(zero, m, xoff, q.x + p, 1);
+  // the input, 64 pixels at a time through an in-register transpose; each
+  // lane gets (x - xz) of its pixel (low int16) and of the right neighbour (high)
+  const __m512i vxz = _mm512_set1_epi32(q.xz), lo16 = _mm512_set1_epi32(0xFFFF);
+  alignas(64) uint8_t tb[1024], zb[1024];
+  __m512i prev = zero;
+  for (int64_t p = 0; p < HW; p += 64) {
+    const int64_t n = std::min<int64_t>(64, HW - p);
+    pixels_of(q.x + p, HW, q.nc, n >= 64 ? ~0ULL : (1ULL << n) - 1, tb);
     int64_t h = p / g.W, w = p - h * g.W;
-    for (int k = 0; k < 4; ++k) {
-      _mm512_store_si512(P + (h + g.pt) * g.Wp + w + g.pl, _mm512_sub_epi32(byte_of(v, k, false), vxz));
+    for (int64_t k = 0; k < n; ++k) {
+      const __m128i b = _mm_load_si128(reinterpret_cast<const __m128i*>(tb + tb_off(k)));
+      const __m512i v = _mm512_sub_epi32(_mm512_cvtepu8_epi32(b), vxz);
+      __m512i* row = P + (h + g.pt) * g.Wp + g.pl;
+      if (w == 0) {
+        if (g.pl > 0) _mm512_store_si512(row - 1, _mm512_slli_epi32(v, 16));  // padding: 0, then the first pixel
+      } else {
+        _mm512_store_si512(row + w - 1, _mm512_mask_blend_epi16(0xAAAAAAAAu, prev, _mm512_slli_epi32(v, 16)));
+      }
+      if (w == g.W - 1) _mm512_store_si512(row + w, _mm512_and_si512(v, lo16));  // then padding: 0
+      prev = v;
       if (++w == g.W) { w = 0; ++h; }
     }
   }
-  // the taps
-  const int64_t KK = g.kh * g.kw;
-  __m512i wv[49];
-  for (int64_t t = 0; t < KK; ++t) wv[t] = _mm512_loadu_si512(q.w + 16 * t);
+  // the taps, two per multiply-add
+  const int64_t KP = g.kh * ((g.kw + 1) / 2);
+  __m512i wv[kMaxTapPairs];
+  for (int64_t t = 0; t < KP; ++t) wv[t] = _mm512_loadu_si512(q.w + 16 * t);
   if (g.kh == 3 && g.kw == 3 && g.sw == 1) all_outputs<3, 3, 1>(g, P, wv, acc);
   else if (g.kh == 3 && g.kw == 3 && g.sw == 2) all_outputs<3, 3, 2>(g, P, wv, acc);
   else if (g.kh == 5 && g.kw == 5 && g.sw == 1) all_outputs<5, 5, 1>(g, P, wv, acc);
   else if (g.kh == 5 && g.kw == 5 && g.sw == 2) all_outputs<5, 5, 2>(g, P, wv, acc);
   else all_outputs<0, 0, 0>(g, P, wv, acc);
-  // requantise (as qlinear_fused.h) and scatter 4 output pixels per channel
+  // requantise (as qlinear_fused.h) 64 pixels at a time, bytes back to the channel planes through the transpose
   const __m512i vc0 = _mm512_loadu_si512(q.bias), vyz = _mm512_set1_epi32(q.yz), vzz = _mm512_set1_epi32(q.zz);
   const __m512 vm = _mm512_loadu_ps(q.mult), vzm = _mm512_set1_ps(q.zmult);
   const __m512 flo = _mm512_set1_ps(q.flo), fhi = _mm512_set1_ps(q.fhi);
-  for (int64_t p0 = 0; p0 < OHW; p0 += 4) {
-    const int64_t p = std::min(p0, OHW - 4);
-    __m512i zb = zero;
-    if (q.z) zb = _mm512_mask_i32gather_epi32(zero, m, yoff, q.z + p, 1);
-    __m512i packed = zero;
-    for (int k = 0; k < 4; ++k) {
+  for (int64_t p = 0; p < OHW; p += 64) {
+    const int64_t n = std::min<int64_t>(64, OHW - p);
+    const __mmask64 lm = n >= 64 ? ~0ULL : (1ULL << n) - 1;
+    if (q.z) pixels_of(q.z + p, OHW, q.nc, lm, zb);
+    if (n < 64) std::fill(tb, tb + sizeof(tb), 0);  // the pixels past the plane are stored masked off
+    for (int64_t k = 0; k < n; ++k) {
       __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_load_si512(acc + p + k), vc0)), vm);
-      if (q.z) v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(byte_of(zb, k, q.z_signed), vzz)), vzm));
+      if (q.z) {
+        const __m128i b = _mm_load_si128(reinterpret_cast<const __m128i*>(zb + tb_off(k)));
+        const __m512i zi = q.z_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
+        v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(zi, vzz)), vzm));
+      }
       v = _mm512_min_ps(_mm512_max_ps(v, flo), fhi);
       const __m512i r = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vyz);
-      packed = _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_and_si512(r, _mm512_set1_epi32(0xFF)), 8 * k));
+      // r lies in the output type's range: its low byte is the u8 / s8 value
+      _mm_store_si128(reinterpret_cast<__m128i*>(tb + tb_off(k)), _mm512_cvtepi32_epi8(r));
     }
-    _mm512_mask_i32scatter_epi32(q.y + p, m, yoff, packed, 1);
+    __m512i r[16];
+    for (int j = 0; j < 16; ++j) r[j] = _mm512_load_si512(tb + 64 * j);
+    transpose_16x16_lanes(r);
+    for (int c = 0; c < q.nc; ++c) _mm512_mask_storeu_epi8(q.y + c * OHW + p, lm, r[c]);
   }
 }
 
