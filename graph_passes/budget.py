@@ -30,7 +30,7 @@ from .memory_plan import plan_memory
 from .quant_tune import dequantize_np, quantize_np
 from .tune import QPREFIX, is_reduced, parse_descriptor
 
-PASSTHROUGH = ("MaxPool", "Resize", "Concat")  # qint8 variants that move u8 values without arithmetic
+PASSTHROUGH = ("MaxPool", "Resize", "Concat", "Flatten", "Reshape")  # qint8 variants moving u8 values unchanged
 MAX_BACKOFF = 10  # budget searches: steps at most (each measures a plan, and its repair when over budget)
 BIG = 1e30  # a cost no real plan reaches (DPRS needs finite costs)
 

@@ -83,7 +83,7 @@ def default_opset(model):
 
 # onnxruntime contrib ops that QOperator-format quantized models use and the engine runs
 CONTRIB_OPS = {("com.microsoft", "QLinearAdd"), ("com.microsoft", "QLinearGlobalAveragePool"),
-               ("com.microsoft", "QGemm")}  # QGemm: native, else expanded to standard ops (graph_passes/qdq.py)
+               ("com.microsoft", "QLinearAveragePool"), ("com.microsoft", "QGemm")}  # QGemm: native, else expanded to standard ops (graph_passes/qdq.py)
 FOLDED_ONLY = {"Constant", "Shape", "Size"}  # evaluated by graph_passes/fold.py, never a step
 ML_DOMAIN = "ai.onnx.ml"
 ML_OPS = {"Binarizer", "ArrayFeatureExtractor",  # the ai.onnx.ml ops with routines (numeric tensors only)

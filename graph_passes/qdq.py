@@ -9,6 +9,8 @@ patterns become integer ops, as onnxruntime's QDQ transformer does:
   DQ(x) -> MaxPool -> Q (same scale and zero point)                  =>  MaxPool on u8
   DQ(a), DQ(b) -> Add [-> Relu] -> Q                                 =>  QLinearAdd (fuse_qdq_add, after
                                                                          shape inference)
+  DQ -> GlobalAveragePool / AveragePool -> Q, DQ(a), DQ(b) -> Gemm [-> Q]  =>  com.microsoft
+      QLinearGlobalAveragePool / QLinearAveragePool / QGemm (graph_passes/qdq_head.py)
 
 The Conv's bias becomes int32 in x_scale * w_scale units (an int32 DQ bias is
 taken as it is). DQ and Q nodes left over still run (as QuantizeLinear /
@@ -71,6 +73,8 @@ def fuse_qdq(g):
             count += _maxpool(g, n, producers, consumers, dead)
     if dead:
         g.nodes = [n for n in g.nodes if id(n) not in dead]
+    from .qdq_head import fuse_head  # average pools and Gemm (imports this module's helpers)
+    count += fuse_head(g)
     for n in g.nodes:  # int32 (bias) DQs carry an all-zero zero point: dropping it changes nothing
         if n.op == "DequantizeLinear" and len(n.inputs) > 2 and n.inputs[2]:
             z = _const(g, n.inputs[2])

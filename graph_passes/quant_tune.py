@@ -10,8 +10,11 @@ bias, float32 output (so its output stays in format "nchw": Variant.qout is
 False). Its activations are in format
 "qint8" (uint8 NCHW with the tensor's scale and zero point); the adapts
 between "nchw" and "qint8" are QuantizeLinear / DequantizeLinear with those
-parameters. MaxPool, nearest Resize and Concat run on u8 unchanged (they keep
-one set of parameters, see QuantPlanner.__init__). The tuner profiles variants like any routine and DPRS weighs the
+parameters. GlobalAveragePool and AveragePool become com.microsoft
+QLinearGlobalAveragePool / QLinearAveragePool (u8 in with the input's parameters, u8 out with the
+output's), so a classifier's chain conv -> pool -> Flatten -> QGemm stays u8. MaxPool, nearest Resize,
+Concat, Flatten and Reshape run on u8 unchanged (they keep one set of parameters, see
+QuantPlanner.__init__). The tuner profiles variants like any routine and DPRS weighs the
 adapts; apply() rewrites the chosen layers and inserts the adapts.
 
 Tensor parameters: asymmetric u8 over [min(lo, 0), max(hi, 0)].
@@ -24,8 +27,10 @@ import numpy as np
 from onnx import TensorProto
 
 from .ir import Node, Value
+from .qdq_head import POOL_ATTRS
 
 QFORMAT = "qint8"
+PASSTHROUGH_1 = ("MaxPool", "Resize", "Flatten", "Reshape")  # u8 in, u8 out with the input's parameters
 
 
 def qparams(lo, hi):
@@ -64,13 +69,13 @@ class QuantPlanner:
         self.params: Dict[str, Tuple[np.float32, np.uint8]] = {}
         for name, (lo, hi) in ranges.items():
             self.params[name] = qparams(lo, hi)
-        # Ops that move u8 values without arithmetic keep one set of parameters: MaxPool and nearest Resize
-        # outputs take their input's; a Concat's inputs take its output's (the union of their ranges) when
+        # Ops that move u8 values without arithmetic keep one set of parameters: MaxPool, nearest Resize,
+        # Flatten and Reshape outputs take their input's; a Concat's inputs take its output's (the union of their ranges) when
         # the Concat is their only reader. A variant is offered only where these agree (see _passthrough).
         consumers = g.consumers()
         outputs = g.output_names()
         for n in g.nodes:
-            if n.op in ("MaxPool", "Resize") and n.inputs[0] in self.params and n.outputs[0]:
+            if n.op in PASSTHROUGH_1 and n.inputs[0] in self.params and n.outputs[0]:
                 self.params[n.outputs[0]] = self.params[n.inputs[0]]
             elif n.op == "Concat" and n.outputs[0] in self.params:
                 for t in n.inputs:
@@ -91,7 +96,9 @@ class QuantPlanner:
             v = self._conv(node)
         elif node.op == "Gemm":
             v = self._gemm(node)
-        elif node.op in ("MaxPool", "Resize", "Concat"):
+        elif node.op in ("GlobalAveragePool", "AveragePool"):
+            v = self._avgpool(node)
+        elif node.op in PASSTHROUGH_1 + ("Concat",):
             v = self._passthrough(node)
         if v is not None:
             self.variants[node.name] = v
@@ -182,12 +189,41 @@ class QuantPlanner:
         q = Node("QGemm", ins, [y], {"transB": tb} if tb else {}, n.name, "com.microsoft")
         return Variant(q, inits, [x], [y], qout=False)
 
+    def _avgpool(self, n):
+        """(Global)AveragePool as com.microsoft QLinear(Global)AveragePool: u8 x with x's parameters, u8 y
+        with y's. Not with ceil_mode and count_include_pad together (onnxruntime's QLinearAveragePool
+        divides by the kernel size where ONNX counts the taps inside the pads) nor dilations."""
+        p = self.params
+        x, y = n.inputs[0], n.outputs[0]
+        if len(n.inputs) != 1 or len([o for o in n.outputs if o]) != 1 or not self._fp32(x) or not self._fp32(y):
+            return None
+        if x not in p or y not in p or len(self.types[x].shape or ()) < 3:
+            return None
+        attrs = {}
+        if n.op == "AveragePool":
+            if any(k not in POOL_ATTRS + ("dilations",) for k in n.attrs) or \
+                    any(d != 1 for d in n.attrs.get("dilations", [])) or \
+                    (n.attrs.get("ceil_mode", 0) and n.attrs.get("count_include_pad", 0)):
+                return None
+            attrs = {k: v for k, v in n.attrs.items() if k in POOL_ATTRS}
+        elif n.attrs:
+            return None
+        xs, xz = p[x]
+        ys, yz = p[y]
+        pre = f"{n.name}__q"
+        inits = {f"{pre}_xs": np.array(xs, np.float32), f"{pre}_xz": np.array(xz, np.uint8),
+                 f"{pre}_ys": np.array(ys, np.float32), f"{pre}_yz": np.array(yz, np.uint8)}
+        q = Node("QLinear" + n.op, [x, f"{pre}_xs", f"{pre}_xz", f"{pre}_ys", f"{pre}_yz"], [y], attrs, n.name,
+                 "com.microsoft")
+        return Variant(q, inits, [x], [y])
+
     def _same(self, a, b):
         pa, pb = self.params.get(a), self.params.get(b)
         return pa is not None and pb is not None and float(pa[0]) == float(pb[0]) and int(pa[1]) == int(pb[1])
 
     def _passthrough(self, n):
-        """MaxPool, nearest Resize, Concat on u8: exact when input and output parameters agree."""
+        """MaxPool, nearest Resize, Concat, Flatten, Reshape (constant shape) on u8: exact when input and
+        output parameters agree."""
         y = n.outputs[0]
         if len([o for o in n.outputs if o]) != 1 or y not in self.params:
             return None
@@ -197,7 +233,11 @@ class QuantPlanner:
                 return None
             return Variant(Node("Concat", list(n.inputs), [y], dict(n.attrs), n.name), {}, acts, [y])
         x = n.inputs[0]
-        if not self._fp32(x) or len(self.types[x].shape) != 4 or not self._same(x, y):
+        if not self._fp32(x) or not self._same(x, y):
+            return None
+        if n.op in ("MaxPool", "Resize") and len(self.types[x].shape) != 4:
+            return None
+        if n.op == "Reshape" and (len(n.inputs) < 2 or n.inputs[1] not in self.g.initializers):
             return None
         if n.op == "Resize" and (n.attrs.get("mode", "nearest") != "nearest" or
                                  any(i and i not in self.g.initializers for i in n.inputs[1:])):

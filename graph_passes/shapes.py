@@ -38,6 +38,18 @@ def _contrib_stand_in(n):
         else:
             pool = [helper.make_node("GlobalMaxPool", [t + "0"], [t + "3"])]
         return cast + pool + [helper.make_node("Cast", [t + "3"], [y], to=onnx.TensorProto.UINT8)]
+    if n.op == "QLinearAveragePool":  # float AveragePool of the cast input, quantized with a zero point of x's type
+        t = f"{y}__si"
+        ins = list(n.inputs) + [""] * (5 - len(n.inputs))
+        attrs = {k: v for k, v in n.attrs.items()
+                 if k in ("auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides")}
+        if attrs.get("auto_pad") in ("", b""):
+            attrs["auto_pad"] = "NOTSET"
+        zp = ins[4] or ins[2]
+        last = (helper.make_node("QuantizeLinear", [t + "1", ins[3], zp], [y]) if zp and ins[3] else
+                helper.make_node("Cast", [t + "1"], [y], to=onnx.TensorProto.UINT8))  # u8; infer_static fixes s8
+        return [helper.make_node("Cast", [ins[0]], [t + "0"], to=onnx.TensorProto.FLOAT),
+                helper.make_node("AveragePool", [t + "0"], [t + "1"], **to_proto_kwargs(attrs)), last]
     if n.op == "QGemm":  # float Gemm of the cast operands, quantized like y_zero_point when there is one
         ins = list(n.inputs) + [""] * (9 - len(n.inputs))
         t = f"{y}__si"
@@ -115,6 +127,10 @@ def infer_static(g, input_shapes):
             src = types.get(n.inputs[0]) if n.inputs else None
             if is_static(src):
                 types[n.outputs[0]] = Value(n.outputs[0], src.elem_type, src.shape)
+        elif n.op == "QLinearAveragePool" and n.outputs and is_static(types.get(n.outputs[0])):
+            src = types.get(n.inputs[0])  # the stand-in (_contrib_stand_in) types the output u8; it is x's type
+            if src is not None and src.elem_type != types[n.outputs[0]].elem_type:
+                types[n.outputs[0]] = Value(n.outputs[0], src.elem_type, types[n.outputs[0]].shape)
         elif n.op == "ArrayFeatureExtractor" and n.domain == ML_DOMAIN and not is_static(types.get(n.outputs[0])):
             x, idx = (types.get(i) for i in n.inputs[:2])
             if is_static(x) and is_static(idx) and x.shape:  # (..., numel(indices)); 1-D x gives (1, k)
