@@ -45,6 +45,8 @@ CONVS = [
     (1, 48, 48, 14, 14, 3, 2, 1, 48),     # depthwise stride 2 (MobileNet's 14x14 -> 7x7)
     (2, 33, 33, 2, 3, 3, 1, 1, 33),       # depthwise on 2x3 planes
     (1, 20, 20, 9, 9, 3, 1, 1, 20),       # 81 pixels: a full 64-pixel transpose block and a partial one
+    (1, 20, 20, 60, 57, 3, 1, 1, 20),     # a plane computed in bands of output rows (depthwise_cv16)
+    (1, 17, 17, 75, 40, 5, 2, 2, 17),     # bands, 5x5 stride 2
     (1, 24, 24, 6, 5, 5, 1, 2, 24),       # depthwise 5x5 on a plane whose pixel count is no multiple of 4
 ]
 DESCS = ["cpu:int8:nchw/direct", "cpu:qint8:nchw/qgemm_1x1", "cpu:qint8:nchw/im2col_qgemm", "cpu:qint8:nchw/depthwise",

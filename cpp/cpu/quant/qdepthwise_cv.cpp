@@ -17,14 +17,22 @@ namespace {
 using qdw::ConvParams;
 
 constexpr int kLanes = 16;
-constexpr int64_t kMaxScratch = 256 * 1024;  // bytes per group: larger planes take the per-plane routine
+constexpr int64_t kBandBytes = 96 * 1024;         // a band's plane rows and accumulators: within L2, near L1
+constexpr int64_t kMaxScratch = 8 * 1024 * 1024;  // one band of absurdly wide rows: left to the per-plane routine
 
 qdwcv::Geom geom_of(const ConvParams& p) {
   qdwcv::Geom g{};
   g.H = p.in[1]; g.W = p.in[2]; g.OH = p.out[1]; g.OW = p.out[2];
   g.kh = p.k[1]; g.kw = p.k[2]; g.sh = p.s[1]; g.sw = p.s[2]; g.pt = p.pb[1]; g.pl = p.pb[2];
-  g.Hp = std::max(g.H + p.pb[1] + p.pe[1], (g.OH - 1) * g.sh + g.kh);
   g.Wp = std::max(g.W + p.pb[2] + p.pe[2], (g.OW - 1) * g.sw + g.kw);
+  // the most output rows whose band fits kBandBytes (one at least)
+  g.BH = 1;
+  while (g.BH < g.OH) {
+    qdwcv::Geom t = g;
+    t.BH = g.BH + 1;
+    if (qdwcv::scratch_bytes(t) > kBandBytes) break;
+    g.BH = t.BH;
+  }
   return g;
 }
 
