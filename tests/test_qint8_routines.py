@@ -100,13 +100,15 @@ def supported(desc, conv):
 
 
 @pytest.mark.parametrize("conv", CONVS, ids=lambda c: "x".join(map(str, c)))
-@pytest.mark.parametrize("variant", range(4))
+@pytest.mark.parametrize("variant", range(5))
 def test_qlinearconv_fused_matches_reference(conv, variant):
-    wdt = [np.int8, np.uint8, np.int8, np.uint8][variant]
-    ydt = [np.uint8, np.int8, np.uint8, np.uint8][variant]
-    zps = [(0, 0, 0), (128, 128, 128), (255, 255, 255), (7, 200, 100)][variant]
-    act = ["", "Relu", "Clip", "Relu"][variant]
-    residual = [None, np.uint8, np.int8, np.uint8][variant]
+    # variant 4: s8 weights with zero points 0 (as quantize_static writes them), so full tiles take the
+    # micro-kernel with the requantization fused (QUkernel.tile)
+    wdt = [np.int8, np.uint8, np.int8, np.uint8, np.int8][variant]
+    ydt = [np.uint8, np.int8, np.uint8, np.uint8, np.int8][variant]
+    zps = [(0, 0, 0), (128, 128, 128), (255, 255, 255), (7, 200, 100), (3, 128, 130)][variant]
+    act = ["", "Relu", "Clip", "Relu", "Clip"][variant]
+    residual = [None, np.uint8, np.int8, np.uint8, np.int8][variant]
     inputs, attrs = conv_case(conv, wdt, ydt, zps, act, residual, per_channel=variant % 2 == 1, seed=variant)
     want = REFS["QLinearConv"].compute(inputs, attrs)[0]
     ran = 0

@@ -81,7 +81,9 @@ static bool amx_pays(int64_t M, int64_t K, int vnni_mr) {
 
 const QUkernel& best_ukernel() {
   static const QUkernel uk = [] {
-    if (cpu_has("avx512_vnni")) return QUkernel{12, 32, 1, 1, qgemm_ukernel_12x32_avx512vnni, qrequant_avx512vnni, pack_b_quad_avx512, "12x32_avx512vnni"};
+    if (cpu_has("avx512_vnni"))
+      return QUkernel{12, 32, 1, 1, qgemm_ukernel_12x32_avx512vnni, qrequant_avx512vnni, pack_b_quad_avx512,
+                      "12x32_avx512vnni", qgemm_tile_12x32_avx512vnni};
     if (cpu_has("avx2")) return QUkernel{4, 8, 2, 1, qgemm_ukernel_4x8_avx2, qrequant_avx2, pack_b_quad, "4x8_avx2"};
     return QUkernel{kPlainMR, kPlainNR, 1, 1, ukernel_plain, qrequant_plain, pack_b_quad, "4x16_plain"};
   }();
@@ -93,6 +95,7 @@ const QUkernel& ukernel_for(int64_t M, int64_t K) {
     QUkernel k = best_ukernel();
     k.mr = 8;
     k.fn = qgemm_ukernel_8x32_avx512vnni;
+    k.tile = qgemm_tile_8x32_avx512vnni;
     k.name = "8x32_avx512vnni";
     return k;
   }();
@@ -101,6 +104,7 @@ const QUkernel& ukernel_for(int64_t M, int64_t K) {
     k.mr = 32;
     k.kq_align = 16;
     k.fn = qgemm_ukernel_32x32_amx;
+    k.tile = nullptr;
     k.name = "32x32_amx";
     return k;
   }();

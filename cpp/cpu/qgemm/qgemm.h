@@ -29,6 +29,7 @@ struct QUkernel {
   QRequantFn requant = nullptr;
   QPackFn pack = nullptr;
   const char* name = "";
+  QTileFn tile = nullptr;  // fn with the requantization fused (full tiles, no weight zero points), or null
 };
 
 // VNNI > AVX2 > plain, by run-time CPU check (SNEP_MAX_ISA caps it).

@@ -35,6 +35,52 @@ namespace qgemm {
 #define SNEP_Q_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define SNEP_Q_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
+// The fused epilogue of row i: the arithmetic of qrequant_avx512vnni_row without colsum.
+#define SNEP_Q_REQ(i)                                                                                  \
+  if (i < mr) {                                                                                      \
+    const __m512i vc0 = _mm512_set1_epi32(o.c0v[i]);                                                \
+    const __m512 vm = _mm512_set1_ps(o.multv[i]);                                                   \
+    __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(c##i##_0, vc0)), vm);              \
+    __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(c##i##_1, vc0)), vm);              \
+    if (o.z) {                                                                                       \
+      const uint8_t* zr = static_cast<const uint8_t*>(o.z) + i * o.ld;                               \
+      const __m128i z0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(zr));                      \
+      const __m128i z1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(zr + 16));                 \
+      const __m512i zi0 = o.z_signed ? _mm512_cvtepi8_epi32(z0) : _mm512_cvtepu8_epi32(z0);           \
+      const __m512i zi1 = o.z_signed ? _mm512_cvtepi8_epi32(z1) : _mm512_cvtepu8_epi32(z1);           \
+      v0 = _mm512_add_ps(v0, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(zi0, vzz)), vzm));      \
+      v1 = _mm512_add_ps(v1, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(zi1, vzz)), vzm));      \
+    }                                                                                                \
+    v0 = _mm512_min_ps(_mm512_max_ps(v0, flo), fhi);                                                 \
+    v1 = _mm512_min_ps(_mm512_max_ps(v1, flo), fhi);                                                 \
+    const __m512i q0 = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vyz); \
+    const __m512i q1 = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vyz); \
+    uint8_t* yr = static_cast<uint8_t*>(o.y) + i * o.ld;                                              \
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(yr), _mm512_cvtepi32_epi8(q0));                       \
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(yr + 16), _mm512_cvtepi32_epi8(q1));                  \
+  }
+// q lies in the output type's range after the clamp: vpmovdb's truncation keeps it (u8 or s8)
+#define SNEP_Q_TILE(ROWS, MR)                                                     \
+  const int8_t* a = static_cast<const int8_t*>(av);                               \
+  ROWS(SNEP_Q_DECL)                                                               \
+  for (int64_t q = 0; q < kq; ++q) {                                              \
+    const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);   \
+    ROWS(SNEP_Q_STEP)                                                             \
+    a += 4 * MR;                                                                  \
+    b += 128;                                                                     \
+  }                                                                               \
+  const __m512i vyz = _mm512_set1_epi32(o.yz), vzz = _mm512_set1_epi32(o.zz);    \
+  const __m512 flo = _mm512_set1_ps(o.flo), fhi = _mm512_set1_ps(o.fhi), vzm = _mm512_set1_ps(o.zmult); \
+  ROWS(SNEP_Q_REQ)
+
+void qgemm_tile_12x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b, int mr, const QTileOut& o) {
+  SNEP_Q_TILE(SNEP_Q_ROWS12, 12)
+}
+
+void qgemm_tile_8x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b, int mr, const QTileOut& o) {
+  SNEP_Q_TILE(SNEP_Q_ROWS8, 8)
+}
+
 void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* av, const uint8_t* b, int32_t* c, int64_t ldc, int mr) {
   SNEP_Q_KERNEL(SNEP_Q_ROWS12, 12)
 }

@@ -47,6 +47,22 @@ struct QRow {
 };
 using QRequantFn = void (*)(const QRow& r);
 
+// A micro-kernel with the requantization fused (the int32 tile never leaves
+// the registers): the rows of one full NR-wide tile, as QRow's per-row form
+// with acc the kernel's sums, no colsum (weight zero points 0) and u8/s8 output.
+// Row i: c0v[i], multv[i]; z (optional) and y at + i * ld.
+struct QTileOut {
+  const int32_t* c0v;
+  const float* multv;
+  int32_t yz, zz;
+  float flo, fhi, zmult;  // flo/fhi: the output range minus yz
+  const void* z;
+  int z_signed;
+  void* y;
+  int64_t ld;
+};
+using QTileFn = void (*)(int64_t kq, const void* a, const uint8_t* b, int mr, const QTileOut& o);
+
 // Writes quad qi (rows r[0..3], null rows read as 0) of an nc-column slab into
 // B panels of nr (a power of two) columns: panel j/nr at dst + (j/nr)*kq*nr*4;
 // the columns past nc up to the panel end get zeros.
@@ -59,6 +75,8 @@ void qgemm_ukernel_12x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b,
 void qgemm_ukernel_8x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qgemm_ukernel_32x32_amx(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qrequant_avx512vnni(const QRow& r);
+void qgemm_tile_12x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int mr, const QTileOut& o);
+void qgemm_tile_8x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int mr, const QTileOut& o);
 void qgemm_ukernel_4x8_avx2(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qrequant_avx2(const QRow& r);
 

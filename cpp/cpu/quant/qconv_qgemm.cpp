@@ -311,12 +311,21 @@ class QConvKernel : public Kernel {
             j += len;
           }
         }
+        // a full tile of consecutive outputs: requantized in registers
+        const bool fused = uk_.tile && s_.qlinear && !any_wz && nseg == 1 && seg[0][0] == 0 && cols == uk_.nr;
         for (int64_t pi = p0; pi < p1; ++pi) {
           const int mr = (int)std::min<int64_t>(uk_.mr, Mg_ - pi * uk_.mr);
           const uint8_t* apan = ap + g * asize_ + pi * a_panel_bytes(K_, uk_);
-          uk_.fn(kq_, apan, bpack + q * b_panel_bytes(K_, uk_), tile, uk_.nr, mr);
           const int64_t m = g * Mg_ + pi * uk_.mr;
           const int64_t yrow = (img * p_.M + m) * N_;
+          if (fused) {
+            const int64_t yo = yrow + seg[0][1];
+            QTileOut o{c0 + m, mult + m, base.yz, base.zz, (float)(base.qlo - base.yz), (float)(base.qhi - base.yz),
+                       base.zmult, z ? z + yo : nullptr, base.z_signed, static_cast<uint8_t*>(y) + yo, N_};
+            uk_.tile(kq_, apan, bpack + q * b_panel_bytes(K_, uk_), mr, o);
+            continue;
+          }
+          uk_.fn(kq_, apan, bpack + q * b_panel_bytes(K_, uk_), tile, uk_.nr, mr);
           QRow r = base;
           r.rows = mr;
           r.ld_acc = uk_.nr;
