@@ -169,6 +169,27 @@ def _layer_errors(g, types, feed_names, threads, tuned, sample):
     return errs
 
 
+# Ops through which an error reaches the graph output unattenuated (linear, no activation): the tail of a
+# classifier after its last convolution.
+LINEAR_TAIL = ("Gemm", "MatMul", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Identity",
+               "GlobalAveragePool", "AveragePool")
+
+
+def _output_tail(g, out_names):
+    """Names of the layers writing graph outputs and of the LINEAR_TAIL layers feeding them, transitively
+    (ResNet50: fc Gemm, Flatten, GlobalAveragePool; not the last convolution, whose errors the pooling averages)."""
+    producers = {o: n for n in g.nodes for o in n.outputs if o}
+    tail, stack = set(), [producers[o] for o in out_names if o in producers]
+    while stack:
+        n = stack.pop()
+        if n.name in tail:
+            continue
+        tail.add(n.name)
+        if n.op in LINEAR_TAIL:
+            stack += [producers[i] for i in n.inputs if i in producers and producers[i].op in LINEAR_TAIL]
+    return tail
+
+
 def _metric(opts, ref, got):
     if opts.accuracy_metric == "top1":
         diff = total = 0
@@ -230,7 +251,9 @@ def _accuracy_search(g, types, feed_names, threads, opts, tuned):
     # 0.008); so the ranking by local error overrates the output layers' reduced candidates (a classifier's
     # qint8 QGemm, e ~0.007, comes before half the convs). A plan over budget that has such a candidate is
     # retried with the output layers kept to candidates of negligible error (e <= a tenth of the budget).
-    out_layers = {n.name for n in g.nodes if any(o in out_names for o in n.outputs)}
+    # "Output layers" include the linear tail before them (a classifier's pooling and flattening: the
+    # quantisation of the pooled features reaches the logits whole too).
+    out_layers = _output_tail(g, out_names)
     scale = budget if opts.accuracy_metric == "rel_l2" else 0.05
     loud = {(n, k) for n, k in reduced if n in out_layers and errs.get((n, k), BIG) > (scale / 10) ** 2}
 

@@ -540,3 +540,14 @@ def test_accuracy_budget_retries_a_plan_without_its_output_layers_reduced(tmp_pa
     assert spec.tuned.error <= budget
     assert "QGemm" not in ops
     assert "QLinearConv" in ops  # without the retry: float32 everywhere (the first plan, the only one in budget)
+
+
+def test_output_layers_include_the_linear_tail_before_them():
+    # the classifier's pooling and flattening pass their quantisation error to the logits whole, like the
+    # classifier itself: the budget search treats all three as output layers (not the conv under the pooling)
+    from softneuro_ep.graph_passes.budget import _output_tail
+    from softneuro_ep.graph_passes.load import to_ir
+    g = to_ir(conv_fc_net())
+    ops = {n.name: n.op for n in g.nodes}
+    assert sorted(ops[n] for n in _output_tail(g, ["y"])) == ["Flatten", "Gemm", "GlobalAveragePool"]
+    assert sorted(ops[n] for n in _output_tail(g, ["y", "r1"])) == ["Flatten", "Gemm", "GlobalAveragePool", "Relu"]
