@@ -56,10 +56,6 @@ def ort_qdq(fp32_path, qdq_path, name, samples):
 
 
 def main(argv=None):
-    import onnx
-    import onnxruntime
-
-    import softneuro_ep as ort
     p = argparse.ArgumentParser()
     p.add_argument("--models", default="resnet50,mobilenet_v2")
     p.add_argument("--threads", default="1,2")
@@ -70,7 +66,15 @@ def main(argv=None):
     p.add_argument("--modes", default="fp32,qint8,mixed,ours_qdq,ort_fp32,ort_qdq")
     a = p.parse_args(argv)
     modes = a.modes.split(",")
-    tmp = tempfile.mkdtemp(prefix="snep_prec_")
+    with tempfile.TemporaryDirectory(prefix="snep_prec_") as tmp:  # models of hundreds of MB: not left behind
+        _run(a, modes, tmp)
+
+
+def _run(a, modes, tmp):
+    import onnx
+    import onnxruntime
+
+    import softneuro_ep as ort
     print("| model | threads | mode | ms (median) | rel. L2 vs float32 | qint8 layers | ratio ort int8 / this |")
     print("|---|---|---|---|---|---|---|")
     for name in a.models.split(","):
