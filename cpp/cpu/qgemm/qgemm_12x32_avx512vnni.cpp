@@ -22,7 +22,7 @@ namespace qgemm {
     _mm512_storeu_si512(c + i * ldc, c##i##_0);      \
     _mm512_storeu_si512(c + i * ldc + 16, c##i##_1); \
   }
-#define SNEP_Q_KERNEL(ROWS, MR)                                                   \
+#define SNEP_Q_LOOP(ROWS, MR)                                                     \
   const int8_t* a = static_cast<const int8_t*>(av);                               \
   ROWS(SNEP_Q_DECL)                                                               \
   for (int64_t q = 0; q < kq; ++q) {                                              \
@@ -30,7 +30,9 @@ namespace qgemm {
     ROWS(SNEP_Q_STEP)                                                             \
     a += 4 * MR;                                                                  \
     b += 128;                                                                     \
-  }                                                                               \
+  }
+#define SNEP_Q_KERNEL(ROWS, MR) \
+  SNEP_Q_LOOP(ROWS, MR)         \
   ROWS(SNEP_Q_STORE)
 #define SNEP_Q_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define SNEP_Q_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
@@ -61,14 +63,7 @@ namespace qgemm {
   }
 // q lies in the output type's range after the clamp: vpmovdb's truncation keeps it (u8 or s8)
 #define SNEP_Q_TILE(ROWS, MR)                                                     \
-  const int8_t* a = static_cast<const int8_t*>(av);                               \
-  ROWS(SNEP_Q_DECL)                                                               \
-  for (int64_t q = 0; q < kq; ++q) {                                              \
-    const __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 64);   \
-    ROWS(SNEP_Q_STEP)                                                             \
-    a += 4 * MR;                                                                  \
-    b += 128;                                                                     \
-  }                                                                               \
+  SNEP_Q_LOOP(ROWS, MR)                                                           \
   const __m512i vyz = _mm512_set1_epi32(o.yz), vzz = _mm512_set1_epi32(o.zz);    \
   const __m512 flo = _mm512_set1_ps(o.flo), fhi = _mm512_set1_ps(o.fhi), vzm = _mm512_set1_ps(o.zmult); \
   ROWS(SNEP_Q_REQ)

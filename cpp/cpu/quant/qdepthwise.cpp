@@ -24,7 +24,7 @@ using qdw::dw_supports;
 
 class QDepthwiseKernel : public Kernel {
  public:
-  explicit QDepthwiseKernel(const Layer& l) : p_(params_of(l)) {
+  explicit QDepthwiseKernel(const Layer& l) : p_(params_of(l)), k_(l) {
     g_.H = p_.in[1]; g_.W = p_.in[2]; g_.OH = p_.out[1]; g_.OW = p_.out[2];
     g_.kh = p_.k[1]; g_.kw = p_.k[2]; g_.sh = p_.s[1]; g_.sw = p_.s[2]; g_.pt = p_.pb[1]; g_.pl = p_.pb[2];
     const int64_t Hp = g_.H + p_.pb[1] + p_.pe[1], Wp = g_.W + p_.pb[2] + p_.pe[2];
@@ -36,14 +36,6 @@ class QDepthwiseKernel : public Kernel {
       for (int64_t b = 0; b < g_.kw; ++b)
         toff_.push_back(((a % g_.sh) * g_.sw + b % g_.sw) * g_.Hq * g_.Wq + (a / g_.sh) * g_.Wq + b / g_.sw);
     pairs_ = qdw::pair_taps(toff_.data(), g_.kh * g_.kw);
-    w_u8_ = l.in(3).dtype == DType::UInt8;
-    ws_vec_ = l.in(4).numel() > 1;
-    wz_vec_ = l.in(5).numel() > 1;
-    has_bias_ = l.has_input(8);
-    has_z_ = qfused::has_residual(l);
-    z_signed_ = has_z_ && l.in(9).dtype == DType::Int8;
-    y_signed_ = l.out(0).dtype == DType::Int8;
-    act_ = Activation::from_attrs(l.attrs);
     avx512_ = cpu_has("avx512f");
   }
   int64_t slot_bytes() const { return qgemm::align64(g_.phase_elems * 2) + qgemm::align64(g_.kh * g_.kw * 4); }
@@ -55,13 +47,13 @@ class QDepthwiseKernel : public Kernel {
     const float xs = static_cast<const float*>(a.in[1])[0], ys = static_cast<const float*>(a.in[6])[0];
     const float* wsc = static_cast<const float*>(a.in[4]);
     qgemm::QRow base{};
-    base.yz = y_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
-    qfused::out_range(act_, y_signed_, ys, base.yz, &base.qlo, &base.qhi);
-    base.y_signed = y_signed_;
-    const uint8_t* z = has_z_ ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
+    base.yz = k_.y_signed ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
+    qfused::out_range(k_.act, k_.y_signed, ys, base.yz, &base.qlo, &base.qhi);
+    base.y_signed = k_.y_signed;
+    const uint8_t* z = k_.has_z ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
     if (z) {
-      base.z_signed = z_signed_;
-      base.zz = z_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[11])[0] : (int32_t) static_cast<const uint8_t*>(a.in[11])[0];
+      base.z_signed = k_.z_signed;
+      base.zz = k_.z_signed ? (int32_t) static_cast<const int8_t*>(a.in[11])[0] : (int32_t) static_cast<const uint8_t*>(a.in[11])[0];
       base.zmult = static_cast<const float*>(a.in[10])[0] / ys;
     }
     const qgemm::QRequantFn requant = qgemm::best_ukernel().requant;
@@ -72,10 +64,10 @@ class QDepthwiseKernel : public Kernel {
       uint8_t* sl = scratch + wk * slot;
       int16_t* ph = reinterpret_cast<int16_t*>(sl);
       int32_t* w = reinterpret_cast<int32_t*>(sl + qgemm::align64(g_.phase_elems * 2));
-      const int64_t wi = wz_vec_ ? c : 0;
-      const int32_t wz = w_u8_ ? static_cast<const uint8_t*>(a.in[5])[wi] : static_cast<const int8_t*>(a.in[5])[wi];
+      const int64_t wi = k_.wz_vec ? c : 0;
+      const int32_t wz = k_.w_u8 ? static_cast<const uint8_t*>(a.in[5])[wi] : static_cast<const int8_t*>(a.in[5])[wi];
       for (int64_t k = 0; k < KK; ++k)
-        w[k] = (w_u8_ ? (int32_t) static_cast<const uint8_t*>(a.in[3])[c * KK + k]
+        w[k] = (k_.w_u8 ? (int32_t) static_cast<const uint8_t*>(a.in[3])[c * KK + k]
                       : (int32_t) static_cast<const int8_t*>(a.in[3])[c * KK + k]) - wz;
       struct Ctx {
         qgemm::QRow r;
@@ -86,8 +78,8 @@ class QDepthwiseKernel : public Kernel {
         bool avx512;
       } cx{base, requant, z ? z + (img * p_.C + c) * osz : nullptr, static_cast<uint8_t*>(a.out[0]) + (img * p_.C + c) * osz,
            g_.OW, g_.Wq, avx512_};
-      cx.r.c0 = has_bias_ ? static_cast<const int32_t*>(a.in[8])[c] : 0;
-      cx.r.mult = xs * wsc[ws_vec_ ? c : 0] / ys;
+      cx.r.c0 = k_.has_bias ? static_cast<const int32_t*>(a.in[8])[c] : 0;
+      cx.r.mult = xs * wsc[k_.ws_vec ? c : 0] / ys;
       // a block of wide outputs: its valid columns are consecutive outputs;
       // gather them and requantize once (one division per block)
       qdw::BlockSink sink{[](void* vp, int64_t n0, const int32_t* ac, int64_t n) {
@@ -122,9 +114,8 @@ class QDepthwiseKernel : public Kernel {
  private:
   ConvParams p_;
   qdw::Plane g_{};
-  bool w_u8_ = false, ws_vec_ = false, wz_vec_ = false, has_bias_ = false, has_z_ = false, z_signed_ = false;
-  bool y_signed_ = false, avx512_ = false;
-  Activation act_;
+  qdw::LayerKinds k_;
+  bool avx512_ = false;
   std::vector<int64_t> toff_;
   qdw::TapPairs pairs_;
 };

@@ -44,24 +44,16 @@ bool cv_supports(const Layer& l) {
 
 class QDepthwiseCvKernel : public Kernel {
  public:
-  explicit QDepthwiseCvKernel(const Layer& l) : p_(qdw::params_of(l)), g_(geom_of(p_)) {
-    w_u8_ = l.in(3).dtype == DType::UInt8;
-    ws_vec_ = l.in(4).numel() > 1;
-    wz_vec_ = l.in(5).numel() > 1;
-    has_bias_ = l.has_input(8);
-    has_z_ = qfused::has_residual(l);
-    z_signed_ = has_z_ && l.in(9).dtype == DType::Int8;
-    y_signed_ = l.out(0).dtype == DType::Int8;
-    act_ = Activation::from_attrs(l.attrs);
+  explicit QDepthwiseCvKernel(const Layer& l) : p_(qdw::params_of(l)), g_(geom_of(p_)), k_(l) {
     groups_ = (p_.C + kLanes - 1) / kLanes;
     // constant weights and parameters (the usual case): packed once here
     bool all_const = true;
     for (size_t i : {1, 3, 4, 5, 6}) all_const = all_const && l.in(i).const_data;
-    if (has_bias_) all_const = all_const && l.in(8).const_data;
+    if (k_.has_bias) all_const = all_const && l.in(8).const_data;
     if (all_const) {
       const void* in[9] = {};
       for (size_t i : {1, 3, 4, 5, 6}) in[i] = l.in(i).const_data;
-      if (has_bias_) in[8] = l.in(8).const_data;
+      if (k_.has_bias) in[8] = l.in(8).const_data;
       packed_.resize(groups_ * group_words());
       for (int64_t g = 0; g < groups_; ++g) pack_group(in, g, packed_.data() + g * group_words());
     }
@@ -75,15 +67,15 @@ class QDepthwiseCvKernel : public Kernel {
     const float ys = static_cast<const float*>(a.in[6])[0];
     qdwcv::Group base{};
     base.xz = static_cast<const uint8_t*>(a.in[2])[0];
-    base.yz = y_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
+    base.yz = k_.y_signed ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
     int32_t qlo, qhi;
-    qfused::out_range(act_, y_signed_, ys, base.yz, &qlo, &qhi);
+    qfused::out_range(k_.act, k_.y_signed, ys, base.yz, &qlo, &qhi);
     base.flo = (float)(qlo - base.yz);
     base.fhi = (float)(qhi - base.yz);
-    base.y_signed = y_signed_;
-    if (has_z_) {
-      base.z_signed = z_signed_;
-      base.zz = z_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[11])[0] : (int32_t) static_cast<const uint8_t*>(a.in[11])[0];
+    base.y_signed = k_.y_signed;
+    if (k_.has_z) {
+      base.z_signed = k_.z_signed;
+      base.zz = k_.z_signed ? (int32_t) static_cast<const int8_t*>(a.in[11])[0] : (int32_t) static_cast<const uint8_t*>(a.in[11])[0];
       base.zmult = static_cast<const float*>(a.in[10])[0] / ys;
     }
     const int64_t slot = slot_bytes();
@@ -102,7 +94,7 @@ class QDepthwiseCvKernel : public Kernel {
       qdwcv::Group q = base;
       q.x = static_cast<const uint8_t*>(a.in[0]) + (img * C + c0) * HW;
       q.y = static_cast<uint8_t*>(a.out[0]) + (img * C + c0) * OHW;
-      q.z = has_z_ ? static_cast<const uint8_t*>(a.in[9]) + (img * C + c0) * OHW : nullptr;
+      q.z = k_.has_z ? static_cast<const uint8_t*>(a.in[9]) + (img * C + c0) * OHW : nullptr;
       q.nc = (int)std::min<int64_t>(kLanes, C - c0);
       q.w = params;
       q.bias = params + kp() * kLanes;
@@ -128,29 +120,27 @@ class QDepthwiseCvKernel : public Kernel {
     float* mult = reinterpret_cast<float*>(bias + kLanes);
     for (int l = 0; l < kLanes; ++l) {
       const int64_t c = c0 + std::min<int64_t>(l, nc - 1);
-      const int64_t wi = wz_vec_ ? c : 0;
-      const int32_t wz = w_u8_ ? static_cast<const uint8_t*>(in[5])[wi] : static_cast<const int8_t*>(in[5])[wi];
+      const int64_t wi = k_.wz_vec ? c : 0;
+      const int32_t wz = k_.w_u8 ? static_cast<const uint8_t*>(in[5])[wi] : static_cast<const int8_t*>(in[5])[wi];
       const auto tap = [&](int64_t i, int64_t j) -> uint32_t {  // w - wz as 16 bits, 0 past the row's end
         if (j >= kw) return 0;
         const int64_t k = c * kh * kw + i * kw + j;
-        const int32_t wv = (w_u8_ ? (int32_t) static_cast<const uint8_t*>(in[3])[k]
+        const int32_t wv = (k_.w_u8 ? (int32_t) static_cast<const uint8_t*>(in[3])[k]
                                   : (int32_t) static_cast<const int8_t*>(in[3])[k]) - wz;
         return (uint16_t)(int16_t)wv;
       };
       for (int64_t i = 0; i < kh; ++i)
         for (int64_t jj = 0; jj < kwp; ++jj)
           out[(i * kwp + jj) * kLanes + l] = (int32_t)(tap(i, 2 * jj) | (tap(i, 2 * jj + 1) << 16));
-      bias[l] = has_bias_ ? static_cast<const int32_t*>(in[8])[c] : 0;
-      mult[l] = xs * wsc[ws_vec_ ? c : 0] / ys;
+      bias[l] = k_.has_bias ? static_cast<const int32_t*>(in[8])[c] : 0;
+      mult[l] = xs * wsc[k_.ws_vec ? c : 0] / ys;
     }
   }
 
   ConvParams p_;
   qdwcv::Geom g_;
   int64_t groups_ = 0;
-  bool w_u8_ = false, ws_vec_ = false, wz_vec_ = false, has_bias_ = false, has_z_ = false, z_signed_ = false;
-  bool y_signed_ = false;
-  Activation act_;
+  qdw::LayerKinds k_;
   std::vector<int32_t> packed_;  // [groups][group_words()] when the weights and parameters are constant
 };
 

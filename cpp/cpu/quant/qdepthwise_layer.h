@@ -46,5 +46,15 @@ inline bool dw_supports(const Layer& l) {
   return true;
 }
 
+// The input and output types and options a depthwise kernel reads at run time.
+struct LayerKinds {
+  bool w_u8, ws_vec, wz_vec, has_bias, has_z, z_signed, y_signed;
+  Activation act;
+  explicit LayerKinds(const Layer& l)
+      : w_u8(l.in(3).dtype == DType::UInt8), ws_vec(l.in(4).numel() > 1), wz_vec(l.in(5).numel() > 1),
+        has_bias(l.has_input(8)), has_z(qfused::has_residual(l)), z_signed(has_z && l.in(9).dtype == DType::Int8),
+        y_signed(l.out(0).dtype == DType::Int8), act(Activation::from_attrs(l.attrs)) {}
+};
+
 }  // namespace qdw
 }  // namespace snep
