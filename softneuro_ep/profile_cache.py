@@ -1,5 +1,6 @@
 """The on-disk profile cache: (machine, routine, routine version, layer
-signature) -> median microseconds, in SQLite (stdlib).
+signature) -> median microseconds, in SQLite (stdlib). "machine" includes the
+engine build, so a rebuilt engine profiles afresh.
 
 Shared by every model, session and process on the machine. Writes are short
 transactions in WAL mode, so two processes profiling at once lose nothing (a
@@ -9,6 +10,7 @@ row measured twice keeps the later value). A file that is not a readable cache
 Default location: $XDG_CACHE_HOME/softneuro_ep/profile.sqlite (~/.cache/...);
 override with the provider option `profile_cache` or SOFTNEURO_EP_CACHE.
 """
+import functools
 import hashlib
 import json
 import os
@@ -37,11 +39,24 @@ def default_path():
     return os.path.join(base, "softneuro_ep", "profile.sqlite")
 
 
+@functools.lru_cache(maxsize=None)
+def engine_build_id():
+    """Digest of the loaded engine binary. Profiles measured with another build are stale: kernels change
+    speed between builds without their routine's version() being bumped (as TensorRT's timing caches
+    are valid for one TensorRT build)."""
+    h = hashlib.sha1()
+    with open(_engine.__file__, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 def machine_fingerprint(threads):
-    """CPU model, the ISA features the kernels dispatch on, and the thread count."""
+    """CPU model, the ISA features the kernels dispatch on (and the engine build that measured), and the
+    thread count."""
     info = _engine.cpu_info()
-    feats = ",".join(k for k in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16") if info.get(k))
-    raw = f"{info['model']}|{feats}|threads={threads}"
+    feats = ",".join(k for k in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8") if info.get(k))
+    raw = f"{info['model']}|{feats}|engine={engine_build_id()}|threads={threads}"
     return hashlib.sha1(raw.encode()).hexdigest()[:16] + f"|t{threads}"
 
 

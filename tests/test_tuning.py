@@ -153,3 +153,15 @@ def test_corrupt_plan_file_is_retuned(tmp_path):
     _check(s)
     assert any("unreadable" in str(x.message) for x in w)
     assert '"plans"' in pf.read_text()
+
+
+def test_profiles_are_keyed_by_engine_build(tmp_path, monkeypatch):
+    # a rebuilt engine (other kernels, other speeds) must not reuse the old build's profiles
+    from softneuro_ep import profile_cache
+    s1 = _session(tmp_path)
+    assert next(iter(s1._plans.values())).tuned.profiled > 0
+    monkeypatch.setattr(profile_cache, "engine_build_id", lambda: "another-build")
+    s2 = _session(tmp_path)
+    t2 = next(iter(s2._plans.values())).tuned
+    assert t2.cached == 0 and t2.profiled > 0
+    _check(s2)

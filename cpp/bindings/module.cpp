@@ -209,6 +209,7 @@ PYBIND11_MODULE(_engine, m) {
     d["model"] = cpu_model_name();
     d["avx2"] = f.avx2 && f.fma; d["avx512f"] = cpu_has("avx512f");
     d["avx512_vnni"] = cpu_has("avx512_vnni"); d["avx512_bf16"] = cpu_has("avx512_bf16");
+    d["amx_int8"] = cpu_has("amx_int8");
     d["hardware_threads"] = (int)std::thread::hardware_concurrency();
     return d;
   });
