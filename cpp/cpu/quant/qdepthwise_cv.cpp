@@ -80,8 +80,16 @@ class QDepthwiseCvKernel : public Kernel {
     }
     const int64_t slot = slot_bytes();
     uint8_t* scratch = static_cast<uint8_t*>(a.workspace);
-    qgemm::run_tasks(a.pool, p_.N * groups_, qgemm::scratch_slots(), [&](int64_t t, int wk) {
-      const int64_t img = t / groups_, grp = t % groups_, c0 = grp * kLanes;
+    // tasks: (image, group, run of row bands); a few groups of a large plane (MobileNet's 112x112x32: two)
+    // are split into runs of bands so that every thread gets work (bands are independent: same total work)
+    const int nth = a.pool ? a.pool->num_threads() : 1;
+    const int64_t nbands = (g_.OH + g_.BH - 1) / g_.BH, units = p_.N * groups_;
+    const int64_t runs = std::min(nbands, std::max<int64_t>(1, (4 * nth + units - 1) / units));
+    const int64_t per_run = (nbands + runs - 1) / runs;
+    qgemm::run_tasks(a.pool, units * runs, qgemm::scratch_slots(), [&](int64_t t, int wk) {
+      const int64_t u = t / runs, b0 = (t % runs) * per_run, b1 = std::min(nbands, b0 + per_run);
+      if (b0 >= b1) return;
+      const int64_t img = u / groups_, grp = u % groups_, c0 = grp * kLanes;
       uint8_t* sl = scratch + wk * slot;
       const int32_t* params;  // the group's weight pairs [KP][16], bias [16], mult [16]
       if (!packed_.empty()) {
@@ -100,7 +108,7 @@ class QDepthwiseCvKernel : public Kernel {
       q.bias = params + kp() * kLanes;
       q.mult = reinterpret_cast<const float*>(params + (kp() + 1) * kLanes);
       q.scratch = sl;
-      qdwcv::group_avx512(g_, q);
+      qdwcv::group_avx512(g_, q, b0, b1);
     });
   }
 

@@ -42,7 +42,8 @@ struct Group {
   void* scratch;        // scratch_bytes(), 64-byte aligned
 };
 
-void group_avx512(const Geom& g, const Group& q);
+// Output row bands [band0, band1) (band b: rows b*BH .. b*BH + BH - 1) of one group.
+void group_avx512(const Geom& g, const Group& q, int64_t band0, int64_t band1);
 
 }  // namespace qdwcv
 }  // namespace snep

@@ -83,7 +83,7 @@ inline int64_t tb_off(int64_t k) { return (k & 15) * 64 + (k >> 4) * 16; }
 
 }  // namespace
 
-void group_avx512(const Geom& g, const Group& q) {
+void group_avx512(const Geom& g, const Group& q, int64_t band0, int64_t band1) {
   const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
   __m512i* P = static_cast<__m512i*>(q.scratch);
   __m512i* acc = P + ((g.BH - 1) * g.sh + g.kh) * g.Wp;
@@ -96,7 +96,7 @@ void group_avx512(const Geom& g, const Group& q) {
   const __m512 vm = _mm512_loadu_ps(q.mult), vzm = _mm512_set1_ps(q.zmult);
   const __m512 flo = _mm512_set1_ps(q.flo), fhi = _mm512_set1_ps(q.fhi);
   alignas(64) uint8_t tb[1024], zb[1024];
-  for (int64_t oh0 = 0; oh0 < g.OH; oh0 += g.BH) {  // bands of BH output rows
+  for (int64_t oh0 = band0 * g.BH; oh0 < std::min(g.OH, band1 * g.BH); oh0 += g.BH) {  // bands of BH output rows
     const int64_t bh = std::min(g.BH, g.OH - oh0), ph = (bh - 1) * g.sh + g.kh, top = oh0 * g.sh - g.pt;
     // zero padding: rows outside the input, and the columns left and right of it
     for (int64_t r = 0; r < ph; ++r) {
