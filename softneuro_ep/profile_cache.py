@@ -55,7 +55,7 @@ def machine_fingerprint(threads):
     """CPU model, the ISA features the kernels dispatch on (and the engine build that measured), and the
     thread count."""
     info = _engine.cpu_info()
-    feats = ",".join(k for k in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8") if info.get(k))
+    feats = ",".join(k for k in ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8") if info.get(k))
     raw = f"{info['model']}|{feats}|engine={engine_build_id()}|threads={threads}"
     return hashlib.sha1(raw.encode()).hexdigest()[:16] + f"|t{threads}"
 

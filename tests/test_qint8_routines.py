@@ -6,7 +6,7 @@ QLinearConv extensions (activation Relu/Clip, residual inputs 9..11), per-channe
 scales, zero points 0/128/255, u8 and s8 weights, constant (packed at prepare)
 and runtime weights, 1 and 2 threads; and, in subprocesses, AMX tiles forced on
 every shape (SNEP_QGEMM_MR=32; by default small-K layers take VNNI) and, through
-SNEP_MAX_ISA, the AVX-512 VNNI (no AMX), AVX2 and plain micro-kernels.
+SNEP_MAX_ISA, the AVX-512 VNNI (no AMX), AVX-VNNI (VEX, 256-bit), AVX2 and plain micro-kernels.
 """
 import os
 import subprocess
@@ -213,7 +213,7 @@ def test_quantize_dequantize_vec(n, dt):
 
 @pytest.mark.skipif(os.environ.get("SNEP_MAX_ISA") is not None or os.environ.get("SNEP_QGEMM_MR") is not None,
                     reason="already capped (this is the child run)")
-@pytest.mark.parametrize("isa", ["amx", "avx512", "avx2", "plain"])
+@pytest.mark.parametrize("isa", ["amx", "avx512", "avxvnni", "avx2", "plain"])
 def test_fallback_isas(isa, child_env):
     # "amx": AMX tiles for every shape (by default small-K layers take VNNI), where the CPU has them
     env = child_env(SNEP_QGEMM_MR="32") if isa == "amx" else child_env(SNEP_MAX_ISA=isa)
@@ -221,6 +221,23 @@ def test_fallback_isas(isa, child_env):
            "conformance/test_routines.py", "-k", "qint8 or fused or quantize or QLinear or Integer"]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+def _cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        return next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+
+
+@pytest.mark.skipif(os.environ.get("SNEP_MAX_ISA") is not None, reason="already capped (this is the child run)")
+@pytest.mark.parametrize("isa, want", [("avxvnni", "6x16_avxvnni"), ("avx2", "4x8_avx2"), ("plain", "4x16_plain")])
+def test_each_isa_cap_selects_its_qgemm_kernel(isa, want, child_env):
+    # the fallback runs above test what the cap selects: make sure it is that ISA's micro-kernel
+    if isa == "avxvnni" and "avx_vnni" not in _cpu_flags():
+        pytest.skip("this CPU has no AVX-VNNI")
+    code = "from softneuro_ep import _engine; print(_engine.cpu_info()['qgemm_ukernel'])"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(SNEP_MAX_ISA=isa), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == want, r.stdout + r.stderr
 
 
 # ---- QGemm (com.microsoft) on cpu:qint8/qgemv -----------------------------------------------

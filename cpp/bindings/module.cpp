@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "core/cpu_features.h"
+#include "cpu/qgemm/qgemm.h"
 #include "core/executor.h"
 
 namespace py = pybind11;
@@ -209,7 +210,8 @@ PYBIND11_MODULE(_engine, m) {
     d["model"] = cpu_model_name();
     d["avx2"] = f.avx2 && f.fma; d["avx512f"] = cpu_has("avx512f");
     d["avx512_vnni"] = cpu_has("avx512_vnni"); d["avx512_bf16"] = cpu_has("avx512_bf16");
-    d["amx_int8"] = cpu_has("amx_int8");
+    d["amx_int8"] = cpu_has("amx_int8"); d["avx_vnni"] = cpu_has("avx_vnni");
+    d["qgemm_ukernel"] = qgemm::best_ukernel().name;
     d["hardware_threads"] = (int)std::thread::hardware_concurrency();
     return d;
   });

@@ -25,6 +25,7 @@ const CpuFeatures& cpu_features() {
     c.avx512vl = __builtin_cpu_supports("avx512vl");
     c.avx512_vnni = __builtin_cpu_supports("avx512vnni");
     c.avx512_bf16 = __builtin_cpu_supports("avx512bf16");
+    c.avx_vnni = __builtin_cpu_supports("avxvnni");
 #if defined(__linux__)
     {
       // CPUID.(7,0).EDX: AMX-TILE bit 24, AMX-INT8 bit 25; then ask Linux for
@@ -40,10 +41,11 @@ const CpuFeatures& cpu_features() {
     // SNEP_MAX_ISA=avx2|plain lets tests exercise the fallbacks on a big CPU.
     if (const char* cap = std::getenv("SNEP_MAX_ISA")) {
       std::string s(cap);
-      if (s == "avx512" || s == "avx2" || s == "plain") c.amx_int8 = false;
-      if (s == "avx2" || s == "plain") {
+      if (s == "avx512" || s == "avxvnni" || s == "avx2" || s == "plain") c.amx_int8 = false;
+      if (s == "avxvnni" || s == "avx2" || s == "plain") {
         c.avx512f = c.avx512bw = c.avx512dq = c.avx512vl = c.avx512_vnni = c.avx512_bf16 = false;
       }
+      if (s == "avx2" || s == "plain") c.avx_vnni = false;
       if (s == "plain") c.avx2 = c.fma = c.f16c = false;
     }
     return c;
@@ -58,6 +60,7 @@ bool cpu_has(const std::string& isa) {
   if (isa == "avx512f") return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl;
   if (isa == "avx512_vnni") return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.avx512_vnni;
   if (isa == "avx512_bf16") return f.avx512f && f.avx512_bf16;
+  if (isa == "avx_vnni") return f.avx2 && f.fma && f.avx_vnni;
   if (isa == "amx_int8") return f.amx_int8;
   return false;
 }

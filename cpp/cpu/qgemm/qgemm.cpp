@@ -84,6 +84,8 @@ const QUkernel& best_ukernel() {
     if (cpu_has("avx512_vnni"))
       return QUkernel{12, 32, 1, 1, qgemm_ukernel_12x32_avx512vnni, qrequant_avx512vnni, pack_b_quad_avx512,
                       "12x32_avx512vnni", qgemm_tile_12x32_avx512vnni};
+    if (cpu_has("avx_vnni"))
+      return QUkernel{6, 16, 1, 1, qgemm_ukernel_6x16_avxvnni, qrequant_avx2, pack_b_quad, "6x16_avxvnni"};
     if (cpu_has("avx2")) return QUkernel{4, 8, 2, 1, qgemm_ukernel_4x8_avx2, qrequant_avx2, pack_b_quad, "4x8_avx2"};
     return QUkernel{kPlainMR, kPlainNR, 1, 1, ukernel_plain, qrequant_plain, pack_b_quad, "4x16_plain"};
   }();

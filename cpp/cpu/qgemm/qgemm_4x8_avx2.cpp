@@ -49,7 +49,6 @@ static void qrequant_avx2_row(const QRow& r) {
   const __m256 vm = _mm256_set1_ps(r.mult), vzm = _mm256_set1_ps(r.zmult);
   const __m256i vzz = _mm256_set1_epi32(r.zz), vyz = _mm256_set1_epi32(r.yz);
   const __m256 flo = _mm256_set1_ps((float)(r.qlo - r.yz)), fhi = _mm256_set1_ps((float)(r.qhi - r.yz));
-  int32_t tmp[8];
   int64_t j = 0;
   for (; j + 8 <= r.n; j += 8) {
     __m256i t = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r.acc + j)), vc0);
@@ -67,9 +66,12 @@ static void qrequant_avx2_row(const QRow& r) {
     }
     v = _mm256_min_ps(_mm256_max_ps(v, flo), fhi);
     __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)), vyz);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tmp), q);
-    uint8_t* y = static_cast<uint8_t*>(r.y) + j;
-    for (int t2 = 0; t2 < 8; ++t2) y[t2] = (uint8_t)tmp[t2];
+    // q lies in [qlo, qhi], inside the output type: the saturating packs keep it; per 128-bit lane
+    // the low 4 bytes are then outputs 0-3 (lane 0) and 4-7 (lane 1)
+    const __m256i w16 = _mm256_packs_epi32(q, q);
+    const __m256i b8 = r.y_signed ? _mm256_packs_epi16(w16, w16) : _mm256_packus_epi16(w16, w16);
+    const __m128i y8 = _mm_unpacklo_epi32(_mm256_castsi256_si128(b8), _mm256_extracti128_si256(b8, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(r.y) + j), y8);
   }
   if (j < r.n) {  // tail: same arithmetic on a padded copy
     int32_t acc[8] = {}, cs[8] = {};

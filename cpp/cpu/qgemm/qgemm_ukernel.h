@@ -77,6 +77,7 @@ void qgemm_ukernel_32x32_amx(int64_t kq, const void* a, const uint8_t* b, int32_
 void qrequant_avx512vnni(const QRow& r);
 void qgemm_tile_12x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int mr, const QTileOut& o);
 void qgemm_tile_8x32_avx512vnni(int64_t kq, const void* a, const uint8_t* b, int mr, const QTileOut& o);
+void qgemm_ukernel_6x16_avxvnni(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qgemm_ukernel_4x8_avx2(int64_t kq, const void* a, const uint8_t* b, int32_t* c, int64_t ldc, int mr);
 void qrequant_avx2(const QRow& r);
 
