@@ -378,7 +378,14 @@ def _peak_estimate(g, types, tuned, mem):
     for name, key in tuned.choice.items():
         if key.startswith(QPREFIX) and tuned.planner.variants[name].qout:
             q.update(tuned.planner.variants[name].outputs)
-    return int(total + _arena_bytes(g, types, q))
+    return int(total + _arena_bytes(g, types, q) + _workspace_bytes(tuned))
+
+
+def _workspace_bytes(tuned):
+    """The plan's kernel scratch: one buffer as large as the largest chosen routine's (steps run one at a time),
+    as profiled (0 for a routine the profile cache has no record of)."""
+    ws = getattr(tuned, "workspaces", None) or {}
+    return int(max((ws.get(name, {}).get(key, 0.0) for name, key in tuned.choice.items()), default=0.0))
 
 
 def _memory_search(g, types, opts, tuned):
@@ -389,8 +396,10 @@ def _memory_search(g, types, opts, tuned):
         for c in L.candidates:
             mem[(L.name, c.routine)] = _candidate_bytes(g, tuned, nodes[L.name], c.routine)
 
-    def penalty_for(mu):
-        return lambda name, key: mu * mem.get((name, key), 0.0)
+    ws = getattr(tuned, "workspaces", None) or {}
+
+    def penalty_for(mu):  # a routine's workspace counts as if its own (the estimate takes the largest only)
+        return lambda name, key: mu * (mem.get((name, key), 0.0) + ws.get(name, {}).get(key, 0.0))
 
     if _peak_estimate(g, types, tuned, mem) <= limit:
         tuned.memory_bytes = _peak_estimate(g, types, tuned, mem)

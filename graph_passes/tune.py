@@ -58,6 +58,7 @@ class TuneResult:
     error: Optional[float] = None      # measured output error of the plan (accuracy-budgeted tuning)
     memory_bytes: Optional[int] = None  # estimated peak memory of the plan (memory-budgeted tuning)
     thread_check: Optional[dict] = None  # thread_check.lower_checked's timings and verdict
+    workspaces: Dict[str, Dict[str, float]] = field(default_factory=dict)  # node -> {candidate key: kernel bytes}
 
 
 def parse_descriptor(desc):
@@ -99,6 +100,7 @@ def _allowed(desc, opts):
 
 
 UNSUPPORTED = -1.0  # cached "this routine does not support this layer signature"
+WS_PREFIX = "ws|"   # cache rows "ws|<descriptor>": the routine's workspace bytes on that signature
 
 
 def _signature_parts(node, g, types):
@@ -436,6 +438,8 @@ def choose_routines(g, types, threads, opts, cache=None):
     bar = _progress(len(missing), opts.progress)
     deadline = time.monotonic() + opts.profile_budget_s
     fresh = []
+    wsizes = {}  # (WS_PREFIX + descriptor, version, signature) -> workspace bytes
+    wsizes_fresh = []
     for c in missing:
         if time.monotonic() > deadline:
             break
@@ -449,13 +453,20 @@ def choose_routines(g, types, threads, opts, cache=None):
         key = (c.r["descriptor"], c.r["version"], c.sig)
         times[key] = us
         fresh.append((*key, us))
+        ws_key = (WS_PREFIX + c.r["descriptor"], c.r["version"], c.sig)  # the kernel's scratch, for memory budgets
+        wsizes[ws_key] = float(plan.workspace_bytes)
+        wsizes_fresh.append((*ws_key, wsizes[ws_key]))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     if cache is not None:
-        cache.put_many(machine, fresh)
+        cache.put_many(machine, fresh + wsizes_fresh)
     result.profiled = len(fresh)
+
+    if cache is not None:  # workspaces of the candidates profiled before (rows written with their times)
+        wkeys = {(WS_PREFIX + d, v, sg) for (d, v, sg) in times if (WS_PREFIX + d, v, sg) not in wsizes}
+        wsizes.update(cache.get_many(machine, sorted(wkeys)))
 
     # Choice.
     adapt = _AdaptCosts(types, threads, machine, cache, deadline, planner)
@@ -467,6 +478,9 @@ def choose_routines(g, types, threads, opts, cache=None):
         measured = {c.key: times[(c.r["descriptor"], c.r["version"], c.sig)]
                     for c in cands if (c.r["descriptor"], c.r["version"], c.sig) in times}
         result.candidates[node.name] = measured
+        result.workspaces[node.name] = {c.key: wsizes[(WS_PREFIX + c.r["descriptor"], c.r["version"], c.sig)]
+                                        for c in cands
+                                        if (WS_PREFIX + c.r["descriptor"], c.r["version"], c.sig) in wsizes}
         if opts.tuning == "none" or not measured:
             result.choice[node.name] = cands[0].key
             result.times[node.name] = measured.get(cands[0].key, math.nan)

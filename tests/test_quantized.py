@@ -185,7 +185,8 @@ def test_memory_limit_picks_int8_weights_to_fit(wide, tmp_path):
     free = session(wide, calibration=cal, memory_limit_mb=1000, dtypes="float32")
     fp32_bytes = plan_of(free).tuned.memory_bytes
     assert fp32_bytes > 64 * 64 * 9 * 4  # the 3x3 weights alone
-    limit = 0.7 * fp32_bytes / 2**20  # int8 3x3 weights save ~110 KB of ~250 KB
+    # int8 3x3 weights save ~110 KB of ~250 KB; the int8 im2col routine's scratch takes ~70 KB more than float32's
+    limit = 0.8 * fp32_bytes / 2**20
     s = session(wide, calibration=cal, memory_limit_mb=limit)
     spec = plan_of(s)
     assert spec.tuned.memory_bytes <= limit * 2**20
@@ -551,3 +552,15 @@ def test_output_layers_include_the_linear_tail_before_them():
     ops = {n.name: n.op for n in g.nodes}
     assert sorted(ops[n] for n in _output_tail(g, ["y"])) == ["Flatten", "Gemm", "GlobalAveragePool"]
     assert sorted(ops[n] for n in _output_tail(g, ["y", "r1"])) == ["Flatten", "Gemm", "GlobalAveragePool", "Relu"]
+
+
+def test_memory_estimate_counts_the_kernels_workspace(wide, tmp_path):
+    # a plan's kernel scratch (one buffer, the largest chosen routine's) is part of its peak: measured with the
+    # routine's profile, cached with its time, and estimated as the lowered plan has it
+    from softneuro_ep.graph_passes.budget import _workspace_bytes
+    cache = tmp_path / "c.sqlite"
+    spec = plan_of(session(wide, memory_limit_mb=1000, dtypes="float32", profile_cache=cache))
+    assert spec.plan.workspace_bytes > 0
+    assert _workspace_bytes(spec.tuned) == spec.plan.workspace_bytes
+    again = plan_of(session(wide, memory_limit_mb=1000, dtypes="float32", profile_cache=cache)).tuned
+    assert again.profiled == 0 and again.workspaces == spec.tuned.workspaces
