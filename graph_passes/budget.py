@@ -408,7 +408,7 @@ def _memory_search(g, types, opts, tuned):
     least = _peak_estimate(g, types, tuned, mem)
     if least > limit:
         raise InvalidArgument(f"memory_limit_mb: {opts.memory_limit_mb:g} MB is below the smallest peak this "
-                              f"model can run in here (about {math.ceil(least / 2**20 * 10) / 10:.1f} MB "
+                              f"model can run in here (about {math.ceil(least / 2**20 * 1000) / 1000:.3f} MB "
                               f"with the routines and dtypes allowed); raise memory_limit_mb to at least that")
     lo, hi = -12.0, 9.0
     for _ in range(24):
