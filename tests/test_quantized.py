@@ -566,8 +566,10 @@ def test_memory_estimate_counts_the_kernels_workspace(wide, tmp_path):
     # routine's profile, cached with its time, and estimated as the lowered plan has it
     from softneuro_ep.graph_passes.budget import _workspace_bytes
     cache = tmp_path / "c.sqlite"
-    spec = plan_of(session(wide, memory_limit_mb=1000, dtypes="float32", profile_cache=cache))
+    opts = dict(memory_limit_mb=1000, dtypes="float32", profile_cache=cache,
+                routines="cpu:float32:nchw/im2col_gemm@0")  # a routine with scratch (its column matrix)
+    spec = plan_of(session(wide, **opts))
     assert spec.plan.workspace_bytes > 0
     assert _workspace_bytes(spec.tuned) == spec.plan.workspace_bytes
-    again = plan_of(session(wide, memory_limit_mb=1000, dtypes="float32", profile_cache=cache)).tuned
+    again = plan_of(session(wide, **opts)).tuned
     assert again.profiled == 0 and again.workspaces == spec.tuned.workspaces
