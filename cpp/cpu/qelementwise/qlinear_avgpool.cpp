@@ -13,6 +13,7 @@
 #include "core/routine.h"
 #include "cpu/elementwise/ew_util.h"
 #include "cpu/pool/pool_geometry.h"
+#include "cpu/qelementwise/qglobal_avg.h"
 
 namespace snep {
 namespace {
@@ -93,17 +94,7 @@ void qavg_run(const QPoolGeom& g, bool include_pad, const RunArgs& a) {
   const QPoolDim &D = g.d[0], &H = g.d[1], &W = g.d[2];
   const int64_t isz = D.n * H.n * W.n, osz = D.o * H.o * W.o;
   if (g.global) {
-    const float scale = sx / (sy * (float)isz);
-    ew::par_for(a.pool, g.planes, 64, [&](int64_t b, int64_t e) {
-      for (int64_t pl = b; pl < e; ++pl) {
-        const T* xp = x + pl * isz;
-        int32_t acc = 0;
-        for (int64_t i = 0; i < isz; ++i) acc += (int32_t)xp[i];
-        acc -= zx * (int32_t)isz;
-        int32_t q = (int32_t)std::nearbyint((float)acc * scale) + zy;
-        y[pl] = (T)std::min(std::max(q, qmin), qmax);
-      }
-    });
+    qpool::global_avg_planes<T>(a.pool, x, y, g.planes, isz, sx, sy, zx, zy);
     return;
   }
   float lut[256];

@@ -5,6 +5,7 @@
 
 #include "core/routine.h"
 #include "cpu/elementwise/ew_util.h"
+#include "cpu/qelementwise/qglobal_avg.h"
 
 namespace snep {
 namespace {
@@ -39,18 +40,13 @@ std::unique_ptr<Kernel> qgap_prepare(const Layer& l) {
     uint8_t* yp = static_cast<uint8_t*>(a.out[0]);
     float sx = *static_cast<const float*>(a.in[1]), sy = *static_cast<const float*>(a.in[3]);
     int32_t zx = *static_cast<const uint8_t*>(a.in[2]), zy = *static_cast<const uint8_t*>(a.in[4]);
+    if (!cl) return qpool::global_avg_planes<uint8_t>(a.pool, xp, yp, N * C, HW, sx, sy, zx, zy);
     float scale = sx / (sy * (float)HW);
     ew::par_for(a.pool, N * C, 64, [&](int64_t b, int64_t e) {
-      for (int64_t nc = b; nc < e; ++nc) {
-        int64_t n = nc / C, c = nc % C;
+      for (int64_t nc = b; nc < e; ++nc) {  // channels_last: channel c strided by C
+        const uint8_t* p = xp + (nc / C) * HW * C + nc % C;
         int32_t acc = 0;
-        if (cl) {
-          const uint8_t* p = xp + n * HW * C + c;
-          for (int64_t i = 0; i < HW; ++i) acc += p[i * C];
-        } else {
-          const uint8_t* p = xp + nc * HW;
-          for (int64_t i = 0; i < HW; ++i) acc += p[i];
-        }
+        for (int64_t i = 0; i < HW; ++i) acc += p[i * C];
         acc -= zx * (int32_t)HW;
         int32_t q = (int32_t)std::nearbyint((float)acc * scale) + zy;
         yp[nc] = (uint8_t)(q < 0 ? 0 : (q > 255 ? 255 : q));
