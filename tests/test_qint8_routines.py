@@ -322,3 +322,53 @@ def test_qgemm_reference_is_onnxruntimes(variant):
     np.testing.assert_array_equal(s.run(None, {"a": ins[0]})[0], want)  # the model runs QGemm natively
     assert [r[2].startswith("cpu:qint8/qgemv") for r in next(iter(s._plans.values())).plan.step_routines()
             if r[1] == "QGemm"] == [True]
+
+
+# ---- QLinearAdd on cpu:qint8/direct (float32 sums, exact fallback near .5 ties) ----------------
+def qlinear_add_inputs(a, b, ra, rb, za, zb, zc):
+    sc = np.float32(1)  # so the routine's ratios sa / sc are exactly ra and rb
+    sa, sb = np.float32(ra), np.float32(rb)
+    u8 = lambda v: np.asarray(v, np.uint8)  # noqa: E731
+    return [a, np.asarray(sa), u8(za), b, np.asarray(sb), u8(zb), np.asarray(sc), u8(zc)]
+
+
+def test_qlinear_add_near_ties_match_the_exact_reference():
+    """Every (a, b) pair under random scale ratios, chosen so that some exact sums lie within
+    2e-6 of a .5 tie (float32 sums alone would round some of them the wrong way)."""
+    ref = REFS["QLinearAdd"]
+    grid_a, grid_b = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8))
+    a, b = grid_a.ravel(), grid_b.ravel()
+    rng = np.random.default_rng(5)
+    near = 0
+    for trial in range(60):
+        ra, rb = np.float32(rng.uniform(0.2, 1.5)), np.float32(rng.uniform(0.2, 1.5))
+        za, zb, zc = (int(v) for v in rng.integers(0, 256, 3))
+        v = (a.astype(np.float64) - za) * np.float64(ra) + (b.astype(np.float64) - zb) * np.float64(rb)
+        d = np.abs(np.abs(v - np.floor(v)) - 0.5)
+        near += int(np.count_nonzero((d > 0) & (d < 2e-6)))
+        attrs = {"activation": "Relu"} if trial % 3 == 0 else {}
+        inputs = qlinear_add_inputs(a, b, ra, rb, za, zb, zc)
+        want = ref.compute(inputs, attrs)[0]
+        got = run("QLinearAdd", inputs, attrs, want, "cpu:qint8/direct", threads=1 + trial % 2)
+        np.testing.assert_array_equal(got, want, err_msg=f"ra={ra!r} rb={rb!r} za={za} zb={zb} zc={zc}")
+    assert near >= 5  # the draw does reach the near-tie fallback
+
+
+@pytest.mark.parametrize("n", [1, 15, 17, 33, 1000, 70001])
+@pytest.mark.parametrize("scalar_b", [False, True])
+def test_qlinear_add_tails_and_scalar_b(n, scalar_b):
+    rng = np.random.default_rng(n)
+    a = rng.integers(0, 256, n).astype(np.uint8)
+    b = rng.integers(0, 256, () if scalar_b else n).astype(np.uint8)
+    inputs = qlinear_add_inputs(a, b, np.float32(0.37), np.float32(1.21), 120, 7, 131)
+    want = REFS["QLinearAdd"].compute(inputs, {})[0]
+    np.testing.assert_array_equal(run("QLinearAdd", inputs, {}, want, "cpu:qint8/direct", threads=2), want)
+
+
+def test_qlinear_add_huge_ratios_saturate():
+    a = np.arange(256, dtype=np.uint8)
+    inputs = qlinear_add_inputs(a, a[::-1].copy(), np.float32(3e5), np.float32(1e-3), 128, 0, 10)
+    want = REFS["QLinearAdd"].compute(inputs, {})[0]
+    got = run("QLinearAdd", inputs, {}, want, "cpu:qint8/direct")
+    np.testing.assert_array_equal(got, want)
+    assert got[0] == 0 and got[-1] == 255

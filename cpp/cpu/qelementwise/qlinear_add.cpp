@@ -38,7 +38,7 @@ std::unique_ptr<Kernel> qadd_prepare(const Layer& l) {
   int64_t n = l.out(0).numel();
   int64_t b_step = l.in(3).numel() == 1 ? 0 : 1;
   bool relu = l.attrs.get_string("activation", "") == "Relu";
-  AddFn fn = cpu_has("avx512f") && b_step == 1 ? &detail::qlinear_add_u8_avx512 : &qadd::add_u8;
+  AddFn fn = cpu_has("avx512f") ? &detail::qlinear_add_u8_avx512 : &qadd::add_u8;
   return std::make_unique<FnKernel>([=](const RunArgs& a) {
     float sa = *static_cast<const float*>(a.in[1]), sb = *static_cast<const float*>(a.in[4]);
     float sc = *static_cast<const float*>(a.in[6]);

@@ -14,6 +14,7 @@ inline void add_u8(const uint8_t* a, const uint8_t* b, int64_t b_step, uint8_t* 
                    int32_t za, int32_t zb, int32_t zc, int32_t lo) {
   for (int64_t i = 0; i < n; ++i) {
     double v = (double)((int32_t)a[i] - za) * ra + (double)((int32_t)b[i * b_step] - zb) * rb;
+    v = v < -1e9 ? -1e9 : (v > 1e9 ? 1e9 : v);  // keeps the int conversion defined
     int32_t q = (int32_t)std::nearbyint(v) + zc;
     q = q < lo ? lo : (q > 255 ? 255 : q);
     y[i] = (uint8_t)q;
