@@ -165,3 +165,41 @@ def test_profiles_are_keyed_by_engine_build(tmp_path, monkeypatch):
     t2 = next(iter(s2._plans.values())).tuned
     assert t2.cached == 0 and t2.profiled > 0
     _check(s2)
+
+
+def test_candidates_are_timed_in_interleaved_rounds_and_keep_their_fastest(monkeypatch):
+    """A slow spell of the VM (here: B's first round, 2x) must not decide between a layer's
+    candidates (one timing each would pick A): rounds go A B A B A B, each keeps its fastest."""
+    import types as pytypes
+
+    from softneuro_ep.graph_passes import tune
+    script = {"A": [130.0, 140.0, 135.0], "B": [260.0, 100.0, 105.0]}
+    calls = []
+
+    class FakePlan:
+        workspace_bytes = 64
+
+        def __init__(self, name):
+            self.name = name
+
+        def add_step(self, *args):
+            pass
+
+        def finalize(self):
+            pass
+
+        def time_median(self, feeds, warmup, min_reps, max_reps, budget_us):
+            calls.append(self.name)
+            return script[self.name][sum(1 for c in calls if c == self.name) - 1]
+
+    def fake_probe(node, g, types, threads, rng, layout="nchw", with_feeds=True):
+        return FakePlan(node.name), [], [], [], None, None
+
+    monkeypatch.setattr(tune, "_probe_plan", fake_probe)
+    node = lambda n: pytypes.SimpleNamespace(name=n, op="Relu", attrs={}, inputs=["x"])  # noqa: E731
+    g = pytypes.SimpleNamespace(initializers={})
+    grp = [pytypes.SimpleNamespace(r={"descriptor": "cpu/a"}, node=node("A"), g=g, types={}),
+           pytypes.SimpleNamespace(r={"descriptor": "cpu/b"}, node=node("B"), g=g, types={})]
+    out = tune._time_candidates(grp, 2, None, 17, deadline=float("inf"))
+    assert calls == ["A", "B"] * tune.PROFILE_ROUNDS
+    assert [(c.node.name, us, ws) for c, us, ws in out] == [("A", 130.0, 64.0), ("B", 100.0, 64.0)]
