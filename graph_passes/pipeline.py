@@ -12,7 +12,7 @@ from .dtypes import NP_TO_ONNX
 from .fold import fold_constants
 from .ir import Value
 from .fuse import fuse_all
-from .qdq import fuse_qdq, fuse_qdq_add
+from .qdq import fuse_qconv_residual, fuse_qdq, fuse_qdq_add
 from .lower import lower
 from .shapes import is_static
 from .tune import QPREFIX, choose_routines
@@ -141,6 +141,8 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
     check_static(g, types)
     if optimize:
         fuse_qdq_add(g, types)
+        prune(g)  # the DQs the adds read through: gone, so a conv's add is its only consumer
+        fuse_qconv_residual(g, types)
         prune(g)
         fuse_all(g, types)
     feed_names = [v.name for v in g.inputs]

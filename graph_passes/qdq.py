@@ -9,6 +9,8 @@ patterns become integer ops, as onnxruntime's QDQ transformer does:
   DQ(x) -> MaxPool -> Q (same scale and zero point)                  =>  MaxPool on u8
   DQ(a), DQ(b) -> Add [-> Relu] -> Q                                 =>  QLinearAdd (fuse_qdq_add, after
                                                                          shape inference)
+  QLinearConv -> QLinearAdd(., z)                                     =>  QLinearConv, rounded residual
+                                                                         (fuse_qconv_residual; same bits)
   DQ -> GlobalAveragePool / AveragePool -> Q, DQ(a), DQ(b) -> Gemm [-> Q]  =>  com.microsoft
       QLinearGlobalAveragePool / QLinearAveragePool / QGemm (graph_passes/qdq_head.py)
 
@@ -219,6 +221,52 @@ def fuse_qdq_add(g, types):
         if relu is not None:
             dead.add(id(relu))
         count += 1
+    if dead:
+        g.nodes = [n for n in g.nodes if id(n) not in dead]
+    return count
+
+
+def fuse_qconv_residual(g, types):
+    """QLinearConv -> QLinearAdd(., z)  =>  QLinearConv with a rounded residual (inputs 9..13 =
+    z, z_scale, z_zp, sum_scale, sum_zp; cpu/quant/qlinear_fused.h): the routine requantizes the
+    conv to u8 and adds z as QLinearAdd does, so outputs are the pair's, bit for bit, without the
+    intermediate tensor or the add's pass over memory. Where the add reads the conv's output with
+    the conv's own u8 scale and zero point, nothing else reads it, and the conv has no activation."""
+    producers, consumers = g.producers(), g.consumers()
+    dead, count = set(), 0
+    for n in g.nodes:
+        if n.op != "QLinearAdd" or len(n.inputs) != 8 or n.attrs.get("activation", "Relu") != "Relu":
+            continue
+        for k in (0, 3):  # the conv may feed either side
+            conv = producers.get(n.inputs[k])
+            if (conv is None or conv.op != "QLinearConv" or id(conv) in dead or len(conv.inputs) > 9
+                    or conv.attrs.get("activation") or _only_consumer(g, consumers, n.inputs[k]) is not n):
+                continue
+            ys, yz = _const(g, conv.inputs[6]), _const(g, conv.inputs[7])
+            sa, za = _const(g, n.inputs[k + 1]), _const(g, n.inputs[k + 2])
+            wq = _const(g, conv.inputs[3])
+            z = n.inputs[3 - k]
+            zt, yt = types.get(z), types.get(n.outputs[0])
+            if (any(a is None or a.size != 1 for a in (ys, yz, sa, za)) or wq is None or yz.dtype != np.uint8
+                    or za.dtype != np.uint8 or float(ys.reshape(())) != float(sa.reshape(()))
+                    or int(yz.reshape(())) != int(za.reshape(())) or zt is None or yt is None
+                    or tuple(zt.shape or ()) != tuple(yt.shape or ())):
+                continue
+            ins = list(conv.inputs[:8])
+            if len(conv.inputs) > 8 and conv.inputs[8]:
+                ins.append(conv.inputs[8])
+            else:  # the residual inputs come after the bias: a zero one
+                bname = f"{conv.name}__qres_b"
+                g.initializers[bname] = np.zeros(wq.shape[0], np.int32)
+                types[bname] = type(yt)(bname, NP_TO_ONNX[np.dtype(np.int32)], (wq.shape[0],))
+                ins.append(bname)
+            ins += [z, n.inputs[4 - k], n.inputs[5 - k], n.inputs[6], n.inputs[7]]
+            conv.inputs, conv.outputs = ins, [n.outputs[0]]
+            if n.attrs.get("activation"):
+                conv.attrs = {**conv.attrs, "activation": "Relu"}
+            dead.add(id(n))
+            count += 1
+            break
     if dead:
         g.nodes = [n for n in g.nodes if id(n) not in dead]
     return count

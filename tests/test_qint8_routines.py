@@ -372,3 +372,51 @@ def test_qlinear_add_huge_ratios_saturate():
     got = run("QLinearAdd", inputs, {}, want, "cpu:qint8/direct")
     np.testing.assert_array_equal(got, want)
     assert got[0] == 0 and got[-1] == 255
+
+
+# ---- rounded residual (QLinearConv -> QLinearAdd fused: inputs 9..13) ------------------------
+ROUNDED_CONVS = [
+    (1, 64, 40, 14, 14, 1, 1, 0, 1),    # 1x1 (qgemm_1x1)
+    (1, 24, 33, 15, 16, 3, 2, 1, 1),    # 3x3 stride 2: phase planes wider than the output
+    (2, 13, 35, 11, 7, 3, 1, 1, 1),     # batch 2, M and N off the tile sizes
+]
+
+
+@pytest.mark.parametrize("conv", ROUNDED_CONVS)
+@pytest.mark.parametrize("desc", ["cpu:int8:nchw/direct", "cpu:qint8:nchw/qgemm_1x1", "cpu:qint8:nchw/im2col_qgemm",
+                                  "cpu:qint8:nchw/im2col_qgemm/t1"])
+@pytest.mark.parametrize("relu", [False, True])
+def test_qlinear_conv_rounded_residual_equals_conv_then_qlinear_add(conv, desc, relu):
+    if not supported(desc, conv):
+        pytest.skip("a 1x1 routine, a layer of another kernel size")
+    inputs, attrs = conv_case(conv, np.int8, np.uint8, (120, 0, 110), None, None, True, 7)
+    oshape = iconv_shape(inputs[0].shape, inputs[3].shape, attrs)
+    rng = np.random.default_rng(1)
+    z = rng.integers(0, 256, size=oshape).astype(np.uint8)
+    zs, zz = np.asarray(np.float32(0.21)), np.asarray(97, np.uint8)
+    ss, sz = np.asarray(np.float32(0.37)), np.asarray(131, np.uint8)
+    q1 = REFS["QLinearConv"].compute(inputs, attrs)[0]  # the conv alone, in its own y scale
+    add_attrs = {"activation": "Relu"} if relu else {}
+    want = REFS["QLinearAdd"].compute([q1, inputs[6], inputs[7], z, zs, zz, ss, sz], add_attrs)[0]
+    fused = inputs + [z, zs, zz, ss, sz]
+    fattrs = {**attrs, **add_attrs}
+    for threads in (1, 2):
+        for const in (False, True):
+            got = run_node("QLinearConv", fused, fattrs, outputs=[(np.uint8, want.shape)], descriptor=desc,
+                           num_threads=threads, const_inputs=set(range(1, 9)) | {10, 11, 12, 13} if const else False)[0]
+            np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(want, q1)
+
+
+def test_rounded_residual_is_refused_where_unimplemented():
+    conv = (1, 18, 18, 13, 13, 3, 1, 1, 18)
+    inputs, attrs = conv_case(conv, np.int8, np.uint8, (120, 0, 110), None, None, True, 7)
+    oshape = iconv_shape(inputs[0].shape, inputs[3].shape, attrs)
+    z = np.zeros(oshape, np.uint8)
+    fused = inputs + [z, np.asarray(np.float32(0.2)), np.asarray(0, np.uint8), np.asarray(np.float32(0.3)),
+                      np.asarray(0, np.uint8)]
+    for desc in ("cpu:qint8:nchw/depthwise", "cpu:qint8:nchw/depthwise_cv16"):
+        if ("QLinearConv", desc) not in USABLE:
+            continue
+        with pytest.raises(Exception, match="support"):
+            run_node("QLinearConv", fused, attrs, outputs=[(np.uint8, oshape)], descriptor=desc)

@@ -235,7 +235,9 @@ def test_qdq_model_runs_in_int8_and_matches_onnxruntime(tmp_path):
     s = ort.InferenceSession(path)
     ops = [n.op for n in plan_of(s).graph.nodes]
     assert ops.count("QLinearConv") == 3 and "Conv" not in ops
-    assert "QLinearAdd" in ops and "Add" not in ops  # the residual add stays in int8
+    # the residual add stays in int8, inside the conv that feeds it (a rounded residual: 14 inputs)
+    assert "QLinearAdd" not in ops and "Add" not in ops
+    assert sum(1 for n in plan_of(s).graph.nodes if n.op == "QLinearConv" and len(n.inputs) == 14) == 1
     step = max(abs(float(numpy_helper.to_array(i))) for i in onnx.load(path).graph.initializer
                if i.name.startswith("y") and i.name.endswith("_scale"))
     for x in samples(4, seed=11):

@@ -13,6 +13,9 @@ namespace detail {
 void qlinear_add_u8_avx512(const uint8_t* a, const uint8_t* b, int64_t b_step, uint8_t* y, int64_t n, float ra,
                            float rb, int32_t za, int32_t zb, int32_t zc, int32_t lo);
 }
+namespace qadd {
+AddU8Fn best_add_u8() { return cpu_has("avx512f") ? &detail::qlinear_add_u8_avx512 : &add_u8; }
+}  // namespace qadd
 namespace {
 
 using AddFn = void (*)(const uint8_t*, const uint8_t*, int64_t, uint8_t*, int64_t, float, float, int32_t, int32_t,
@@ -38,7 +41,7 @@ std::unique_ptr<Kernel> qadd_prepare(const Layer& l) {
   int64_t n = l.out(0).numel();
   int64_t b_step = l.in(3).numel() == 1 ? 0 : 1;
   bool relu = l.attrs.get_string("activation", "") == "Relu";
-  AddFn fn = cpu_has("avx512f") ? &detail::qlinear_add_u8_avx512 : &qadd::add_u8;
+  AddFn fn = qadd::best_add_u8();
   return std::make_unique<FnKernel>([=](const RunArgs& a) {
     float sa = *static_cast<const float*>(a.in[1]), sb = *static_cast<const float*>(a.in[4]);
     float sc = *static_cast<const float*>(a.in[6]);

@@ -20,5 +20,8 @@ inline void add_u8(const uint8_t* a, const uint8_t* b, int64_t b_step, uint8_t* 
     y[i] = (uint8_t)q;
   }
 }
+using AddU8Fn = void (*)(const uint8_t* a, const uint8_t* b, int64_t b_step, uint8_t* y, int64_t n, float ra,
+                         float rb, int32_t za, int32_t zb, int32_t zc, int32_t lo);
+AddU8Fn best_add_u8();  // the fastest kernel this CPU runs (cpu/qelementwise/qlinear_add.cpp); same results
 }  // namespace qadd
 }  // namespace snep

@@ -13,6 +13,7 @@
 
 #include "core/thread_pool.h"
 #include "cpu/conv/conv_params.h"
+#include "cpu/qelementwise/qlinear_add_kernel.h"
 #include "cpu/qgemm/qgemm.h"
 #include "cpu/quant/qlinear_fused.h"
 
@@ -63,13 +64,13 @@ bool supports_common(const Layer& l, ConvParams* out) {
   if (l.outputs.size() != 1 || !l.has_input(0) || l.in(0).dtype != DType::UInt8 || l.in(0).layout != Layout::Plain)
     return false;
   if (s.qlinear) {
-    if (l.inputs.size() < 8 || l.inputs.size() > 12) return false;
+    if (l.inputs.size() < 8 || l.inputs.size() > 14) return false;
     for (int i = 0; i < 8; ++i) if (!l.has_input(i)) return false;
     if (!is_q8(l.out(0).dtype) || !is_q8(l.in(3).dtype) || l.in(5).dtype != l.in(3).dtype) return false;
     if (!scalar_of(l, 1, DType::Float32) || !scalar_of(l, 2, DType::UInt8) || !scalar_of(l, 6, DType::Float32) ||
         !scalar_of(l, 7, l.out(0).dtype) || l.in(4).dtype != DType::Float32)
       return false;
-    if (!qfused::activation_ok(l.attrs) || !qfused::residual_ok(l)) return false;
+    if (!qfused::activation_ok(l.attrs) || !(qfused::residual_ok(l) || qfused::rounded_residual_ok(l))) return false;
   } else {
     if (l.op != "ConvInteger" || l.inputs.size() < 2 || l.inputs.size() > 4) return false;
     if (!l.has_input(1) || !is_q8(l.in(1).dtype) || l.out(0).dtype != DType::Int32) return false;
@@ -159,7 +160,9 @@ class QConvKernel : public Kernel {
       has_z_ = qfused::has_residual(l);
       if (has_z_) z_signed_ = l.in(9).dtype == DType::Int8;
       y_signed_ = l.out(0).dtype == DType::Int8;
-      act_ = Activation::from_attrs(l.attrs);
+      rounded_ = qfused::has_rounded_residual(l);
+      act_ = rounded_ ? Activation{} : Activation::from_attrs(l.attrs);  // rounded: Relu acts on the sum
+      sum_relu_ = rounded_ && l.attrs.get_string("activation", "") == "Relu";
     }
     asize_ = align64(packed_a_bytes(Mg_, K_, uk_));
     // B slab: nc columns (a multiple of NR) sized to stay in L2
@@ -263,6 +266,10 @@ class QConvKernel : public Kernel {
     const int64_t slot = slot_bytes(ncp);
 
     const uint8_t* z = has_z_ ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
+    // a rounded residual: each task adds z to the outputs it wrote while they are in cache
+    const qfused::RoundedAdd radd = rounded_ ? qfused::RoundedAdd::of(a, sum_relu_) : qfused::RoundedAdd{};
+    const uint8_t* rz = rounded_ ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
+    const qadd::AddU8Fn add_fn = rounded_ ? qadd::best_add_u8() : nullptr;
     void* y = a.out[0];
     const int64_t ntasks = bg * nch * mblocks;
     const int64_t OW = p_.out[2];
@@ -345,11 +352,37 @@ class QConvKernel : public Kernel {
           }
         }
       }
+      if (rz) {
+        uint8_t* yb = static_cast<uint8_t*>(y);
+        const int64_t m1 = std::min(Mg_, p1 * uk_.mr);
+        for (int64_t mi = p0 * uk_.mr; mi < m1; ++mi) {
+          const int64_t yrow = (img * p_.M + g * Mg_ + mi) * N_;
+          for_outputs(n0, nc, [&](int64_t o, int64_t len) {
+            add_fn(yb + yrow + o, rz + yrow + o, 1, yb + yrow + o, len, radd.ra, radd.rb, radd.ya, radd.zz, radd.yz,
+                   radd.lo);
+          });
+        }
+      }
     });
   }
 
  private:
   struct TaskSplit { int64_t ncp = 1, mb_pan = 1; };
+
+  // fn(output index, length) over the outputs of wide columns [n0, n0 + nc)
+  template <class F>
+  void for_outputs(int64_t n0, int64_t nc, const F& fn) const {
+    if (mode_ != Mode::Phase || Wq_ == p_.out[2]) {
+      fn(n0, nc);
+      return;
+    }
+    const int64_t OW = p_.out[2];
+    for (int64_t nw = n0; nw < n0 + nc;) {
+      const int64_t oh = nw / Wq_, ow = nw % Wq_, len = std::min(Wq_ - ow, n0 + nc - nw);
+      if (ow < OW) fn(oh * OW + ow, std::min(len, OW - ow));
+      nw += len;
+    }
+  }
 
   // Tasks are (image/group, chunk of ncp column panels, block of mb_pan
   // weight panels); each packs its columns, then runs its tiles. Picks the
@@ -477,7 +510,7 @@ class QConvKernel : public Kernel {
   int64_t Mg_ = 0, Cg_ = 0, K_ = 0, N_ = 0, NW_ = 0, kq_ = 0, asize_ = 0, nc_pan_ = 1;
   int64_t Hq_ = 0, Wq_ = 0, plane_ = 0;
   bool w_u8_ = false, wz_vec_ = false, ws_vec_ = false, has_xz_ = false, has_wz_ = false;
-  bool has_bias_ = false, has_z_ = false, z_signed_ = false, y_signed_ = false;
+  bool has_bias_ = false, has_z_ = false, z_signed_ = false, y_signed_ = false, rounded_ = false, sum_relu_ = false;
   Activation act_;
   ByteBuf apack_;
   std::vector<int32_t> wsum_;

@@ -44,7 +44,48 @@ inline bool residual_ok(const Layer& l) {
   return zs.dtype == DType::Float32 && zs.numel() == 1 && zz.dtype == z.dtype && zz.numel() == 1;
 }
 
-inline bool has_residual(const Layer& l) { return l.inputs.size() > 9 && l.has_input(9); }
+inline bool has_residual(const Layer& l) { return l.inputs.size() == 12 && l.has_input(9); }
+
+// The "rounded" residual, inputs 9..13 = z, z_scale, z_zp, sum_scale, sum_zp (all u8): a
+// QLinearConv -> QLinearAdd(., z) pair in one layer, rounding as the pair does. The conv is
+// requantized with its own y_scale / y_zero_point (inputs 6, 7: the add reads it with those)
+// to the full u8 range, then y = QLinearAdd(that, z) in sum_scale / sum_zp units
+// (cpu/qelementwise/qlinear_add_kernel.h), the activation (Relu only) acting on the sum.
+// Only routines that say so support it (residual_ok rejects 14 inputs).
+inline bool has_rounded_residual(const Layer& l) { return l.inputs.size() == 14; }
+inline bool rounded_residual_ok(const Layer& l) {
+  if (l.inputs.size() != 14) return false;
+  for (int i = 9; i < 14; ++i)
+    if (!l.has_input(i)) return false;
+  std::string k = l.attrs.get_string("activation", "");
+  if (!(k.empty() || k == "Relu")) return false;
+  const auto& z = l.in(9);
+  if (z.dtype != DType::UInt8 || z.shape != l.out(0).shape || z.layout != Layout::Plain) return false;
+  if (l.out(0).dtype != DType::UInt8 || l.in(7).dtype != DType::UInt8) return false;
+  for (int i : {10, 12})
+    if (l.in(i).dtype != DType::Float32 || l.in(i).numel() != 1) return false;
+  for (int i : {11, 13})
+    if (l.in(i).dtype != DType::UInt8 || l.in(i).numel() != 1) return false;
+  return true;
+}
+
+// The add of a rounded residual over n outputs y (in place): y = QLinearAdd(y, z).
+struct RoundedAdd {
+  float ra = 0.f, rb = 0.f;
+  int32_t ya = 0, zz = 0, yz = 0, lo = 0;
+  static RoundedAdd of(const RunArgs& a, bool relu) {
+    RoundedAdd r;
+    const float ys = static_cast<const float*>(a.in[6])[0], zs = static_cast<const float*>(a.in[10])[0];
+    const float ss = static_cast<const float*>(a.in[12])[0];
+    r.ra = ys / ss;  // as QLinearAdd: a_scale / c_scale in float32
+    r.rb = zs / ss;
+    r.ya = static_cast<const uint8_t*>(a.in[7])[0];
+    r.zz = static_cast<const uint8_t*>(a.in[11])[0];
+    r.yz = static_cast<const uint8_t*>(a.in[13])[0];
+    r.lo = relu ? r.yz : 0;
+    return r;
+  }
+};
 
 inline int32_t quantize_bound(float t, float ys, int32_t yz, int32_t lo, int32_t hi) {
   double r = std::nearbyint((double)(t / ys)) + (double)yz;

@@ -10,6 +10,7 @@
 
 #include "cpu/conv/conv_params.h"
 #include "cpu/elementwise/ew_util.h"
+#include "cpu/qelementwise/qlinear_add_kernel.h"
 #include "cpu/quant/qlinear_fused.h"
 
 namespace snep {
@@ -465,8 +466,8 @@ SNEP_REGISTER_LAMBDA("ConvInteger", "cpu:int8:nchw/direct", convi_supports, conv
 // ---- QLinearConv: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B? ------
 // plus the fused activation and residual (z, z_scale, z_zp) of qlinear_fused.h.
 bool qlconv_supports(const Layer& l) {
-  if (l.inputs.size() < 8 || l.inputs.size() > 12 || l.outputs.size() != 1) return false;
-  if (!qfused::activation_ok(l.attrs) || !qfused::residual_ok(l)) return false;
+  if (l.inputs.size() < 8 || l.inputs.size() > 14 || l.outputs.size() != 1) return false;
+  if (!qfused::activation_ok(l.attrs) || !(qfused::residual_ok(l) || qfused::rounded_residual_ok(l))) return false;
   for (int i = 0; i < 8; ++i) if (!l.has_input(i)) return false;
   DType xt = l.in(0).dtype, wt = l.in(3).dtype, yt = l.out(0).dtype;
   if (!is_q8(xt) || !is_q8(wt) || !is_q8(yt) || l.in(0).layout != Layout::Plain) return false;
@@ -488,9 +489,10 @@ std::unique_ptr<Kernel> qlconv_prepare(const Layer& l) {
   int64_t wzs = vec_stride(l, 5, p.M), wss = vec_stride(l, 4, p.M);
   int64_t per = p.M * p.out_size(), osz = p.out_size(), lo, hi;
   qrange(yt, &lo, &hi);
-  bool hb = l.has_input(8), hz = qfused::has_residual(l);
+  bool hb = l.has_input(8), hz = qfused::has_residual(l), hr = qfused::has_rounded_residual(l);
   DType zt = hz ? l.in(9).dtype : DType::UInt8;
-  Activation act = Activation::from_attrs(l.attrs);
+  Activation act = hr ? Activation{} : Activation::from_attrs(l.attrs);  // rounded: on the sum, below
+  bool sum_relu = hr && l.attrs.get_string("activation", "") == "Relu";
   return std::make_unique<FnKernel>(
       [=](const RunArgs& a) {
         int32_t* ws = static_cast<int32_t*>(a.workspace);
@@ -517,6 +519,11 @@ std::unique_ptr<Kernel> qlconv_prepare(const Layer& l) {
               sti(a.out[0], yt, i, std::min<int64_t>(std::max<int64_t>(q, qlo), qhi));
             }
           }
+        }
+        if (hr) {
+          const qfused::RoundedAdd r = qfused::RoundedAdd::of(a, sum_relu);
+          uint8_t* y = static_cast<uint8_t*>(a.out[0]);
+          qadd::add_u8(y, static_cast<const uint8_t*>(a.in[9]), 1, y, p.N * per, r.ra, r.rb, r.ya, r.zz, r.yz, r.lo);
         }
       },
       (size_t)std::max<int64_t>(per, 1) * 4);
