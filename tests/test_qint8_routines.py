@@ -382,13 +382,13 @@ ROUNDED_CONVS = [
 ]
 
 
-@pytest.mark.parametrize("conv", ROUNDED_CONVS)
-@pytest.mark.parametrize("desc", ["cpu:int8:nchw/direct", "cpu:qint8:nchw/qgemm_1x1", "cpu:qint8:nchw/im2col_qgemm",
-                                  "cpu:qint8:nchw/im2col_qgemm/t1"])
+ROUNDED_DESCS = ["cpu:int8:nchw/direct", "cpu:qint8:nchw/qgemm_1x1", "cpu:qint8:nchw/im2col_qgemm",
+                 "cpu:qint8:nchw/im2col_qgemm/t1"]
+
+
+@pytest.mark.parametrize("conv, desc", [(c, d) for c in ROUNDED_CONVS for d in ROUNDED_DESCS if supported(d, c)])
 @pytest.mark.parametrize("relu", [False, True])
 def test_qlinear_conv_rounded_residual_equals_conv_then_qlinear_add(conv, desc, relu):
-    if not supported(desc, conv):
-        pytest.skip("a 1x1 routine, a layer of another kernel size")
     inputs, attrs = conv_case(conv, np.int8, np.uint8, (120, 0, 110), None, None, True, 7)
     oshape = iconv_shape(inputs[0].shape, inputs[3].shape, attrs)
     rng = np.random.default_rng(1)
