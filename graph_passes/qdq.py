@@ -235,7 +235,7 @@ def fuse_qconv_residual(g, types):
     producers, consumers = g.producers(), g.consumers()
     dead, count = set(), 0
     for n in g.nodes:
-        if n.op != "QLinearAdd" or len(n.inputs) != 8 or n.attrs.get("activation", "Relu") != "Relu":
+        if n.op != "QLinearAdd" or len(n.inputs) != 8 or n.attrs.get("activation") not in (None, "Relu"):
             continue
         for k in (0, 3):  # the conv may feed either side
             conv = producers.get(n.inputs[k])

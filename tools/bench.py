@@ -45,6 +45,18 @@ def make_sessions(model_bytes, threads):
     return ref, ours
 
 
+def ort_node_session(node, inputs, outputs, initializers, threads):
+    """onnxruntime (CPU) on a one-node model: inputs / outputs are ValueInfoProtos, initializers
+    TensorProtos; opsets 17 and com.microsoft 1, so contrib ops (QLinearAdd, QGemm, ...) load."""
+    import onnxruntime as ort
+    from onnx import helper
+    g = helper.make_graph([node], "g", inputs, outputs, initializers)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    return ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
 def rel_l2(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))

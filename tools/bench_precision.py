@@ -18,18 +18,8 @@ import time
 
 import numpy as np
 
-from .bench import IDLE_GAP_S
+from .bench import _time_block
 from .models import build
-
-
-def _block(run, n):
-    time.sleep(IDLE_GAP_S)  # let the previous session's spinning workers go idle (see bench.IDLE_GAP_S)
-    out = []
-    for _ in range(n + 1):
-        t0 = time.perf_counter()
-        run()
-        out.append(time.perf_counter() - t0)
-    return out[1:]
 
 
 def _samples(shape, n, seed):
@@ -121,7 +111,7 @@ def _run(a, modes, tmp):
             times = {k: [] for k in sess}
             for _ in range(a.rounds):
                 for k, s in sess.items():
-                    times[k] += _block(lambda: s.run(None, feed), 4)
+                    times[k] += _time_block(lambda: s.run(None, feed), 4)
             med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
             base = med.get("ort_qdq", float("nan"))
             for k in sess:

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from softneuro_ep import _engine
 from softneuro_ep.graph_passes.node_eval import build_node_plan
-from softneuro_ep.tools.bench import IDLE_GAP_S
+from softneuro_ep.tools.bench import IDLE_GAP_S, ort_node_session
 
 # (name, channels in, channels out, plane, kernel, stride); depthwise where in == out and the name says so
 CASES = [
@@ -50,16 +50,11 @@ def layer(c, m, k, s, group, rng):
 
 
 def ort_nhwc(params, attrs, xshape, yshape, threads):
-    import onnxruntime
     names = ["x_scale", "x_zero_point", "w", "w_scale", "w_zero_point", "y_scale", "y_zero_point", "B"]
     node = helper.make_node("QLinearConv", ["x"] + names, ["y"], domain="com.microsoft", channels_last=1, **attrs)
-    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, xshape)],
-                          [helper.make_tensor_value_info("y", TensorProto.UINT8, yshape)],
-                          [numpy_helper.from_array(v, n) for v, n in zip(params, names)])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
-    so = onnxruntime.SessionOptions()
-    so.intra_op_num_threads = threads
-    return onnxruntime.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return ort_node_session(node, [helper.make_tensor_value_info("x", TensorProto.UINT8, xshape)],
+                            [helper.make_tensor_value_info("y", TensorProto.UINT8, yshape)],
+                            [numpy_helper.from_array(v, n) for v, n in zip(params, names)], threads)
 
 
 def main():

@@ -9,7 +9,6 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 
 import numpy as np
 
@@ -25,7 +24,7 @@ def main(argv=None):
 
     import softneuro_ep as ort
     from softneuro_ep.graph_passes import pipeline
-    from softneuro_ep.tools.bench import IDLE_GAP_S
+    from softneuro_ep.tools.bench import _time_block
     from softneuro_ep.tools.bench_precision import _samples, ort_qdq
     from softneuro_ep.tools.models import build
     with tempfile.TemporaryDirectory(prefix="snep_qdqres_") as tmp:
@@ -54,12 +53,7 @@ def main(argv=None):
         times = {k: [] for k in sess}
         for _ in range(a.rounds):
             for k, s in sess.items():
-                time.sleep(IDLE_GAP_S)
-                for i in range(6):
-                    t0 = time.perf_counter()
-                    s.run(None, feed)
-                    if i:
-                        times[k].append(time.perf_counter() - t0)
+                times[k] += _time_block(lambda: s.run(None, feed), 5)
         base = statistics.median(times["onnxruntime"])
         print(f"{a.model}, {a.threads} thread(s); fused and unfused outputs identical: {same}")
         for k, v in times.items():

@@ -20,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from softneuro_ep import _engine
 from softneuro_ep.graph_passes.node_eval import build_node_plan
+from softneuro_ep.tools.bench import ort_node_session
 
 SHAPES = [("ResNet50 fc 2048->1000", 2048, 1000), ("MobileNetV2 fc 1280->1000", 1280, 1000)]
 
@@ -52,23 +53,16 @@ def cases(K, N, threads, with_ort):
         except Exception:  # noqa: BLE001 - a routine that does not take this layer
             pass
     if with_ort:
-        import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        g = helper.make_graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], "g",
+        s1 = ort_node_session(helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1),
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, K])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, N])],
-                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
-        s1 = ort.InferenceSession(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(),
-                                  so, providers=["CPUExecutionProvider"])
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")], threads)
         out["onnxruntime Gemm float32"] = lambda: s1.run(None, {"x": x})
         names = ["xq", "xs", "xz", "wq", "ws", "wz", "bq"]
         inits = [numpy_helper.from_array(np.asarray(v), n) for n, v in zip(names[1:], q_in[1:])]
-        g = helper.make_graph([helper.make_node("QGemm", names, ["y"], domain="com.microsoft", transB=1)], "g",
+        s2 = ort_node_session(helper.make_node("QGemm", names, ["y"], domain="com.microsoft", transB=1),
                               [helper.make_tensor_value_info("xq", TensorProto.UINT8, [1, K])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, N])], inits)
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
-        s2 = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, N])], inits, threads)
         out["onnxruntime QGemm int8"] = lambda: s2.run(None, {"xq": xq})
     return out
 

@@ -1,6 +1,6 @@
 """QLinearAdd on ResNet50's residual shapes: this engine's routine (Plan.time_median, one node)
 against onnxruntime's com.microsoft QLinearAdd (session.run, so with its ~10 us per-run overhead),
-alternating, 5 blocks each; medians.
+alternating, 5 blocks each after an idle pause; medians.
 
     PYTHONPATH=. python tools/bench_qlinear_add.py
 """
@@ -11,6 +11,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from softneuro_ep.graph_passes.node_eval import build_node_plan
+from softneuro_ep.tools.bench import IDLE_GAP_S, _time_block, ort_node_session
 
 SHAPES = [(1, 256, 56, 56), (1, 1024, 14, 14), (1, 2048, 7, 7)]
 PARAMS = [np.array(0.03, np.float32), np.array(120, np.uint8), np.array(0.05, np.float32), np.array(130, np.uint8),
@@ -19,15 +20,10 @@ PNAMES = ["as", "az", "bs", "bz", "cs", "cz"]
 
 
 def ort_session(shape, threads):
-    import onnxruntime
     node = helper.make_node("QLinearAdd", ["a", "as", "az", "b", "bs", "bz", "cs", "cz"], ["y"], domain="com.microsoft")
-    g = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, TensorProto.UINT8, shape) for n in "ab"],
-                          [helper.make_tensor_value_info("y", TensorProto.UINT8, shape)],
-                          [numpy_helper.from_array(v, n) for v, n in zip(PARAMS, PNAMES)])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
-    so = onnxruntime.SessionOptions()
-    so.intra_op_num_threads = threads
-    return onnxruntime.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return ort_node_session(node, [helper.make_tensor_value_info(n, TensorProto.UINT8, shape) for n in "ab"],
+                            [helper.make_tensor_value_info("y", TensorProto.UINT8, shape)],
+                            [numpy_helper.from_array(v, n) for v, n in zip(PARAMS, PNAMES)], threads)
 
 
 def main():
@@ -42,15 +38,9 @@ def main():
             s = ort_session(shape, threads)
             ours, theirs = [], []
             for _ in range(5):
-                time.sleep(0.2)
+                time.sleep(IDLE_GAP_S)
                 ours.append(plan.time_median(feeds, 3, 50, 50, 0.0))
-                time.sleep(0.2)
-                t = []
-                for _ in range(51):
-                    t0 = time.perf_counter()
-                    s.run(None, {"a": a, "b": b})
-                    t.append(time.perf_counter() - t0)
-                theirs.append(statistics.median(t[1:]) * 1e6)
+                theirs.append(statistics.median(_time_block(lambda: s.run(None, {"a": a, "b": b}), 50)) * 1e6)
             print(f"{shape} {threads} thread(s): this {statistics.median(ours):.0f} us, "
                   f"onnxruntime {statistics.median(theirs):.0f} us")
 

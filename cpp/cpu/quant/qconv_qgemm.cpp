@@ -163,6 +163,7 @@ class QConvKernel : public Kernel {
       rounded_ = qfused::has_rounded_residual(l);
       act_ = rounded_ ? Activation{} : Activation::from_attrs(l.attrs);  // rounded: Relu acts on the sum
       sum_relu_ = rounded_ && l.attrs.get_string("activation", "") == "Relu";
+      if (rounded_) add_fn_ = qadd::best_add_u8();
     }
     asize_ = align64(packed_a_bytes(Mg_, K_, uk_));
     // B slab: nc columns (a multiple of NR) sized to stay in L2
@@ -269,10 +270,8 @@ class QConvKernel : public Kernel {
     // a rounded residual: each task adds z to the outputs it wrote while they are in cache
     const qfused::RoundedAdd radd = rounded_ ? qfused::RoundedAdd::of(a, sum_relu_) : qfused::RoundedAdd{};
     const uint8_t* rz = rounded_ ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
-    const qadd::AddU8Fn add_fn = rounded_ ? qadd::best_add_u8() : nullptr;
     void* y = a.out[0];
     const int64_t ntasks = bg * nch * mblocks;
-    const int64_t OW = p_.out[2];
     run_tasks(a.pool, ntasks, scratch_slots(), [&](int64_t t, int w) {
       const int64_t mbi = t % mblocks, ci = (t / mblocks) % nch, b = t / (mblocks * nch);
       const int64_t img = b / p_.group, g = b % p_.group;
@@ -308,16 +307,9 @@ class QConvKernel : public Kernel {
         const int64_t j0 = q * uk_.nr, cols = std::min<int64_t>(uk_.nr, nc - j0);
         int64_t seg[64][3];
         int nseg = 0;
-        if (mode_ != Mode::Phase || Wq_ == OW) {  // wide columns are the output positions
-          seg[nseg][0] = 0; seg[nseg][1] = n0 + j0; seg[nseg][2] = cols; ++nseg;
-        } else {
-          for (int64_t j = 0; j < cols;) {
-            const int64_t nw = n0 + j0 + j, oh = nw / Wq_, ow = nw % Wq_;
-            const int64_t len = std::min(Wq_ - ow, cols - j);
-            if (ow < OW) { seg[nseg][0] = j; seg[nseg][1] = oh * OW + ow; seg[nseg][2] = std::min(len, OW - ow); ++nseg; }
-            j += len;
-          }
-        }
+        for_outputs(n0 + j0, cols, [&](int64_t nw, int64_t o, int64_t len) {
+          seg[nseg][0] = nw - (n0 + j0); seg[nseg][1] = o; seg[nseg][2] = len; ++nseg;
+        });
         // a full tile of consecutive outputs: requantized in registers
         const bool fused = uk_.tile && s_.qlinear && !any_wz && nseg == 1 && seg[0][0] == 0 && cols == uk_.nr;
         for (int64_t pi = p0; pi < p1; ++pi) {
@@ -357,9 +349,9 @@ class QConvKernel : public Kernel {
         const int64_t m1 = std::min(Mg_, p1 * uk_.mr);
         for (int64_t mi = p0 * uk_.mr; mi < m1; ++mi) {
           const int64_t yrow = (img * p_.M + g * Mg_ + mi) * N_;
-          for_outputs(n0, nc, [&](int64_t o, int64_t len) {
-            add_fn(yb + yrow + o, rz + yrow + o, 1, yb + yrow + o, len, radd.ra, radd.rb, radd.ya, radd.zz, radd.yz,
-                   radd.lo);
+          for_outputs(n0, nc, [&](int64_t, int64_t o, int64_t len) {
+            add_fn_(yb + yrow + o, rz + yrow + o, 1, yb + yrow + o, len, radd.ra, radd.rb, radd.ya, radd.zz, radd.yz,
+                    radd.lo);
           });
         }
       }
@@ -369,17 +361,18 @@ class QConvKernel : public Kernel {
  private:
   struct TaskSplit { int64_t ncp = 1, mb_pan = 1; };
 
-  // fn(output index, length) over the outputs of wide columns [n0, n0 + nc)
+  // fn(wide column, output index, length) over the runs of real outputs among wide
+  // columns [n0, n0 + nc) (phase planes wider than the output add columns to drop)
   template <class F>
   void for_outputs(int64_t n0, int64_t nc, const F& fn) const {
-    if (mode_ != Mode::Phase || Wq_ == p_.out[2]) {
-      fn(n0, nc);
+    if (mode_ != Mode::Phase || Wq_ == p_.out[2]) {  // wide columns are the output positions
+      fn(n0, n0, nc);
       return;
     }
     const int64_t OW = p_.out[2];
     for (int64_t nw = n0; nw < n0 + nc;) {
       const int64_t oh = nw / Wq_, ow = nw % Wq_, len = std::min(Wq_ - ow, n0 + nc - nw);
-      if (ow < OW) fn(oh * OW + ow, std::min(len, OW - ow));
+      if (ow < OW) fn(nw, oh * OW + ow, std::min(len, OW - ow));
       nw += len;
     }
   }
@@ -512,6 +505,7 @@ class QConvKernel : public Kernel {
   bool w_u8_ = false, wz_vec_ = false, ws_vec_ = false, has_xz_ = false, has_wz_ = false;
   bool has_bias_ = false, has_z_ = false, z_signed_ = false, y_signed_ = false, rounded_ = false, sum_relu_ = false;
   Activation act_;
+  qadd::AddU8Fn add_fn_ = nullptr;  // the rounded residual's add
   ByteBuf apack_;
   std::vector<int32_t> wsum_;
   std::vector<int64_t> koff_;
