@@ -11,10 +11,14 @@ from .ir import Node
 PLAIN = "nchw"
 
 
-def routine_layout(desc):
-    """Layout a routine reads and writes, from its descriptor (DEVICE[:DTYPE][:LAYOUT]/...)."""
+def io_layouts(desc):
+    """(layout read, layout written) by a routine, from its descriptor
+    (DEVICE[:DTYPE][:LAYOUT]/...); LAYOUT is one layout for both, or IN>OUT
+    (cpu:float32:nchw>nchw16c/direct reads NCHW and writes NCHW16c)."""
     head = (desc or "").split("/", 1)[0].split(":")
-    return head[2] if len(head) > 2 and head[2] else PLAIN
+    lay = head[2] if len(head) > 2 and head[2] else PLAIN
+    lin, _, lout = lay.partition(">")
+    return lin, lout or lin
 
 
 def insert_adapts(g, routine_choice):
@@ -23,7 +27,7 @@ def insert_adapts(g, routine_choice):
     renamed = {}     # (tensor, layout) -> name of the converted copy
     out = []
     for n in g.nodes:
-        want = routine_layout(routine_choice.get(n.name, ""))
+        want, writes = io_layouts(routine_choice.get(n.name, ""))
         new_inputs = []
         for t in n.inputs:
             if not t or t in constants or layout_of.get(t, PLAIN) == want:
@@ -40,7 +44,7 @@ def insert_adapts(g, routine_choice):
         out.append(n)
         for o in n.outputs:
             if o:
-                layout_of[o] = want
+                layout_of[o] = writes
     # Graph outputs leave in ONNX's layout: the producer writes a private name, a Reorder writes the output.
     for v in g.outputs:
         lay = layout_of.get(v.name, PLAIN)

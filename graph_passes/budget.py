@@ -28,7 +28,8 @@ from ..capi.onnxruntime_pybind11_state import InvalidArgument, NotImplemented as
 from .dtypes import np_dtype
 from .memory_plan import plan_memory
 from .quant_tune import dequantize_np, quantize_np
-from .tune import QPREFIX, is_reduced, parse_descriptor
+from .adapt import io_layouts
+from .tune import QPREFIX, is_reduced
 
 PASSTHROUGH = ("MaxPool", "Resize", "Concat", "Flatten", "Reshape")  # qint8 variants moving u8 values unchanged
 MAX_BACKOFF = 10  # budget searches: steps at most (each measures a plan, and its repair when over budget)
@@ -324,7 +325,7 @@ def _const_factor(desc, shape):
         return 36 / 9
     if algo.startswith("winograd_f23"):
         return 16 / 9
-    lay = parse_descriptor(desc)[2]
+    lay = io_layouts(desc)[1]  # weights are packed for the blocks of the output
     if lay and lay.startswith("nchw") and lay.endswith("c") and len(shape) == 4:
         b = int(lay[4:-1])
         pad = lambda n: -(-n // b) * b  # noqa: E731

@@ -23,6 +23,7 @@ import numpy as np
 from .. import _engine
 from ..capi.onnxruntime_pybind11_state import InvalidArgument
 from . import dprs
+from .adapt import io_layouts
 from .attrs import to_engine
 from .dtypes import NP_TO_ONNX, np_dtype
 
@@ -89,12 +90,12 @@ def parse_pins(spec):
 
 
 def _allowed(desc, opts):
-    device, dtype, layout = parse_descriptor(desc)
+    device, dtype, _ = parse_descriptor(desc)
     if opts.devices and device not in opts.devices:
         return False
     if opts.dtypes and dtype is not None and dtype not in opts.dtypes:
         return False
-    if opts.layouts and (layout or DEFAULT_LAYOUT) not in opts.layouts:
+    if opts.layouts and any(lay not in opts.layouts for lay in io_layouts(desc)):
         return False
     return True
 
@@ -122,12 +123,14 @@ def _signature_parts(node, g, types):
 def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=True):
     """A plan holding one layer's tensors: constants real; in ONNX's layout the
     others are fed random values, in another layout they are arena tensors of
-    that layout (zero-filled: timings do not depend on values)."""
+    that layout (zero-filled: timings do not depend on values). layout: a
+    descriptor's layout field (IN>OUT for routines that convert)."""
     plan = _engine.Plan(threads)
     ins, feeds, sig_in = [], [], []
     arena = 0
+    in_layout, out_layout = io_layouts(f"::{layout}")
 
-    def arena_tensor(v):
+    def arena_tensor(v, layout):
         nonlocal arena
         tid = plan.add_arena_tensor(v.elem_type, list(v.shape), arena, layout)
         arena += (_engine.physical_bytes(v.elem_type, list(v.shape), layout) + 63) // 64 * 64
@@ -145,8 +148,8 @@ def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=
         v = types[name]
         dt = np_dtype(v.elem_type)
         sig_in.append((dt, v.shape, False))
-        if layout != DEFAULT_LAYOUT:
-            ins.append(arena_tensor(v))
+        if in_layout != DEFAULT_LAYOUT:
+            ins.append(arena_tensor(v, in_layout))
             continue
         if not with_feeds:
             x = None  # a supports() probe never runs
@@ -161,7 +164,8 @@ def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=
     outs, sig_out = [], []
     for k, name in enumerate(node.outputs):
         v = types[name]
-        outs.append(arena_tensor(v) if layout != DEFAULT_LAYOUT else plan.add_output(v.elem_type, list(v.shape), k))
+        outs.append(arena_tensor(v, out_layout) if out_layout != DEFAULT_LAYOUT
+                    else plan.add_output(v.elem_type, list(v.shape), k))
         sig_out.append((np_dtype(v.elem_type), v.shape))
     plan.set_arena_bytes(arena)
     return plan, ins, outs, feeds, sig_in, sig_out
@@ -519,7 +523,6 @@ def choose_routines(g, types, threads, opts, cache=None):
             continue
         if opts.tuning == "greedy":
             # fastest routine whose format can be reached from and returned to ONNX's (adapt times ignored)
-            acts = [t for t in list(node.inputs) + list(node.outputs) if t and t not in g.initializers]
 
             def reachable(key):
                 if key.startswith(QPREFIX):
@@ -527,8 +530,9 @@ def choose_routines(g, types, threads, opts, cache=None):
                     ins = [t for t in node.inputs if t and t not in g.initializers]
                     pairs = list(zip(ins, fin)) + list(zip(node.outputs, fout))
                 else:
-                    lay = parse_descriptor(key)[2] or DEFAULT_LAYOUT
-                    pairs = [(t, lay) for t in acts]
+                    lin, lout = io_layouts(key)
+                    pairs = ([(t, lin) for t in node.inputs if t and t not in g.initializers] +
+                             [(t, lout) for t in node.outputs if t])
                 return all(f == DEFAULT_LAYOUT or (adapt(t, DEFAULT_LAYOUT, f) < math.inf and
                                                    adapt(t, f, DEFAULT_LAYOUT) < math.inf) for t, f in pairs)
             measured = {d: us for d, us in measured.items() if reachable(d)} or measured
@@ -542,8 +546,8 @@ def choose_routines(g, types, threads, opts, cache=None):
             if key.startswith(QPREFIX):
                 fin, fout = planner.formats(node, variant)
             else:
-                layout = parse_descriptor(key)[2] or DEFAULT_LAYOUT
-                fin, fout = (layout,) * n_in, (layout,) * len(node.outputs)
+                lin, lout = io_layouts(key)
+                fin, fout = (lin,) * n_in, (lout,) * len(node.outputs)
             dp_cands.append(dprs.Candidate(key, us, fin, fout))
         dp_layers.append(dprs.Layer(node.name, [i for i in node.inputs if i and i not in g.initializers],
                                     list(node.outputs), dp_cands))

@@ -102,8 +102,9 @@ class PlanBuilder:
         return self.plan.run(self.feeds)
 
 
-def run_blocked(op, inputs, attrs, out_shape, desc, threads, const=()):
-    """inputs: numpy arrays (None: omitted); indices in `const` are plan constants.
+def run_blocked(op, inputs, attrs, out_shape, desc, threads, const=(), plain=()):
+    """inputs: numpy arrays (None: omitted); indices in `const` are plan constants,
+    those in `plain` are fed in NCHW, the others reordered to NCHW16c.
     Returns (logical output, raw physical output)."""
     b = PlanBuilder(threads)
     ids = []
@@ -112,6 +113,8 @@ def run_blocked(op, inputs, attrs, out_shape, desc, threads, const=()):
             ids.append(-1)
         elif k in const:
             ids.append(b.const(x))
+        elif k in plain:
+            ids.append(b.feed(x))
         else:
             ids.append(b.reorder_in(x))
     y, off = b.arena(out_shape, "nchw16c")
@@ -225,6 +228,91 @@ def test_conv16c(algo, data):
     rtol, atol = ref.tolerance("", np.float32)
     got, raw = run_blocked("Conv", inputs, attrs, out_shape, f"cpu:float32:nchw16c/{algo}", threads, const=(1, 2))
     check(got, raw, want, rtol, atol, f"Conv {algo} {attrs} {[None if i is None else i.shape for i in inputs]}")
+
+
+# Shapes past the hypothesis draw (<= 40 channels): groups of 4 output blocks and a
+# ragged last group, several input-block chunks, tiles crossing rows (1x1 convs run
+# as one row), pieces splitting rows and columns. (C, M, H, W, k, stride, pad)
+BIG_CONVS = [(200, 80, 9, 9, 1, 1, 0), (40, 72, 10, 11, 3, 1, 1), (48, 64, 13, 13, 3, 2, 1),
+             (100, 36, 6, 20, 1, 2, 0), (33, 130, 7, 7, 3, 1, 1)]
+# developer overrides of the tiling (read at prepare): the defaults, then tiny chunks and pieces
+TILINGS = [{}, {"SNEP_C16_WL1": "1", "SNEP_C16_PX": "5"}, {"SNEP_C16_OCG": "3", "SNEP_C16_PF": "0"},
+           {"SNEP_C16_OCG": "2", "SNEP_C16_PX": "1000"}]
+
+
+@needs_avx512
+@pytest.mark.parametrize("shape", BIG_CONVS, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("tiling", range(len(TILINGS)))
+def test_conv16c_direct_tiling(shape, tiling, monkeypatch):
+    c, m, h, w, k, s, pad = shape
+    for key, val in TILINGS[tiling].items():
+        monkeypatch.setenv(key, val)
+    rng = np.random.default_rng(hash(shape) % 2**32)
+    x = rng.uniform(-1, 1, (1, c, h, w)).astype(np.float32)
+    wt = rng.uniform(-1, 1, (m, c, k, k)).astype(np.float32)
+    bias = rng.uniform(-1, 1, m).astype(np.float32)
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [pad] * 4, "activation": "Relu"}
+    out_shape = (1, m, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
+    z = rng.uniform(-1, 1, out_shape).astype(np.float32)
+    ref = REFS["Conv"]
+    want = ref.compute([x, wt, bias, z], attrs)[0]
+    for threads in (1, 2):
+        got, raw = run_blocked("Conv", [x, wt, bias, z], attrs, out_shape, D16, threads, const=(1, 2))
+        check(got, raw, want, 1e-4, 1e-4, f"{shape} {TILINGS[tiling]} threads={threads}")
+
+
+@needs_avx512
+@given(data=st.data())
+@FAST
+def test_conv_plain_in_16c_out(data):
+    """cpu:float32:nchw>nchw16c/direct: a network's first conv, NCHW in (<= 8 channels), NCHW16c out."""
+    inputs, attrs, out_shape = draw_conv(data.draw, False)
+    c = data.draw(st.integers(1, 8))
+    inputs[0] = inputs[0][:, :1].repeat(c, axis=1) * np.linspace(1, -1, c, dtype=np.float32)[None, :, None, None]
+    inputs[1] = np.ascontiguousarray(np.resize(inputs[1], (inputs[1].shape[0], c) + inputs[1].shape[2:]))
+    inputs = inputs[:3]  # no residual input
+    while inputs[-1] is None:
+        inputs.pop()
+    threads = data.draw(st.sampled_from([1, 2]))
+    ref = REFS["Conv"]
+    want = ref.compute(inputs, attrs)[0]
+    rtol, atol = ref.tolerance("", np.float32)
+    got, raw = run_blocked("Conv", inputs, attrs, out_shape, "cpu:float32:nchw>nchw16c/direct", threads,
+                           const=(1, 2), plain=(0,))
+    check(got, raw, want, rtol, atol, f"Conv plain-in {attrs} {[i.shape for i in inputs]}")
+
+
+@needs_avx512
+@pytest.mark.parametrize("shape", [(3, 64, 224, 224, 7, 2, 3), (3, 32, 30, 31, 3, 2, 1), (5, 100, 17, 9, 1, 1, 0)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_conv_plain_in_stems(shape):
+    c, m, h, w, k, s, pad = shape
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, (2, c, h, w)).astype(np.float32)
+    wt = rng.uniform(-1, 1, (m, c, k, k)).astype(np.float32)
+    bias = rng.uniform(-1, 1, m).astype(np.float32)
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [pad] * 4, "activation": "Relu"}
+    out_shape = (2, m, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
+    want = REFS["Conv"].compute([x, wt, bias], attrs)[0]
+    got, raw = run_blocked("Conv", [x, wt, bias], attrs, out_shape, "cpu:float32:nchw>nchw16c/direct", 2,
+                           const=(1, 2), plain=(0,))
+    check(got, raw, want, 1e-4, 1e-4, f"{shape}")
+
+
+def test_conv_plain_in_rejects_many_channels_and_residual():
+    if not HAVE_AVX512:
+        pytest.skip("needs AVX-512")
+    b = PlanBuilder(1)
+    x = b.feed(np.zeros((1, 9, 4, 4), np.float32))
+    y, _ = b.arena((1, 16, 2, 2), "nchw16c")
+    with pytest.raises(Exception, match="support"):
+        b.step("Conv", [x, b.const(np.zeros((16, 9, 3, 3), np.float32))], [y], "cpu:float32:nchw>nchw16c/direct",
+               {"kernel_shape": [3, 3]})
+    x3 = b.feed(np.zeros((1, 3, 4, 4), np.float32))
+    z = b.reorder_in(np.zeros((1, 16, 2, 2), np.float32))
+    with pytest.raises(Exception, match="support"):
+        b.step("Conv", [x3, b.const(np.zeros((16, 3, 3, 3), np.float32)), -1, z], [y],
+               "cpu:float32:nchw>nchw16c/direct", {"kernel_shape": [3, 3]})
 
 
 def test_conv16c_rejects_plain_and_nonconst_weights():

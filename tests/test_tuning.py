@@ -203,3 +203,43 @@ def test_candidates_are_timed_in_interleaved_rounds_and_keep_their_fastest(monke
     out = tune._time_candidates(grp, 2, None, 17, deadline=float("inf"))
     assert calls == ["A", "B"] * tune.PROFILE_ROUNDS
     assert [(c.node.name, us, ws) for c, us, ws in out] == [("A", 130.0, 64.0), ("B", 100.0, 64.0)]
+
+
+def _stem_model():
+    rng = np.random.default_rng(3)
+    w1 = helper.make_tensor("w1", 1, [32, 3, 3, 3], rng.uniform(-1, 1, 32 * 27).astype(np.float32))
+    w2 = helper.make_tensor("w2", 1, [16, 32, 1, 1], rng.uniform(-1, 1, 16 * 32).astype(np.float32))
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["b"]), helper.make_node("Conv", ["b", "w2"], ["y"], kernel_shape=[1, 1])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [1, 3, 20, 20])],
+                          [helper.make_tensor_value_info("y", 1, [1, 16, 10, 10])], [w1, w2])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def test_routine_reading_one_layout_and_writing_another(tmp_path):
+    """A routine whose descriptor says IN>OUT reads the graph input in NCHW with no Reorder
+    before it and hands NCHW16c to the next layer; the layouts option can exclude it."""
+    from softneuro_ep.graph_passes.adapt import io_layouts
+    assert io_layouts("cpu:float32:nchw>nchw16c/direct") == ("nchw", "nchw16c")
+    assert io_layouts("cpu:float32:nhwc/direct") == ("nhwc", "nhwc") and io_layouts("cpu/copy") == ("nchw", "nchw")
+    desc = "cpu:float32:nchw>nchw16c/direct"
+    if not any(r["descriptor"] == desc and r["usable"] for r in ort._engine.routines("Conv")):
+        pytest.skip("needs AVX-512")
+    import onnxruntime
+    model = _stem_model()
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 20, 20)).astype(np.float32)
+    want = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    cache = str(tmp_path / "c.sqlite")
+    s = ort.InferenceSession(model, providers=[("SoftNeuroExecutionProvider",
+                                                {"profile_cache": cache, "routines": f"{desc}@0"})])
+    np.testing.assert_allclose(s.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)
+    steps = s.plan_summary()
+    assert steps[0][1] == "Conv" and steps[0][2] == desc  # the graph input is read as it comes
+    s2 = ort.InferenceSession(model, providers=[("SoftNeuroExecutionProvider",
+                                                 {"profile_cache": cache, "layouts": "nchw"})])
+    np.testing.assert_allclose(s2.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)
+    assert all(">" not in step[2] and "16c" not in step[2] for step in s2.plan_summary())
+    for mode in ("dprs", "greedy"):
+        s3 = ort.InferenceSession(model, providers=[("SoftNeuroExecutionProvider",
+                                                     {"profile_cache": cache, "tuning": mode})])
+        np.testing.assert_allclose(s3.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)

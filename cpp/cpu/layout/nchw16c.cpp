@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -53,8 +54,11 @@ ActP act_params(const Activation& a) {
 
 // ---- Conv ------------------------------------------------------------------------------
 
-bool conv16c_common(const Layer& l, ConvParams* out) {
-  if (l.op != "Conv" || l.inputs.size() < 2 || l.inputs.size() > 4 || !all_float32(l) || !all_16c(l)) return false;
+// plain_in: input 0 is NCHW (the other rules as for all-16c layers; no residual input).
+bool conv16c_common(const Layer& l, ConvParams* out, bool plain_in = false) {
+  if (l.op != "Conv" || l.inputs.size() < 2 || l.inputs.size() > 4 || !all_float32(l)) return false;
+  if (plain_in ? (l.inputs.size() > 3 || l.in(0).layout != Layout::Plain || !is16c(l.out(0))) : !all_16c(l))
+    return false;
   ConvParams p = conv::conv_params(l);
   if (!p.ok || p.nsp != 2 || !l.in(1).const_data) return false;
   if (l.has_input(2) && (l.in(2).shape != std::vector<int64_t>{p.M} || !l.in(2).const_data)) return false;
@@ -90,8 +94,10 @@ layout::ConvArgs conv_args(const Layer& l, const ConvParams& p) {
 
 class Conv16cKernel : public Kernel {
  public:
-  Conv16cKernel(const Layer& l, const ConvParams& p, bool depthwise) : dw_(depthwise) {
+  Conv16cKernel(const Layer& l, const ConvParams& p, bool depthwise, bool plain_in = false) : dw_(depthwise) {
     g_ = conv_args(l, p);
+    g_.plain_in = plain_in;
+    g_.C = p.C;
     const int64_t KK = g_.KH * g_.KW;
     const float* w = l.in(1).cdata<float>();
     bias_.reset(g_.OCB * 16);
@@ -107,8 +113,7 @@ class Conv16cKernel : public Kernel {
         for (int64_t k = 0; k < KK; ++k) d[((c / 16) * KK + k) * 16 + c % 16] = w[c * KK + k];
       items_ = p.N * g_.OCB * g_.OH;
     } else {
-      g_.ocg = g_.OCB >= 2 ? 2 : 1;
-      g_.ur = g_.ocg == 2 ? 12 : 16;
+      plan_direct(p);
       const int64_t G = (g_.OCB + g_.ocg - 1) / g_.ocg;
       const int64_t per_blk = g_.ICB * KK * 256;
       w_.reset(g_.OCB * per_blk);
@@ -128,9 +133,46 @@ class Conv16cKernel : public Kernel {
             }
           }
       }
-      items_ = p.N * G * g_.OH;
+      items_ = p.N * G * ((g_.OH + g_.piece_rows - 1) / g_.piece_rows) * ((g_.OW + g_.piece_cols - 1) / g_.piece_cols);
     }
     has_z_ = l.has_input(3);
+  }
+
+  // Register tile, L1 blocking and work split of the direct conv. Tiles of 4
+  // output blocks x 6 columns need 10 loads per 24 FMAs (2 blocks x 12: 14);
+  // a chunk of input blocks keeps its weights (<= kWeightL1Bytes) in L1 while
+  // every tile of a piece of about kPiecePixels outputs uses them. A 1x1,
+  // stride 1, unpadded conv is one row of H*W columns, so tiles cross rows.
+  // SNEP_C16_{OCG,UR,WL1,PX,PF} override the choices (experiments, tests).
+  static constexpr int64_t kWeightL1Bytes = 24 * 1024, kPiecePixels = 96;
+  void plan_direct(const ConvParams& p) {
+    const int64_t KK = g_.KH * g_.KW;
+    g_.ocg = std::min<int64_t>(g_.OCB, std::max<int64_t>(1, std::min<int64_t>(4, env_int("SNEP_C16_OCG", 4))));
+    g_.ur = std::max<int64_t>(1, std::min<int64_t>(env_int("SNEP_C16_UR", 16), kMaxUr[g_.ocg]));
+    const int64_t wbytes = KK * 16 * g_.ocg * 16 * 4;
+    g_.icb_chunk = std::max<int64_t>(1, env_int("SNEP_C16_WL1", kWeightL1Bytes) / wbytes);
+    const bool pointwise = g_.KH == 1 && g_.KW == 1 && g_.SH == 1 && g_.SW == 1 && g_.PH == 0 && g_.PW == 0 &&
+                           p.pe[1] == 0 && p.pe[2] == 0;
+    if (pointwise) {
+      g_.IW = g_.OW = g_.IW * g_.IH;
+      g_.IH = g_.OH = 1;
+      g_.ow_lo = 0;
+      g_.ow_hi = g_.OW;
+    }
+    g_.prefetch = env_int("SNEP_C16_PF", 1) != 0;
+    const int64_t px = std::max<int64_t>(1, env_int("SNEP_C16_PX", kPiecePixels));
+    if (g_.OH == 1) {
+      g_.piece_rows = 1;
+      g_.piece_cols = std::max<int64_t>(g_.ur, px / g_.ur * g_.ur);
+    } else {
+      g_.piece_rows = std::max<int64_t>(1, px / g_.OW);
+      g_.piece_cols = g_.OW;
+    }
+  }
+  static constexpr int64_t kMaxUr[5] = {0, 16, 12, 8, 6};  // widest tile per block count (32 zmm registers)
+  static int64_t env_int(const char* name, int64_t dflt) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::atoll(v) : dflt;
   }
 
   bool reads_input_at_run(int i) const override { return i == 0 || i == 3; }
@@ -158,6 +200,14 @@ class Conv16cKernel : public Kernel {
 bool conv_direct_supports(const Layer& l) {
   ConvParams p;
   return conv16c_common(l, &p) && p.group == 1;
+}
+
+// NCHW in, NCHW16c out: the first conv of a network (3 or so input channels), which
+// would otherwise run in NCHW and pay a Reorder of its large output.
+constexpr int64_t kPlainInMaxC = 8;
+bool conv_plain_in_supports(const Layer& l) {
+  ConvParams p;
+  return conv16c_common(l, &p, true) && p.group == 1 && p.C <= kPlainInMaxC;
 }
 
 // group == C == M (a 1-channel conv is depthwise in form too).
@@ -428,6 +478,9 @@ void reg(const char* op, const char* desc, LambdaRoutine::Supports s, LambdaRout
 const bool registered = [] {
   reg("Conv", "cpu:float32:nchw16c/direct", conv_direct_supports, [](const Layer& l) -> std::unique_ptr<Kernel> {
     return std::make_unique<Conv16cKernel>(l, conv::conv_params(l), false);
+  }, kIsa);
+  reg("Conv", "cpu:float32:nchw>nchw16c/direct", conv_plain_in_supports, [](const Layer& l) -> std::unique_ptr<Kernel> {
+    return std::make_unique<Conv16cKernel>(l, conv::conv_params(l), false, true);
   }, kIsa);
   reg("Conv", "cpu:float32:nchw16c/depthwise", conv_dw_supports_any, [](const Layer& l) -> std::unique_ptr<Kernel> {
     return std::make_unique<Conv16cKernel>(l, conv::conv_params(l), true);

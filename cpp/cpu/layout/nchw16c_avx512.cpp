@@ -86,27 +86,39 @@ inline __m512 act_vec(const ActP& a, __m512 v) {
 // row oh, starting at ow0. Without CHECK every kernel column is inside the
 // input for every column of the tile; with CHECK (tiles touching the left or
 // right padding) each kernel column kw covers tile columns [plo, phi) only.
-template <int UR, int NOC, bool CHECK>
+// Input blocks [icb0, icb1) only: kFirst starts from the bias (else from the
+// partial sums already in y), kLast applies residual, activation and pad-lane
+// zeroing (else stores the partial sums). PLAIN: the input is NCHW (channel c
+// of a pixel is a plane apart; only the real channels of the last block are read).
+enum { kFirst = 1, kLast = 2 };
+template <int UR, int NOC, bool CHECK, bool PLAIN>
 void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float* bias, const float* zn, float* yn,
-               int64_t ocb0, int64_t oh, int64_t ow0) {
+               int64_t ocb0, int64_t oh, int64_t ow0, int64_t icb0, int64_t icb1, int flags) {
   __m512 acc[NOC][UR];
   for (int j = 0; j < NOC; ++j) {
-    __m512 b = _mm512_loadu_ps(bias + (ocb0 + j) * 16);
-    for (int p = 0; p < UR; ++p) acc[j][p] = b;
+    if (flags & kFirst) {
+      __m512 b = _mm512_loadu_ps(bias + (ocb0 + j) * 16);
+      for (int p = 0; p < UR; ++p) acc[j][p] = b;
+    } else {
+      const float* yb = yn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
+      for (int p = 0; p < UR; ++p) acc[j][p] = _mm512_loadu_ps(yb + p * 16);
+    }
   }
-  const int64_t xs_c = g.IH * g.IW * 16;
+  const int64_t xs_c = g.IH * g.IW * 16;  // one block of 16 input channels, in either layout
+  const int64_t ps = PLAIN ? 1 : 16, cs = PLAIN ? g.IH * g.IW : 1;  // pixel and channel strides
   const int64_t wstep = NOC * 256;
-  const int64_t sw16 = g.SW * 16;
+  const int64_t sw16 = g.SW * ps;
   const int64_t KH = g.KH, KW = g.KW;
-  for (int64_t icb = 0; icb < g.ICB; ++icb) {
+  for (int64_t icb = icb0; icb < icb1; ++icb) {
+    const int icn = PLAIN ? (int)imin(16, g.C - icb * 16) : 16;
     const float* xc = xn + icb * xs_c;
     const float* wc = wg + icb * KH * KW * wstep;
     for (int64_t kh = 0; kh < KH; ++kh) {
       const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
       if (ih < 0 || ih >= g.IH) continue;
-      const float* xr = xc + (ih * g.IW + ow0 * g.SW - g.PW) * 16;
+      const float* xr = xc + (ih * g.IW + ow0 * g.SW - g.PW) * ps;
       for (int64_t kw = 0; kw < KW; ++kw) {
-        const float* xp = xr + kw * g.DW * 16;
+        const float* xp = xr + kw * g.DW * ps;
         const float* wp = wc + (kh * KW + kw) * wstep;
         int64_t plo = 0, phi = UR;
         if (CHECK) {
@@ -118,24 +130,24 @@ void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float*
           if (plo >= phi) continue;
         }
         if (!CHECK || (plo == 0 && phi == UR)) {
-          if (icb + 1 < g.ICB)  // the same pixels of the next input block: from L2 while this one computes
+          if (!PLAIN && icb + 1 < icb1)  // the same pixels of the next input block: from L2 while this one computes
             for (int p = 0; p < UR; ++p) _mm_prefetch((const char*)(xp + xs_c + p * sw16), _MM_HINT_T0);
 #pragma GCC unroll 4
-          for (int ic = 0; ic < 16; ++ic) {
+          for (int ic = 0; ic < icn; ++ic) {
             __m512 w[NOC];
             for (int j = 0; j < NOC; ++j) w[j] = _mm512_load_ps(wp + ic * NOC * 16 + j * 16);
             for (int p = 0; p < UR; ++p) {
-              __m512 b = _mm512_set1_ps(xp[p * sw16 + ic]);
+              __m512 b = _mm512_set1_ps(xp[p * sw16 + ic * cs]);
               for (int j = 0; j < NOC; ++j) acc[j][p] = _mm512_fmadd_ps(b, w[j], acc[j][p]);
             }
           }
         } else {
-          for (int ic = 0; ic < 16; ++ic) {
+          for (int ic = 0; ic < icn; ++ic) {
             __m512 w[NOC];
             for (int j = 0; j < NOC; ++j) w[j] = _mm512_load_ps(wp + ic * NOC * 16 + j * 16);
             for (int p = 0; p < UR; ++p) {
               if (p < plo || p >= phi) continue;
-              __m512 b = _mm512_set1_ps(xp[p * sw16 + ic]);
+              __m512 b = _mm512_set1_ps(xp[p * sw16 + ic * cs]);
               for (int j = 0; j < NOC; ++j) acc[j][p] = _mm512_fmadd_ps(b, w[j], acc[j][p]);
             }
           }
@@ -145,9 +157,13 @@ void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float*
   }
   for (int j = 0; j < NOC; ++j) {
     const int64_t ocb = ocb0 + j;
-    const __mmask16 m = lanes(g.M - ocb * 16);
     const int64_t off = ((ocb * g.OH + oh) * g.OW + ow0) * 16;
     float* yb = yn + off;
+    if (!(flags & kLast)) {
+      for (int p = 0; p < UR; ++p) _mm512_storeu_ps(yb + p * 16, acc[j][p]);
+      continue;
+    }
+    const __mmask16 m = lanes(g.M - ocb * 16);
     const float* zb = zn ? zn + off : nullptr;
     for (int p = 0; p < UR; ++p) {
       __m512 v = acc[j][p];
@@ -160,10 +176,10 @@ void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float*
 }
 
 using ConvTileFn = void (*)(const ConvArgs&, const float*, const float*, const float*, const float*, float*, int64_t,
-                            int64_t, int64_t);
+                            int64_t, int64_t, int64_t, int64_t, int);
 
-#define SNEP_T(U, N, C) &conv_tile<U, N, C>
-#define SNEP_ROW(N, C)                                                                                         \
+#define SNEP_T(U, N, C) &conv_tile<U, N, C, PLAIN_IN>
+#define SNEP_ROW16(N, C)                                                                                       \
   {nullptr,          SNEP_T(1, N, C),  SNEP_T(2, N, C),  SNEP_T(3, N, C),  SNEP_T(4, N, C),  SNEP_T(5, N, C),  \
    SNEP_T(6, N, C),  SNEP_T(7, N, C),  SNEP_T(8, N, C),  SNEP_T(9, N, C),  SNEP_T(10, N, C), SNEP_T(11, N, C), \
    SNEP_T(12, N, C), SNEP_T(13, N, C), SNEP_T(14, N, C), SNEP_T(15, N, C), SNEP_T(16, N, C)}
@@ -171,12 +187,28 @@ using ConvTileFn = void (*)(const ConvArgs&, const float*, const float*, const f
   {nullptr,         SNEP_T(1, N, C), SNEP_T(2, N, C), SNEP_T(3, N, C),  SNEP_T(4, N, C),  SNEP_T(5, N, C), \
    SNEP_T(6, N, C), SNEP_T(7, N, C), SNEP_T(8, N, C), SNEP_T(9, N, C), SNEP_T(10, N, C), SNEP_T(11, N, C), \
    SNEP_T(12, N, C), nullptr, nullptr, nullptr, nullptr}
-// [noc - 1][check][ur]
-const ConvTileFn kTiles[2][2][17] = {{SNEP_ROW(1, false), SNEP_ROW(1, true)},
-                                     {SNEP_ROW12(2, false), SNEP_ROW12(2, true)}};
+#define SNEP_ROW8(N, C)                                                                                        \
+  {nullptr, SNEP_T(1, N, C), SNEP_T(2, N, C), SNEP_T(3, N, C), SNEP_T(4, N, C), SNEP_T(5, N, C), SNEP_T(6, N, C), \
+   SNEP_T(7, N, C), SNEP_T(8, N, C), nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}
+#define SNEP_ROW6(N, C)                                                                                        \
+  {nullptr, SNEP_T(1, N, C), SNEP_T(2, N, C), SNEP_T(3, N, C), SNEP_T(4, N, C), SNEP_T(5, N, C), SNEP_T(6, N, C), \
+   nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}
+// [plain input][noc - 1][check][ur]; the widest tile of each noc keeps acc + weights within the 32 zmm registers
+#define SNEP_TABLE                                                                                           \
+  {{SNEP_ROW16(1, false), SNEP_ROW16(1, true)}, {SNEP_ROW12(2, false), SNEP_ROW12(2, true)}, \
+   {SNEP_ROW8(3, false), SNEP_ROW8(3, true)}, {SNEP_ROW6(4, false), SNEP_ROW6(4, true)}}
+#define PLAIN_IN false
+const ConvTileFn kTiles16c[4][2][17] = SNEP_TABLE;
+#undef PLAIN_IN
+#define PLAIN_IN true
+const ConvTileFn kTilesPlain[4][2][17] = SNEP_TABLE;
+#undef PLAIN_IN
+#undef SNEP_TABLE
 #undef SNEP_T
-#undef SNEP_ROW
+#undef SNEP_ROW16
 #undef SNEP_ROW12
+#undef SNEP_ROW8
+#undef SNEP_ROW6
 
 // Valid kernel-column range for output column ow.
 inline void kw_range(const ConvArgs& g, int64_t ow, int64_t* lo, int64_t* hi) {
@@ -208,20 +240,43 @@ inline void for_chunks(int64_t lo, int64_t hi, int64_t ur, F&& f) {
 void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const float* bias, const float* z, float* y,
                     int64_t b, int64_t e) {
   const int64_t G = (g.OCB + g.ocg - 1) / g.ocg;
-  const int64_t ximg = g.ICB * g.IH * g.IW * 16, yimg = g.OCB * g.OH * g.OW * 16;
+  const int64_t ximg = (g.plain_in ? g.C : g.ICB * 16) * g.IH * g.IW, yimg = g.OCB * g.OH * g.OW * 16;
   const int64_t wgrp = g.ocg * g.ICB * g.KH * g.KW * 256;
+  const int64_t RP = (g.OH + g.piece_rows - 1) / g.piece_rows, CP = (g.OW + g.piece_cols - 1) / g.piece_cols;
   for (int64_t t = b; t < e; ++t) {
-    const int64_t oh = t % g.OH, grp = (t / g.OH) % G, n = t / (g.OH * G);
+    const int64_t piece = t % (RP * CP), grp = (t / (RP * CP)) % G, n = t / (RP * CP * G);
+    const int64_t oh0 = (piece / CP) * g.piece_rows, oh1 = imin(g.OH, oh0 + g.piece_rows);
+    const int64_t ow0 = (piece % CP) * g.piece_cols, ow1 = imin(g.OW, ow0 + g.piece_cols);
     const int64_t ocb0 = grp * g.ocg;
     const int noc = (int)imin(g.ocg, g.OCB - ocb0);
+    const int64_t ur = imin(g.ur, noc == 1 ? 16 : noc == 2 ? 12 : noc == 3 ? 8 : 6);
     const float* xn = x + n * ximg;
     const float* wg = w + grp * wgrp;
     const float* zn = z ? z + n * yimg : nullptr;
     float* yn = y + n * yimg;
-    for_chunks(0, g.OW, g.ur, [&](int64_t ow0, int64_t n_) {
-      const bool inside = ow0 >= g.ow_lo && ow0 + n_ <= g.ow_hi;
-      kTiles[noc - 1][inside ? 0 : 1][n_](g, xn, wg, bias, zn, yn, ocb0, oh, ow0);
-    });
+    const int64_t tiles = (oh1 - oh0) * ((ow1 - ow0 + ur - 1) / ur);
+    const int64_t wicb = g.KH * g.KW * noc * 256;  // weight floats per input block of this group
+    // input blocks in chunks whose weights stay in L1 while every tile of the piece uses them
+    for (int64_t c0 = 0; c0 < g.ICB; c0 += g.icb_chunk) {
+      const int64_t c1 = imin(g.ICB, c0 + g.icb_chunk);
+      const int flags = (c0 == 0 ? kFirst : 0) | (c1 == g.ICB ? kLast : 0);
+      // The next chunk's weights (the next group's at the end: packed contiguously) stream
+      // into L2 a slice per tile; without it each chunk's first tile waits on memory.
+      const char* pf = (const char*)(wg + c1 * wicb);
+      const int64_t pf_lines = (imin(g.ICB - c1, g.icb_chunk) > 0 ? imin(g.ICB - c1, g.icb_chunk) : g.icb_chunk) *
+                               wicb / 16;
+      const int64_t per_tile = (pf_lines + tiles - 1) / tiles;
+      int64_t done = 0;
+      for (int64_t oh = oh0; oh < oh1; ++oh)
+        for_chunks(ow0, ow1, ur, [&](int64_t c, int64_t n_) {
+          if (g.prefetch)
+            for (int64_t i = 0; i < per_tile && done < pf_lines; ++i, ++done)
+              _mm_prefetch(pf + done * 64, _MM_HINT_T1);
+          const bool inside = c >= g.ow_lo && c + n_ <= g.ow_hi;
+          (g.plain_in ? kTilesPlain : kTiles16c)[noc - 1][inside ? 0 : 1][n_](g, xn, wg, bias, zn, yn, ocb0, oh, c,
+                                                                                 c0, c1, flags);
+        });
+    }
   }
 }
 
