@@ -1,5 +1,7 @@
 #include "core/executor.h"
 
+#include "core/big_alloc.h"
+
 #include <chrono>
 #include <cstdlib>
 #include <algorithm>
@@ -10,7 +12,7 @@ namespace snep {
 static size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
 
 AlignedBuffer::AlignedBuffer(size_t bytes) : n(bytes) {
-  p = std::aligned_alloc(64, align64(std::max<size_t>(bytes, 64)));
+  p = big_alloc(align64(std::max<size_t>(bytes, 64)));
   if (!p) throw FailError("out of memory allocating " + std::to_string(bytes) + " bytes");
 }
 AlignedBuffer::~AlignedBuffer() { std::free(p); }

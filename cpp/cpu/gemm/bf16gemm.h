@@ -20,6 +20,7 @@
 #include <memory>
 #include <new>
 
+#include "core/big_alloc.h"
 #include "cpu/gemm/bf16gemm_ukernel.h"
 #include "cpu/gemm/sgemm.h"
 
@@ -96,7 +97,7 @@ class Bf16Buf {
  public:
   void reset(int64_t n) {
     size_t bytes = ((size_t)std::max<int64_t>(n, 1) * 2 + 63) / 64 * 64;
-    p_.reset(static_cast<uint16_t*>(std::aligned_alloc(64, bytes)));
+    p_.reset(static_cast<uint16_t*>(big_alloc(bytes)));
     if (!p_) throw std::bad_alloc();
   }
   uint16_t* data() const { return p_.get(); }

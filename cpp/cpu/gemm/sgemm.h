@@ -20,6 +20,7 @@
 #include <memory>
 #include <new>
 
+#include "core/big_alloc.h"
 #include "cpu/activation.h"
 #include "cpu/gemm/sgemm_ukernel.h"
 
@@ -112,7 +113,7 @@ class FloatBuf {
   explicit FloatBuf(int64_t n) { reset(n); }
   void reset(int64_t n) {
     size_t bytes = ((size_t)std::max<int64_t>(n, 1) * sizeof(float) + 63) / 64 * 64;
-    p_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    p_.reset(static_cast<float*>(big_alloc(bytes)));
     if (!p_) throw std::bad_alloc();
     n_ = n;
   }

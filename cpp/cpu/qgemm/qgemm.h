@@ -16,6 +16,7 @@
 #include <memory>
 #include <new>
 
+#include "core/big_alloc.h"
 #include "cpu/qgemm/qgemm_ukernel.h"
 
 namespace snep {
@@ -74,7 +75,7 @@ class ByteBuf {
   explicit ByteBuf(int64_t n) { reset(n); }
   void reset(int64_t n) {
     size_t bytes = ((size_t)(n > 0 ? n : 1) + 63) / 64 * 64;
-    p_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
+    p_.reset(static_cast<uint8_t*>(big_alloc(bytes)));
     if (!p_) throw std::bad_alloc();
   }
   uint8_t* data() const { return p_.get(); }
