@@ -1,7 +1,8 @@
 """Per-Conv-layer times of one model, this engine against onnxruntime, measured
 interleaved in one process (onnxruntime's own profiler for its side, the
 plan's run_profiled for ours). Layers are paired by (weight shape, output
-shape, occurrence), so fused or renamed nodes still line up.
+shape, occurrence), so fused or renamed nodes still line up; layers onnxruntime
+does not time as a Conv show "nan" and stay out of its total.
 
     python -m softneuro_ep.tools.bench_conv_layers_vs_ort --model resnet50 [--threads 1] [--blocks 6] [--top 20]
 """
@@ -17,6 +18,13 @@ import numpy as np
 from .bench import IDLE_GAP_S, make_sessions, random_feed
 from .layer_table import layer_flops
 from .models import build
+
+
+def _key(w, y):
+    """Weight and output shapes with the output channels rounded up to 16: onnxruntime's NCHWc
+    convolutions pad them (1000 classes run as 1008)."""
+    m = -(-w[0] // 16) * 16
+    return (m,) + tuple(w[1:]), (y[0], m) + tuple(y[2:])
 
 
 def _ort_block(sess, feed, runs):
@@ -37,6 +45,7 @@ def _ort_block(sess, feed, runs):
         y = tuple(list(outs[0].values())[0])
         if len(y) == 5:  # NCHWc: [N, C/b, H, W, b] -> logical [N, M, H, W] with M from the weights
             y = (y[0], w[0], y[2], y[3])
+        w, y = _key(w, y)
         per_run[(w, y, e["name"])].append(e["dur"])
     # the same node name repeats once per run; occurrence index from first-seen order
     out, seen = {}, collections.Counter()
@@ -72,8 +81,7 @@ def main(argv=None):
     for i, ((name, op, desc), node) in enumerate(zip(spec.plan.step_routines(), spec.graph.nodes)):
         if node.op != "Conv":
             continue
-        w = tuple(spec.types[node.inputs[1]].shape)
-        y = tuple(spec.types[node.outputs[0]].shape)
+        w, y = _key(tuple(spec.types[node.inputs[1]].shape), tuple(spec.types[node.outputs[0]].shape))
         keys.append((w, y, seen[(w, y)]))
         seen[(w, y)] += 1
         flops.append(layer_flops(node, spec.types))
