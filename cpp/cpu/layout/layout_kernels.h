@@ -32,15 +32,16 @@ struct ConvArgs {
   int64_t ocg;                  // oc blocks per weight group (1..4); groups = ceil(OCB/ocg)
   int64_t ur;                   // output columns per register tile (at most 16, 12, 8, 6 for 1..4 blocks)
   int64_t icb_chunk = 1 << 30;  // input blocks per pass over a piece (direct conv)
-  int64_t piece_rows = 1, piece_cols = 1 << 30;  // output rows x columns per work item (direct conv)
+  int64_t row_pieces = 1, col_pieces = 1;  // direct conv: the output plane is cut into near-equal pieces
   int prefetch = 1;             // software-prefetch the next chunk's weights into L2 (direct conv)
   int plain_in = 0;             // direct conv: x is NCHW (C channels), y still NCHW16c
   int64_t C = 0;                // input channels (read when plain_in)
   ActP act;
 };
 // x is NCHW16c (or NCHW with plain_in: [N, C, IH, IW]; ICB = ceil(C/16)).
-// Work items [b, e) of N * groups * pieces, pieces = ceil(OH / piece_rows) *
-// ceil(OW / piece_cols): item = (n * groups + g) * pieces + piece. Each item
+// Work items [b, e) of N * groups * pieces, pieces = row_pieces * col_pieces
+// (piece (r, c) holds rows [r*OH/row_pieces, (r+1)*OH/row_pieces) and the
+// columns alike): item = (n * groups + g) * pieces + piece. Each item
 // walks the input blocks in chunks of icb_chunk, accumulating into y.
 // w: packed [G][ICB][KH][KW][16ic][ocg*16oc] (the last group may hold fewer
 // blocks, packed with that count); bias: padded to OCB*16 (zeros when absent).

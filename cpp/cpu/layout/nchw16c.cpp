@@ -133,7 +133,7 @@ class Conv16cKernel : public Kernel {
             }
           }
       }
-      items_ = p.N * G * ((g_.OH + g_.piece_rows - 1) / g_.piece_rows) * ((g_.OW + g_.piece_cols - 1) / g_.piece_cols);
+      n_ = p.N;
     }
     has_z_ = l.has_input(3);
   }
@@ -162,12 +162,26 @@ class Conv16cKernel : public Kernel {
     g_.prefetch = env_int("SNEP_C16_PF", 1) != 0;
     const int64_t px = std::max<int64_t>(1, env_int("SNEP_C16_PX", kPiecePixels));
     if (g_.OH == 1) {
-      g_.piece_rows = 1;
-      g_.piece_cols = std::max<int64_t>(g_.ur, px / g_.ur * g_.ur);
+      g_.col_pieces = std::max<int64_t>(1, g_.OW / std::max<int64_t>(g_.ur, px / g_.ur * g_.ur));
     } else {
-      g_.piece_rows = std::max<int64_t>(1, px / g_.OW);
-      g_.piece_cols = g_.OW;
+      g_.row_pieces = std::max<int64_t>(1, g_.OH / std::max<int64_t>(1, px / g_.OW));
     }
+  }
+
+  // The tiling with its pieces made a multiple of the thread count where work items are
+  // few: the pool splits items statically, so 3 items on 2 threads idle one for a third.
+  layout::ConvArgs balanced(int64_t threads) const {
+    layout::ConvArgs g = g_;
+    const int64_t groups = n_ * ((g.OCB + g.ocg - 1) / g.ocg);
+    int64_t& pieces = g.OH == 1 ? g.col_pieces : g.row_pieces;
+    const int64_t len = g.OH == 1 ? g.OW : g.OH;
+    if (threads > 1 && groups * pieces < 16 * threads)
+      for (int64_t p = pieces; p <= std::min<int64_t>(len, pieces + threads); ++p)
+        if (groups * p % threads == 0) {
+          pieces = p;
+          break;
+        }
+    return g;
   }
   static constexpr int64_t kMaxUr[5] = {0, 16, 12, 8, 6};  // widest tile per block count (32 zmm registers)
   static int64_t env_int(const char* name, int64_t dflt) {
@@ -181,19 +195,23 @@ class Conv16cKernel : public Kernel {
     const float* x = static_cast<const float*>(a.in[0]);
     const float* z = has_z_ ? static_cast<const float*>(a.in[3]) : nullptr;
     float* y = static_cast<float*>(a.out[0]);
-    const layout::ConvArgs& g = g_;
     const float *w = w_.data(), *bias = bias_.data();
-    if (dw_)
+    if (dw_) {
+      const layout::ConvArgs& g = g_;
       a.pool->parallel_for(items_, 1, [&](int64_t b, int64_t e) { layout::dw16c_avx512(g, x, w, bias, z, y, b, e); });
-    else
-      a.pool->parallel_for(items_, 1, [&](int64_t b, int64_t e) { layout::conv16c_avx512(g, x, w, bias, z, y, b, e); });
+      return;
+    }
+    const layout::ConvArgs g = balanced(a.pool->num_threads());
+    const int64_t items = n_ * ((g.OCB + g.ocg - 1) / g.ocg) * g.row_pieces * g.col_pieces;
+    a.pool->parallel_for(items, 1, [&](int64_t b, int64_t e) { layout::conv16c_avx512(g, x, w, bias, z, y, b, e); });
   }
 
  private:
   bool dw_;
   layout::ConvArgs g_;
   FloatBuf w_, bias_;
-  int64_t items_ = 0;
+  int64_t items_ = 0;  // depthwise
+  int64_t n_ = 1;      // batch (direct)
   bool has_z_ = false;
 };
 

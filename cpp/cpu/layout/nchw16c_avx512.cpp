@@ -242,11 +242,13 @@ void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const flo
   const int64_t G = (g.OCB + g.ocg - 1) / g.ocg;
   const int64_t ximg = (g.plain_in ? g.C : g.ICB * 16) * g.IH * g.IW, yimg = g.OCB * g.OH * g.OW * 16;
   const int64_t wgrp = g.ocg * g.ICB * g.KH * g.KW * 256;
-  const int64_t RP = (g.OH + g.piece_rows - 1) / g.piece_rows, CP = (g.OW + g.piece_cols - 1) / g.piece_cols;
+  const int64_t RP = g.row_pieces, CP = g.col_pieces;
   for (int64_t t = b; t < e; ++t) {
     const int64_t piece = t % (RP * CP), grp = (t / (RP * CP)) % G, n = t / (RP * CP * G);
-    const int64_t oh0 = (piece / CP) * g.piece_rows, oh1 = imin(g.OH, oh0 + g.piece_rows);
-    const int64_t ow0 = (piece % CP) * g.piece_cols, ow1 = imin(g.OW, ow0 + g.piece_cols);
+    const int64_t pr = piece / CP, pc = piece % CP;
+    const int64_t oh0 = pr * g.OH / RP, oh1 = (pr + 1) * g.OH / RP;
+    const int64_t ow0 = pc * g.OW / CP, ow1 = (pc + 1) * g.OW / CP;
+    if (oh0 >= oh1 || ow0 >= ow1) continue;
     const int64_t ocb0 = grp * g.ocg;
     const int noc = (int)imin(g.ocg, g.OCB - ocb0);
     const int64_t ur = imin(g.ur, noc == 1 ? 16 : noc == 2 ? 12 : noc == 3 ? 8 : 6);
