@@ -91,6 +91,7 @@ inline __m512 act_vec(const ActP& a, __m512 v) {
 // zeroing (else stores the partial sums). PLAIN: the input is NCHW (channel c
 // of a pixel is a plane apart; only the real channels of the last block are read).
 enum { kFirst = 1, kLast = 2 };
+alignas(64) const float kZeroPixel[16] = {};
 template <int UR, int NOC, bool CHECK, bool PLAIN>
 void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float* bias, const float* zn, float* yn,
                int64_t ocb0, int64_t oh, int64_t ow0, int64_t icb0, int64_t icb1, int flags) {
@@ -138,6 +139,19 @@ void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float*
             for (int j = 0; j < NOC; ++j) w[j] = _mm512_load_ps(wp + ic * NOC * 16 + j * 16);
             for (int p = 0; p < UR; ++p) {
               __m512 b = _mm512_set1_ps(xp[p * sw16 + ic * cs]);
+              for (int j = 0; j < NOC; ++j) acc[j][p] = _mm512_fmadd_ps(b, w[j], acc[j][p]);
+            }
+          }
+        } else if (!PLAIN) {
+          // columns in the padding read a zero pixel: the same loop as inside, no branch per column
+          const float* xq[UR];
+          for (int p = 0; p < UR; ++p) xq[p] = p >= plo && p < phi ? xp + p * sw16 : kZeroPixel;
+#pragma GCC unroll 4
+          for (int ic = 0; ic < 16; ++ic) {
+            __m512 w[NOC];
+            for (int j = 0; j < NOC; ++j) w[j] = _mm512_load_ps(wp + ic * NOC * 16 + j * 16);
+            for (int p = 0; p < UR; ++p) {
+              __m512 b = _mm512_set1_ps(xq[p][ic]);
               for (int j = 0; j < NOC; ++j) acc[j][p] = _mm512_fmadd_ps(b, w[j], acc[j][p]);
             }
           }
