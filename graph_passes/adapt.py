@@ -16,8 +16,12 @@ def io_layouts(desc):
     (DEVICE[:DTYPE][:LAYOUT]/...); LAYOUT is one layout for both, or IN>OUT
     (cpu:float32:nchw>nchw16c/direct reads NCHW and writes NCHW16c)."""
     head = (desc or "").split("/", 1)[0].split(":")
-    lay = head[2] if len(head) > 2 and head[2] else PLAIN
-    lin, _, lout = lay.partition(">")
+    return split_layout(head[2] if len(head) > 2 else None)
+
+
+def split_layout(field):
+    """A descriptor's LAYOUT field ('nchw16c', 'nchw>nchw16c', None) -> (read, written)."""
+    lin, _, lout = (field or PLAIN).partition(">")
     return lin, lout or lin
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from .. import _engine
 from ..capi.onnxruntime_pybind11_state import InvalidArgument
 from . import dprs
-from .adapt import io_layouts
+from .adapt import io_layouts, split_layout
 from .attrs import to_engine
 from .dtypes import NP_TO_ONNX, np_dtype
 
@@ -128,7 +128,7 @@ def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=
     plan = _engine.Plan(threads)
     ins, feeds, sig_in = [], [], []
     arena = 0
-    in_layout, out_layout = io_layouts(f"::{layout}")
+    in_layout, out_layout = split_layout(layout)
 
     def arena_tensor(v, layout):
         nonlocal arena
@@ -523,7 +523,6 @@ def choose_routines(g, types, threads, opts, cache=None):
             continue
         if opts.tuning == "greedy":
             # fastest routine whose format can be reached from and returned to ONNX's (adapt times ignored)
-
             def reachable(key):
                 if key.startswith(QPREFIX):
                     fin, fout = planner.formats(node, variant)

@@ -12,6 +12,7 @@ import json
 import os
 import statistics
 import tempfile
+import time
 
 import numpy as np
 
@@ -21,10 +22,10 @@ from .models import build
 
 
 def _key(w, y):
-    """Weight and output shapes with the output channels rounded up to 16: onnxruntime's NCHWc
-    convolutions pad them (1000 classes run as 1008)."""
-    m = -(-w[0] // 16) * 16
-    return (m,) + tuple(w[1:]), (y[0], m) + tuple(y[2:])
+    """Weight and output shapes with the channel counts rounded up to 16: onnxruntime's NCHWc
+    convolutions pad them (1000 classes run as 1008, 24 input channels as 32)."""
+    m, c = (-(-n // 16) * 16 for n in w[:2])
+    return (m, c) + tuple(w[2:]), (y[0], m) + tuple(y[2:])
 
 
 def _ort_block(sess, feed, runs):
@@ -64,7 +65,6 @@ def main(argv=None):
     p.add_argument("--top", type=int, default=25)
     a = p.parse_args(argv)
     import onnxruntime as ort
-    import time
     data = build(a.model).SerializeToString()
     so = ort.SessionOptions()
     so.intra_op_num_threads = a.threads
@@ -106,14 +106,17 @@ def main(argv=None):
         o = statistics.median(ort_t[k]) if ort_t.get(k) else float("nan")
         u = statistics.median(our_t[k])
         rows.append((u - o, name, desc, k, o, u, f))
-    tot_o = sum(r[4] for r in rows if r[4] == r[4])
-    tot_u = sum(r[5] for r in rows)
+    matched = [r for r in rows if r[4] == r[4]]
+    tot_o = sum(r[4] for r in matched)
+    tot_u = sum(r[5] for r in matched)
     print(f"{a.model}, {a.threads} thread(s), {a.blocks} blocks of {a.runs} runs; Conv layers only")
     print(f"{'layer':<10}{'routine':<36}{'weights':<22}{'out':<20}{'ort us':>9}{'ours us':>9}{'ratio':>7}{'GF/s':>7}")
-    for d, name, desc, k, o, u, f in sorted(rows, reverse=True)[:a.top]:
+    # largest excess over onnxruntime first; unmatched layers by their own time
+    for d, name, desc, k, o, u, f in sorted(rows, key=lambda r: -(r[0] if r[0] == r[0] else r[5]))[:a.top]:
         print(f"{name[:9]:<10}{desc[:35]:<36}{str(k[0]):<22}{str(k[1]):<20}{o:9.0f}{u:9.0f}{o / u:7.2f}"
               f"{f / u / 1e3:7.1f}")
-    print(f"total Conv: onnxruntime {tot_o / 1e3:.2f} ms, ours {tot_u / 1e3:.2f} ms, ratio {tot_o / tot_u:.2f}")
+    print(f"total of the {len(matched)} paired Conv layers: onnxruntime {tot_o / 1e3:.2f} ms, ours {tot_u / 1e3:.2f} ms, "
+          f"ratio {tot_o / tot_u:.2f}" + (f"; {len(rows) - len(matched)} unpaired" if len(matched) < len(rows) else ""))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 #include "core/executor.h"
 
-#include "core/big_alloc.h"
-
 #include <chrono>
 #include <cstdlib>
 #include <algorithm>
 #include <cstring>
+
+#include "core/big_alloc.h"
 
 namespace snep {
 

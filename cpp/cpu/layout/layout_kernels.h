@@ -24,13 +24,16 @@ void plain_to_16c_avx512(const float* x, float* y, int64_t C, int64_t S, int64_t
 void b16c_to_plain_avx512(const float* x, float* y, int64_t C, int64_t S, int64_t cb, int64_t s0, int64_t s1);
 
 // ---- Conv direct (nchw16c_avx512.cpp) -----------------------------------------
+// Widest register tile (output columns) for 1..4 blocks of 16 output channels:
+// accumulators plus one weight vector per block fit the 32 zmm registers.
+constexpr int64_t kConvMaxUr[5] = {0, 16, 12, 8, 6};
 struct ConvArgs {
   int64_t ICB, IH, IW;          // input blocks and spatial
   int64_t OCB, OH, OW, M;       // output blocks, spatial, real channel count
   int64_t KH, KW, SH, SW, DH, DW, PH, PW;
   int64_t ow_lo, ow_hi;         // output columns whose whole kernel row lies inside the input
   int64_t ocg;                  // oc blocks per weight group (1..4); groups = ceil(OCB/ocg)
-  int64_t ur;                   // output columns per register tile (at most 16, 12, 8, 6 for 1..4 blocks)
+  int64_t ur;                   // output columns per register tile (at most kConvMaxUr[blocks])
   int64_t icb_chunk = 1 << 30;  // input blocks per pass over a piece (direct conv)
   int64_t row_pieces = 1, col_pieces = 1;  // direct conv: the output plane is cut into near-equal pieces
   int prefetch = 1;             // software-prefetch the next chunk's weights into L2 (direct conv)

@@ -148,7 +148,7 @@ class Conv16cKernel : public Kernel {
   void plan_direct(const ConvParams& p) {
     const int64_t KK = g_.KH * g_.KW;
     g_.ocg = std::min<int64_t>(g_.OCB, std::max<int64_t>(1, std::min<int64_t>(4, env_int("SNEP_C16_OCG", 4))));
-    g_.ur = std::max<int64_t>(1, std::min<int64_t>(env_int("SNEP_C16_UR", 16), kMaxUr[g_.ocg]));
+    g_.ur = std::max<int64_t>(1, std::min<int64_t>(env_int("SNEP_C16_UR", 16), layout::kConvMaxUr[g_.ocg]));
     const int64_t wbytes = KK * 16 * g_.ocg * 16 * 4;
     g_.icb_chunk = std::max<int64_t>(1, env_int("SNEP_C16_WL1", kWeightL1Bytes) / wbytes);
     const bool pointwise = g_.KH == 1 && g_.KW == 1 && g_.SH == 1 && g_.SW == 1 && g_.PH == 0 && g_.PW == 0 &&
@@ -183,7 +183,6 @@ class Conv16cKernel : public Kernel {
         }
     return g;
   }
-  static constexpr int64_t kMaxUr[5] = {0, 16, 12, 8, 6};  // widest tile per block count (32 zmm registers)
   static int64_t env_int(const char* name, int64_t dflt) {
     const char* v = std::getenv(name);
     return v && *v ? std::atoll(v) : dflt;

@@ -265,7 +265,7 @@ void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const flo
     if (oh0 >= oh1 || ow0 >= ow1) continue;
     const int64_t ocb0 = grp * g.ocg;
     const int noc = (int)imin(g.ocg, g.OCB - ocb0);
-    const int64_t ur = imin(g.ur, noc == 1 ? 16 : noc == 2 ? 12 : noc == 3 ? 8 : 6);
+    const int64_t ur = imin(g.ur, kConvMaxUr[noc]);
     const float* xn = x + n * ximg;
     const float* wg = w + grp * wgrp;
     const float* zn = z ? z + n * yimg : nullptr;
@@ -276,17 +276,17 @@ void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const flo
     for (int64_t c0 = 0; c0 < g.ICB; c0 += g.icb_chunk) {
       const int64_t c1 = imin(g.ICB, c0 + g.icb_chunk);
       const int flags = (c0 == 0 ? kFirst : 0) | (c1 == g.ICB ? kLast : 0);
-      // The next chunk's weights (the next group's at the end: packed contiguously) stream
-      // into L2 a slice per tile; without it each chunk's first tile waits on memory.
+      // The next chunk's weights (after the last chunk, the next group's first: packed
+      // contiguously) stream into L2 a slice per tile; without it each chunk's first tile
+      // waits on memory. The last group's last chunk has nothing after it.
       const char* pf = (const char*)(wg + c1 * wicb);
-      const int64_t pf_lines = (imin(g.ICB - c1, g.icb_chunk) > 0 ? imin(g.ICB - c1, g.icb_chunk) : g.icb_chunk) *
-                               wicb / 16;
+      const bool more = c1 < g.ICB || grp + 1 < G;
+      const int64_t pf_lines = g.prefetch && more ? imin(g.icb_chunk, c1 < g.ICB ? g.ICB - c1 : g.ICB) * wicb / 16 : 0;
       const int64_t per_tile = (pf_lines + tiles - 1) / tiles;
       int64_t done = 0;
       for (int64_t oh = oh0; oh < oh1; ++oh)
         for_chunks(ow0, ow1, ur, [&](int64_t c, int64_t n_) {
-          if (g.prefetch)
-            for (int64_t i = 0; i < per_tile && done < pf_lines; ++i, ++done)
+          for (int64_t i = 0; i < per_tile && done < pf_lines; ++i, ++done)
               _mm_prefetch(pf + done * 64, _MM_HINT_T1);
           const bool inside = c >= g.ow_lo && c + n_ <= g.ow_hi;
           (g.plain_in ? kTilesPlain : kTiles16c)[noc - 1][inside ? 0 : 1][n_](g, xn, wg, bias, zn, yn, ocb0, oh, c,
