@@ -7,8 +7,10 @@ the conformance references check them):
   Conv   optional input 3: Z, same shape as the output, added before the activation
   MatMul optional input 2: bias of length N added along the last dim
 
-Passes: Conv+BatchNormalization folding; Conv+Add residual; MatMul+Add bias;
-Conv/Gemm/MatMul + activation.
+Passes: Conv+BatchNormalization folding; a BatchNormalization left over (after a
+Concat or an input, as in DenseNet's pre-activation layers) becomes a depthwise
+1x1 Conv, so it runs in every conv layout and takes a following activation;
+Conv+Add residual; MatMul+Add bias; Conv/Gemm/MatMul + activation.
 """
 import numpy as np
 
@@ -57,6 +59,33 @@ def fold_batchnorm(g):
         conv.outputs = [bn.outputs[0]]
         dead.append(bn)
     _remove(g, dead)
+
+
+def batchnorm_as_depthwise(g, types):
+    """BatchNormalization (inference, constant statistics, float32, NCHW) ->
+    Conv(x, W[C,1,1,1], B) with group C: y = x * s + b, s = scale / sqrt(var + eps),
+    b = bias - mean * s, as the BatchNormalization kernel computes it."""
+    for i, bn in enumerate(g.nodes):
+        if bn.op != "BatchNormalization" or len(bn.inputs) != 5 or len([o for o in bn.outputs if o]) != 1:
+            continue
+        if bn.attrs.get("training_mode", 0) or not bn.attrs.get("spatial", 1):
+            continue
+        if not all(k in g.initializers for k in bn.inputs[1:5]):
+            continue
+        x = types.get(bn.inputs[0])
+        if x is None or x.elem_type != 1 or len(x.shape) != 4 or not all(isinstance(d, int) for d in x.shape):
+            continue
+        c = x.shape[1]
+        scale, bias, mean, var = (g.initializers[k].astype(np.float64) for k in bn.inputs[1:5])
+        if any(v.shape != (c,) for v in (scale, bias, mean, var)):
+            continue
+        s = scale / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
+        wn, bname = bn.outputs[0] + "__dww", bn.outputs[0] + "__dwb"
+        g.initializers[wn] = s.astype(np.float32).reshape(c, 1, 1, 1)
+        g.initializers[bname] = (bias - mean * s).astype(np.float32)
+        g.nodes[i] = type(bn)("Conv", [bn.inputs[0], wn, bname], [bn.outputs[0]],
+                              {"group": c, "kernel_shape": [1, 1], "strides": [1, 1], "pads": [0, 0, 0, 0],
+                               "dilations": [1, 1]}, bn.name, bn.domain)
 
 
 def fuse_residual_add(g, types):
@@ -153,6 +182,7 @@ def fuse_activation(g, types):
 
 def fuse_all(g, types):
     fold_batchnorm(g)
+    batchnorm_as_depthwise(g, types)
     fuse_residual_add(g, types)
     fuse_matmul_bias(g, types)
     fuse_activation(g, types)

@@ -4,7 +4,10 @@ Feeds and graph outputs are bound to caller buffers (outputs are written in
 place, no copy); every other produced tensor gets an arena slot from
 memory_plan. A graph output that is a feed, a constant, or listed twice is
 produced by an Identity copy step so each output buffer has one writer.
+Concats whose inputs can be written in place become views (concat_alias).
 """
+import os
+
 import numpy as np
 
 from .. import _engine
@@ -13,8 +16,11 @@ from .attrs import to_engine
 from .dtypes import NP_TO_ONNX
 from .adapt import PLAIN, insert_adapts
 from .ir import Node
+from .concat_alias import alias_concats, contiguous_parts
 from .memory_plan import plan_memory
 from .shapes import is_static
+
+VIEW = "view"  # the executor's descriptor for a Concat already in place (Plan::kViewDescriptor)
 
 
 def _copy_duplicate_outputs(g):
@@ -28,6 +34,25 @@ def _copy_duplicate_outputs(g):
         g.nodes.append(Node("Identity", [v.name], [alias], {}, f"output_copy_{k}"))
         g.outputs[k] = type(v)(alias, v.elem_type, v.shape)
         seen.add(alias)
+
+
+def _concat_views(g, types, layout_of, first, sizes):
+    """The Concats whose inputs can be written in place (concat_alias), unless
+    SNEP_CONCAT_VIEWS=0."""
+    if os.environ.get("SNEP_CONCAT_VIEWS", "1") == "0":
+        return {}, set()
+    concats = []
+    for n in g.nodes:
+        if n.op != "Concat" or len(n.outputs) != 1 or not n.inputs:
+            continue
+        names = [n.outputs[0], *n.inputs]
+        if not all(t in first for t in names):  # feeds, constants and graph outputs keep their own buffers
+            continue
+        lays = {layout_of.get(t, PLAIN) for t in names}
+        dts = {types[t].elem_type for t in names}
+        if len(lays) == 1 and len(dts) == 1 and contiguous_parts(n, {t: types[t].shape for t in names}, lays.pop()):
+            concats.append(n)
+    return alias_concats(concats, sizes)
 
 
 def lower(g, types, feed_names, num_threads, routine_choice=None):
@@ -74,7 +99,14 @@ def lower(g, types, feed_names, num_threads, routine_choice=None):
             node = next(n for n in g.nodes if name in n.outputs)
             raise NotImpl(f"{node.where()}: the shape of '{name}' depends on data (not supported yet)")
         sizes[name] = _engine.physical_bytes(v.elem_type, list(v.shape), layout_of.get(name, PLAIN))
-    offsets, arena = plan_memory({k: (first[k], last[k], sizes[k]) for k in first})
+    placement, views = _concat_views(g, types, layout_of, first, sizes)
+    spans = {k: (first[k], last[k], sizes[k]) for k in first if k not in placement}
+    for name, (root, off) in placement.items():  # a root spans its members' lifetimes and bytes
+        s0, e0, n0 = spans.get(root, (first[name], last[name], 0))
+        spans[root] = (min(s0, first[name]), max(e0, last[name]), max(n0, off + sizes[name]))
+    offsets, arena = plan_memory(spans)
+    for name, (root, off) in placement.items():
+        offsets[name] = offsets[root] + off
     for name, off in offsets.items():
         v = types[name]
         ids[name] = plan.add_arena_tensor(v.elem_type, list(v.shape), off, layout_of.get(name, PLAIN))
@@ -96,7 +128,8 @@ def lower(g, types, feed_names, num_threads, routine_choice=None):
         outs = [ids[o] for o in n.outputs if o]  # pipeline.name_skipped_outputs keeps positions
         attrs = to_engine(n.attrs)
         attrs["_opset"] = g.opset
-        plan.add_step(n.name, n.op, attrs, ins, outs, routine_choice.get(n.name, ""))
+        desc = VIEW if id(n) in views else routine_choice.get(n.name, "")
+        plan.add_step(n.name, n.op, attrs, ins, outs, desc)
     plan.finalize()
     return plan, [v.name for v in g.outputs]
 

@@ -79,6 +79,43 @@ Layer Plan::make_layer(const std::string& name, const std::string& op, Attrs att
   return l;
 }
 
+namespace {
+// A Concat whose inputs the memory plan placed side by side inside its output:
+// nothing to copy. Not in the registry, so tuning never offers it.
+class ViewRoutine : public Routine {
+ public:
+  std::string op() const override { return "Concat"; }
+  std::string descriptor() const override { return Plan::kViewDescriptor; }
+  bool supports(const Layer& l) const override { return l.op == "Concat"; }
+  std::unique_ptr<Kernel> prepare(const Layer&) const override {
+    return std::make_unique<FnKernel>([](const RunArgs&) {});
+  }
+};
+}  // namespace
+
+Routine& Plan::view_routine() {
+  static ViewRoutine r;
+  return r;
+}
+
+// The view is only right when each input lies in the arena exactly where its
+// bytes belong in the output (memory_plan's concat aliasing guarantees it).
+void Plan::check_view(const Step& s, const std::string& name) const {
+  const std::string where = "Concat node '" + name + "' as a view: ";
+  SNEP_CHECK(s.out.size() == 1 && !s.in.empty(), FailError, where + "needs inputs and one output");
+  const Tensor& y = tensors_.at(s.out[0]);
+  SNEP_CHECK(y.kind == Kind::Arena, FailError, where + "the output is not an arena tensor");
+  size_t off = y.offset;
+  for (int i : s.in) {
+    SNEP_CHECK(i >= 0, FailError, where + "an input is omitted");
+    const Tensor& x = tensors_.at(i);
+    SNEP_CHECK(x.kind == Kind::Arena && x.offset == off && x.dtype == y.dtype && x.layout == y.layout, FailError,
+               where + "an input is not placed inside the output");
+    off += x.bytes();
+  }
+  SNEP_CHECK(off == y.offset + y.bytes(), FailError, where + "the inputs do not fill the output");
+}
+
 int Plan::add_step(const std::string& name, const std::string& op, Attrs attrs,
                    const std::vector<int>& in, const std::vector<int>& out, const std::string& desc) {
   SNEP_CHECK(!finalized_, FailError, "plan already finalized");
@@ -86,6 +123,12 @@ int Plan::add_step(const std::string& name, const std::string& op, Attrs attrs,
   s.layer = make_layer(name, op, std::move(attrs), in, out);
   s.in = in;
   s.out = out;
+  if (desc == kViewDescriptor) {
+    check_view(s, name);
+    s.routine = &view_routine();
+    steps_.push_back(std::move(s));
+    return (int)steps_.size() - 1;
+  }
   const auto& cands = Registry::get().for_op(op);
   if (cands.empty())
     throw NotImplementedError("no routine for op " + op + " (node '" + name + "')");

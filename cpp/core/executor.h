@@ -51,6 +51,8 @@ class Plan {
   int add_output(DType dt, std::vector<int64_t> shape, int out_index);
   // Returns the step index; throws NotImplementedError naming the node when no
   // usable routine supports the layer. desc="" picks the first that does.
+  // desc == kViewDescriptor: a Concat whose inputs are already in place (checked).
+  static constexpr const char* kViewDescriptor = "view";
   int add_step(const std::string& name, const std::string& op, Attrs attrs,
                const std::vector<int>& in, const std::vector<int>& out, const std::string& desc);
   void set_arena_bytes(size_t n) { arena_bytes_ = n; }
@@ -88,6 +90,8 @@ class Plan {
   std::unique_ptr<Context> acquire();
   void release(std::unique_ptr<Context> c);
   TensorInfo info(int id) const;
+  static Routine& view_routine();
+  void check_view(const Step& s, const std::string& name) const;
 
   ThreadPool pool_;
   std::vector<Tensor> tensors_;
