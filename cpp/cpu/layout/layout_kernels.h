@@ -37,6 +37,7 @@ struct ConvArgs {
   int64_t icb_chunk = 1 << 30;  // input blocks per pass over a piece (direct conv)
   int64_t row_pieces = 1, col_pieces = 1;  // direct conv: the output plane is cut into near-equal pieces
   int prefetch = 1;             // software-prefetch the next chunk's weights into L2 (direct conv)
+  int piece_outer = 0;          // direct conv: items walk every group of a piece before the next piece
   int plain_in = 0;             // direct conv: x is NCHW (C channels), y still NCHW16c
   int64_t C = 0;                // input channels (read when plain_in)
   ActP act;
@@ -44,7 +45,8 @@ struct ConvArgs {
 // x is NCHW16c (or NCHW with plain_in: [N, C, IH, IW]; ICB = ceil(C/16)).
 // Work items [b, e) of N * groups * pieces, pieces = row_pieces * col_pieces
 // (piece (r, c) holds rows [r*OH/row_pieces, (r+1)*OH/row_pieces) and the
-// columns alike): item = (n * groups + g) * pieces + piece. Each item
+// columns alike): item = (n * groups + g) * pieces + piece, or with
+// piece_outer (n * pieces + piece) * groups + g. Each item
 // walks the input blocks in chunks of icb_chunk, accumulating into y.
 // w: packed [G][ICB][KH][KW][16ic][ocg*16oc] (the last group may hold fewer
 // blocks, packed with that count); bias: padded to OCB*16 (zeros when absent).

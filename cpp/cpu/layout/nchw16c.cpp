@@ -143,8 +143,8 @@ class Conv16cKernel : public Kernel {
   // a chunk of input blocks keeps its weights (<= kWeightL1Bytes) in L1 while
   // every tile of a piece of about kPiecePixels outputs uses them. A 1x1,
   // stride 1, unpadded conv is one row of H*W columns, so tiles cross rows.
-  // SNEP_C16_{OCG,UR,WL1,PX,PF} override the choices (experiments, tests).
-  static constexpr int64_t kWeightL1Bytes = 24 * 1024, kPiecePixels = 96;
+  // SNEP_C16_{OCG,UR,WL1,PX,PF,ORDER} override the choices (experiments, tests).
+  static constexpr int64_t kWeightL1Bytes = 24 * 1024, kPiecePixels = 96, kPieceOuterWeightBytes = 1 << 20;
   void plan_direct(const ConvParams& p) {
     const int64_t KK = g_.KH * g_.KW;
     g_.ocg = std::min<int64_t>(g_.OCB, std::max<int64_t>(1, std::min<int64_t>(4, env_int("SNEP_C16_OCG", 4))));
@@ -166,6 +166,14 @@ class Conv16cKernel : public Kernel {
     } else {
       g_.row_pieces = std::max<int64_t>(1, g_.OH / std::max<int64_t>(1, px / g_.OW));
     }
+    // Walking the groups inside a piece reads the input once and the weights once per
+    // piece (from L2 when they fit); groups outside read the weights once and the input
+    // once per group. ResNet50's 64->256 1x1 on 56x56: 64 KB of weights, a 0.8 MB input
+    // read 4 times, 3.2 MB of output through L2.
+    const int64_t groups = (g_.OCB + g_.ocg - 1) / g_.ocg, pieces = g_.row_pieces * g_.col_pieces;
+    const int64_t wall = g_.OCB * g_.ICB * KK * 256 * 4, xall = g_.ICB * 16 * g_.IH * g_.IW * 4;
+    const bool weights_in_l2 = wall <= kPieceOuterWeightBytes;
+    g_.piece_outer = env_int("SNEP_C16_ORDER", weights_in_l2 || (pieces - 1) * wall < (groups - 1) * xall ? 1 : 0) != 0;
   }
 
   // The tiling with its pieces made a multiple of the thread count where work items are

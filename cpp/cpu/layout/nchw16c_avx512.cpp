@@ -258,7 +258,8 @@ void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const flo
   const int64_t wgrp = g.ocg * g.ICB * g.KH * g.KW * 256;
   const int64_t RP = g.row_pieces, CP = g.col_pieces;
   for (int64_t t = b; t < e; ++t) {
-    const int64_t piece = t % (RP * CP), grp = (t / (RP * CP)) % G, n = t / (RP * CP * G);
+    const int64_t piece = g.piece_outer ? (t / G) % (RP * CP) : t % (RP * CP);
+    const int64_t grp = g.piece_outer ? t % G : (t / (RP * CP)) % G, n = t / (RP * CP * G);
     const int64_t pr = piece / CP, pc = piece % CP;
     const int64_t oh0 = pr * g.OH / RP, oh1 = (pr + 1) * g.OH / RP;
     const int64_t ow0 = pc * g.OW / CP, ow1 = (pc + 1) * g.OW / CP;
