@@ -92,9 +92,23 @@ inline __m512 act_vec(const ActP& a, __m512 v) {
 // of a pixel is a plane apart; only the real channels of the last block are read).
 enum { kFirst = 1, kLast = 2 };
 alignas(64) const float kZeroPixel[16] = {};
+// `count` tiles side by side (columns ow0, ow0 + UR, ...) in one call: with few
+// input channels a tile is short, and the call and its setup would cost a third of it.
+// Each tile also issues its share of a software prefetch stream (pf: `left` lines
+// from `p`, `per_tile` at a time).
+struct PrefetchCursor {
+  const char* p;
+  int64_t left, per_tile;
+  void step() {
+    for (int64_t i = 0; i < per_tile && left > 0; ++i, --left, p += 64) _mm_prefetch(p, _MM_HINT_T1);
+  }
+};
 template <int UR, int NOC, bool CHECK, bool PLAIN>
 void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float* bias, const float* zn, float* yn,
-               int64_t ocb0, int64_t oh, int64_t ow0, int64_t icb0, int64_t icb1, int flags) {
+               int64_t ocb0, int64_t oh, int64_t ow0, int64_t icb0, int64_t icb1, int flags, int64_t count,
+               PrefetchCursor* pf) {
+  for (int64_t t = 0; t < count; ++t, ow0 += UR) {
+  pf->step();
   __m512 acc[NOC][UR];
   for (int j = 0; j < NOC; ++j) {
     if (flags & kFirst) {
@@ -187,10 +201,11 @@ void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float*
       _mm512_storeu_ps(yb + p * 16, v);
     }
   }
+  }
 }
 
 using ConvTileFn = void (*)(const ConvArgs&, const float*, const float*, const float*, const float*, float*, int64_t,
-                            int64_t, int64_t, int64_t, int64_t, int);
+                            int64_t, int64_t, int64_t, int64_t, int, int64_t, PrefetchCursor*);
 
 #define SNEP_T(U, N, C) &conv_tile<U, N, C, PLAIN_IN>
 #define SNEP_ROW16(N, C)                                                                                       \
@@ -235,18 +250,15 @@ inline void kw_range(const ConvArgs& g, int64_t ow, int64_t* lo, int64_t* hi) {
   *hi = h;
 }
 
-// Splits [lo, hi) into near-equal chunks of at most ur columns and calls f(ow0, n).
+// Splits [lo, hi) into near-equal tiles of at most ur columns and calls
+// f(ow0, width, count) for each run of `count` tiles of one width from ow0.
 template <class F>
 inline void for_chunks(int64_t lo, int64_t hi, int64_t ur, F&& f) {
   const int64_t len = hi - lo;
   if (len <= 0) return;
   const int64_t nc = (len + ur - 1) / ur, base = len / nc, rem = len % nc;
-  int64_t ow = lo;
-  for (int64_t c = 0; c < nc; ++c) {
-    const int64_t n = base + (c < rem ? 1 : 0);
-    f(ow, n);
-    ow += n;
-  }
+  if (rem) f(lo, base + 1, rem);
+  if (nc > rem) f(lo + rem * (base + 1), base, nc - rem);
 }
 
 }  // namespace
@@ -280,18 +292,23 @@ void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const flo
       // The next chunk's weights (after the last chunk, the next group's first: packed
       // contiguously) stream into L2 a slice per tile; without it each chunk's first tile
       // waits on memory. The last group's last chunk has nothing after it.
-      const char* pf = (const char*)(wg + c1 * wicb);
       const bool more = c1 < g.ICB || grp + 1 < G;
       const int64_t pf_lines = g.prefetch && more ? imin(g.icb_chunk, c1 < g.ICB ? g.ICB - c1 : g.ICB) * wicb / 16 : 0;
-      const int64_t per_tile = (pf_lines + tiles - 1) / tiles;
-      int64_t done = 0;
+      PrefetchCursor pf{(const char*)(wg + c1 * wicb), pf_lines, (pf_lines + tiles - 1) / tiles};
+      const ConvTileFn(*table)[2][17] = g.plain_in ? kTilesPlain : kTiles16c;
+      auto tiles_from = [&](int64_t oh, int64_t c, int64_t n_, int64_t k) {
+        const bool inside = c >= g.ow_lo && c + n_ * k <= g.ow_hi;
+        table[noc - 1][inside ? 0 : 1][n_](g, xn, wg, bias, zn, yn, ocb0, oh, c, c0, c1, flags, k, &pf);
+      };
       for (int64_t oh = oh0; oh < oh1; ++oh)
-        for_chunks(ow0, ow1, ur, [&](int64_t c, int64_t n_) {
-          for (int64_t i = 0; i < per_tile && done < pf_lines; ++i, ++done)
-              _mm_prefetch(pf + done * 64, _MM_HINT_T1);
-          const bool inside = c >= g.ow_lo && c + n_ <= g.ow_hi;
-          (g.plain_in ? kTilesPlain : kTiles16c)[noc - 1][inside ? 0 : 1][n_](g, xn, wg, bias, zn, yn, ocb0, oh, c,
-                                                                                 c0, c1, flags);
+        for_chunks(ow0, ow1, ur, [&](int64_t c, int64_t n_, int64_t count) {
+          // the tiles inside the padding-free columns run as one call, the edge ones alone
+          const int64_t c_end = c + n_ * count;
+          const int64_t in_lo = imin(c_end, imax(c, c + (g.ow_lo - c + n_ - 1) / n_ * n_));
+          const int64_t in_hi = imax(in_lo, imin(c_end, c + (g.ow_hi - c) / n_ * n_));
+          for (int64_t e = c; e < in_lo; e += n_) tiles_from(oh, e, n_, 1);
+          if (in_hi > in_lo) tiles_from(oh, in_lo, n_, (in_hi - in_lo) / n_);
+          for (int64_t e = in_hi; e < c_end; e += n_) tiles_from(oh, e, n_, 1);
         });
     }
   }
@@ -352,8 +369,8 @@ void dw16c_avx512(const ConvArgs& g, const float* x, const float* w, const float
       kw_range(g, ow, &lo, &hi);
       kDw[1](g, xc, wc, bv, zc, yc, m, oh, ow, lo, hi);
     }
-    for_chunks(mid_lo, mid_hi, g.ur, [&](int64_t ow0, int64_t n_) {
-      kDw[n_](g, xc, wc, bv, zc, yc, m, oh, ow0, 0, g.KW);
+    for_chunks(mid_lo, mid_hi, g.ur, [&](int64_t ow0, int64_t n_, int64_t count) {
+      for (int64_t k = 0; k < count; ++k) kDw[n_](g, xc, wc, bv, zc, yc, m, oh, ow0 + k * n_, 0, g.KW);
     });
     for (int64_t ow = mid_hi; ow < g.OW; ++ow) {
       int64_t lo, hi;
