@@ -12,6 +12,7 @@ inputs, unless the profile cache already has it. Then:
   tuning="none":   the default (first supporting) routine, nothing measured
 """
 import math
+import os
 import re
 import sys
 import time
@@ -171,6 +172,14 @@ def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=
     return plan, ins, outs, feeds, sig_in, sig_out
 
 
+# A layer with COLD_MIN_BYTES of constants or more is timed with the L2 caches flushed
+# and its inputs read back in before each run: inside a model a layer's input was just
+# written but its weights were last read a run ago. Timed warm, a routine with large
+# (e.g. Winograd-transformed) weights looked faster than it runs in the model. Smaller
+# layers stay warm (the flush would cost more than they take). SNEP_COLD_PROFILES=0
+# times every layer warm (experiments; warm profiles are cached apart).
+COLD = os.environ.get("SNEP_COLD_PROFILES", "1") != "0"
+COLD_MIN_BYTES = 256 << 10
 PROFILE_ROUNDS = 3           # timings of each candidate, interleaved with the layer's other candidates
 ROUND_BUDGET_US = 7000.0     # per round (the three together: about the single timing's old budget)
 KEEP_PLAN_BYTES = 64 << 20   # layers with more constant bytes time their rounds back to back, one plan at a time
@@ -192,17 +201,18 @@ def _time_candidates(grp, threads, rng, opset, deadline):
         a["_opset"] = opset
         plan.add_step(c.node.name, c.node.op, a, ins, outs, c.r["descriptor"])
         plan.finalize()
-        entry = [c, plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US), float(plan.workspace_bytes)]
         const_bytes = sum(getattr(c.g.initializers.get(n), "nbytes", 0) for n in c.node.inputs if n)
+        cold = COLD and const_bytes >= COLD_MIN_BYTES
+        entry = [c, plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US, cold), float(plan.workspace_bytes)]
         if const_bytes > KEEP_PLAN_BYTES:
             for _ in range(PROFILE_ROUNDS - 1):
-                entry[1] = min(entry[1], plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US))
+                entry[1] = min(entry[1], plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US, cold))
         else:
-            live.append((entry, plan, feeds))
+            live.append((entry, plan, feeds, cold))
         done.append(entry)
     for _ in range(PROFILE_ROUNDS - 1):
-        for entry, plan, feeds in live:
-            entry[1] = min(entry[1], plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US))
+        for entry, plan, feeds, cold in live:
+            entry[1] = min(entry[1], plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US, cold))
     return [tuple(e) for e in done]
 
 

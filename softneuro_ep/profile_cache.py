@@ -56,7 +56,8 @@ def machine_fingerprint(threads):
     thread count."""
     info = _engine.cpu_info()
     feats = ",".join(k for k in ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8") if info.get(k))
-    raw = f"{info['model']}|{feats}|engine={engine_build_id()}|threads={threads}"
+    from .graph_passes.tune import COLD
+    raw = f"{info['model']}|{feats}|engine={engine_build_id()}|threads={threads}" + ("" if COLD else "|warm")
     return hashlib.sha1(raw.encode()).hexdigest()[:16] + f"|t{threads}"
 
 

@@ -188,7 +188,7 @@ def test_candidates_are_timed_in_interleaved_rounds_and_keep_their_fastest(monke
         def finalize(self):
             pass
 
-        def time_median(self, feeds, warmup, min_reps, max_reps, budget_us):
+        def time_median(self, feeds, warmup, min_reps, max_reps, budget_us, cold_constants=False):
             calls.append(self.name)
             return script[self.name][sum(1 for c in calls if c == self.name) - 1]
 
@@ -243,3 +243,27 @@ def test_routine_reading_one_layout_and_writing_another(tmp_path):
         s3 = ort.InferenceSession(model, providers=[("SoftNeuroExecutionProvider",
                                                      {"profile_cache": cache, "tuning": mode})])
         np.testing.assert_allclose(s3.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)
+
+
+def test_cold_profiles_time_steps_and_keep_values(monkeypatch):
+    """Profiling runs each timed repetition after flushing the L2 caches and reading the
+    layer's inputs back (cold_constants): the timing is the steps' time, the inputs and
+    outputs are untouched, and warm and cold profiles never share cache entries."""
+    from softneuro_ep import _engine
+    from softneuro_ep.graph_passes import tune
+    from softneuro_ep.profile_cache import machine_fingerprint
+    p = _engine.Plan(2)
+    x = p.add_input(1, [64, 64], 0)
+    w = p.add_constant(1, np.eye(64, dtype=np.float32) * 2)
+    y = p.add_output(1, [64, 64], 0)
+    p.add_step("mm", "MatMul", {"_opset": 17}, [x, w], [y], "")
+    p.finalize()
+    feed = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+    keep = feed.copy()
+    us = p.time_median([feed], 1, 3, 5, 1000.0, cold_constants=True)
+    assert 0 < us < 1e6
+    np.testing.assert_array_equal(feed, keep)
+    np.testing.assert_allclose(p.run([feed])[0], 2 * feed, rtol=1e-6)
+    cold = machine_fingerprint(1)
+    monkeypatch.setattr(tune, "COLD", False)
+    assert machine_fingerprint(1) != cold

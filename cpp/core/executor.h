@@ -60,13 +60,17 @@ class Plan {
 
   // feeds[i] / outs[i] point at buffers of the tensors added by add_input/add_output.
   // step_us, when given, receives each step's wall time in microseconds.
+  // cold_constants: before the steps, every thread's L2 is flushed and the steps'
+  // non-constant inputs read back, so constants (weights) come from further away, as
+  // inside a model where a layer's weights were last touched a whole run ago.
   void run(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
-           std::vector<double>* step_us = nullptr);
+           std::vector<double>* step_us = nullptr, bool cold_constants = false);
 
   // Timing harness: warm-up runs, then repetitions until `max_reps` or
-  // `budget_us` of measured time; returns the median run time in microseconds.
+  // `budget_us` of measured time; returns the median run time in microseconds
+  // (with cold_constants, the median of the steps' summed times).
   double time_median(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
-                     int warmup, int min_reps, int max_reps, double budget_us);
+                     int warmup, int min_reps, int max_reps, double budget_us, bool cold_constants = false);
 
   // Layer as add_step() would see it, for supports() queries without a plan step.
   Layer make_layer(const std::string& name, const std::string& op, Attrs attrs,
@@ -91,6 +95,7 @@ class Plan {
   void release(std::unique_ptr<Context> c);
   TensorInfo info(int id) const;
   static Routine& view_routine();
+  void chill_constants(const Context& c);
   void check_view(const Step& s, const std::string& name) const;
 
   ThreadPool pool_;
