@@ -175,11 +175,12 @@ def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=
 # A layer with COLD_MIN_BYTES of constants or more is timed with the L2 caches flushed
 # and its inputs read back in before each run: inside a model a layer's input was just
 # written but its weights were last read a run ago. Timed warm, a routine with large
-# (e.g. Winograd-transformed) weights looked faster than it runs in the model. Smaller
+# (e.g. Winograd-transformed) weights looked faster than it runs in the model. Tiny
 # layers stay warm (the flush would cost more than they take). SNEP_COLD_PROFILES=0
-# times every layer warm (experiments; warm profiles are cached apart).
+# times every layer warm (experiments; warm profiles are cached apart). With a 256 KB
+# threshold SqueezeNet's plan mixed cold-timed and warm-timed layers and lost 10-20%.
 COLD = os.environ.get("SNEP_COLD_PROFILES", "1") != "0"
-COLD_MIN_BYTES = 256 << 10
+COLD_MIN_BYTES = 16 << 10
 PROFILE_ROUNDS = 3           # timings of each candidate, interleaved with the layer's other candidates
 ROUND_BUDGET_US = 7000.0     # per round (the three together: about the single timing's old budget)
 KEEP_PLAN_BYTES = 64 << 20   # layers with more constant bytes time their rounds back to back, one plan at a time

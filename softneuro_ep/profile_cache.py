@@ -52,12 +52,13 @@ def engine_build_id():
 
 
 def machine_fingerprint(threads):
-    """CPU model, the ISA features the kernels dispatch on (and the engine build that measured), and the
-    thread count."""
+    """CPU model, the ISA features the kernels dispatch on (and the engine build that measured), the
+    thread count, and which layers were timed cold."""
     info = _engine.cpu_info()
     feats = ",".join(k for k in ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8") if info.get(k))
-    from .graph_passes.tune import COLD
-    raw = f"{info['model']}|{feats}|engine={engine_build_id()}|threads={threads}" + ("" if COLD else "|warm")
+    from .graph_passes.tune import COLD, COLD_MIN_BYTES  # how layers were timed
+    raw = f"{info['model']}|{feats}|engine={engine_build_id()}|threads={threads}" + (
+        f"|cold>={COLD_MIN_BYTES}" if COLD else "|warm")
     return hashlib.sha1(raw.encode()).hexdigest()[:16] + f"|t{threads}"
 
 
