@@ -169,3 +169,16 @@ def test_batchnorm_runs_as_a_depthwise_conv_with_its_activation(tmp_path, tuning
     np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-5)
     ops = [op for _, op, _ in s.plan_summary() if op != "Reorder"]
     assert ops == ["Conv"]  # BatchNormalization + Relu: one step
+
+
+def test_bench_variants_tool(tmp_path, capsys):
+    """tools/bench_variants: sessions tuned differently (here: cold and warm profiles) timed together."""
+    from softneuro_ep.tools.bench_variants import main, parse_variant
+    assert parse_variant("warm=profile_cache=/x.sqlite,_cold=0") == ("warm", {"profile_cache": "/x.sqlite",
+                                                                            "_cold": "0"})
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_bn_model())
+    main(["--model", str(path), "--rounds", "1", "--variant", f"cold=profile_cache={tmp_path / 'c.sqlite'}",
+          "--variant", f"warm=profile_cache={tmp_path / 'w.sqlite'},_cold=0"])
+    out = capsys.readouterr().out
+    assert all(f"  {k} " in out for k in ("cold", "warm", "onnxruntime"))
