@@ -92,23 +92,10 @@ inline __m512 act_vec(const ActP& a, __m512 v) {
 // of a pixel is a plane apart; only the real channels of the last block are read).
 enum { kFirst = 1, kLast = 2 };
 alignas(64) const float kZeroPixel[16] = {};
-// `count` tiles side by side (columns ow0, ow0 + UR, ...) in one call: with few
-// input channels a tile is short, and the call and its setup would cost a third of it.
-// Each tile also issues its share of a software prefetch stream (pf: `left` lines
-// from `p`, `per_tile` at a time).
-struct PrefetchCursor {
-  const char* p;
-  int64_t left, per_tile;
-  void step() {
-    for (int64_t i = 0; i < per_tile && left > 0; ++i, --left, p += 64) _mm_prefetch(p, _MM_HINT_T1);
-  }
-};
 template <int UR, int NOC, bool CHECK, bool PLAIN>
-void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float* bias, const float* zn, float* yn,
-               int64_t ocb0, int64_t oh, int64_t ow0, int64_t icb0, int64_t icb1, int flags, int64_t count,
-               PrefetchCursor* pf) {
-  for (int64_t t = 0; t < count; ++t, ow0 += UR) {
-  pf->step();
+__attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const float* xn, const float* wg,
+                                                    const float* bias, const float* zn, float* yn, int64_t ocb0,
+                                                    int64_t oh, int64_t ow0, int64_t icb0, int64_t icb1, int flags) {
   __m512 acc[NOC][UR];
   for (int j = 0; j < NOC; ++j) {
     if (flags & kFirst) {
@@ -201,6 +188,26 @@ void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float*
       _mm512_storeu_ps(yb + p * 16, v);
     }
   }
+}
+
+// A software prefetch stream that tiles advance: `left` lines from `p`, `per_tile` at a time.
+struct PrefetchCursor {
+  const char* p;
+  int64_t left, per_tile;
+  void step() {
+    for (int64_t i = 0; i < per_tile && left > 0; ++i, --left, p += 64) _mm_prefetch(p, _MM_HINT_T1);
+  }
+};
+
+// `count` tiles side by side (columns ow0, ow0 + UR, ...) in one call: with few
+// input channels a tile is short, and a call and its setup per tile cost a third of it.
+template <int UR, int NOC, bool CHECK, bool PLAIN>
+void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float* bias, const float* zn, float* yn,
+               int64_t ocb0, int64_t oh, int64_t ow0, int64_t icb0, int64_t icb1, int flags, int64_t count,
+               PrefetchCursor* pf) {
+  for (int64_t t = 0; t < count; ++t) {
+    pf->step();
+    one_tile<UR, NOC, CHECK, PLAIN>(g, xn, wg, bias, zn, yn, ocb0, oh, ow0 + t * UR, icb0, icb1, flags);
   }
 }
 
