@@ -29,6 +29,20 @@ def _remove(g, dead):
     g.nodes = [n for n in g.nodes if id(n) not in ids]
 
 
+def _bn_scale_shift(g, bn):
+    """An inference BatchNormalization with constant statistics as y = x * s + t per
+    channel (float64 arrays), or None."""
+    if bn.op != "BatchNormalization" or len(bn.inputs) != 5 or len([o for o in bn.outputs if o]) != 1:
+        return None
+    if bn.attrs.get("training_mode", 0) or not bn.attrs.get("spatial", 1):
+        return None
+    if not all(i in g.initializers for i in bn.inputs[1:5]):
+        return None
+    scale, bias, mean, var = (g.initializers[i].astype(np.float64) for i in bn.inputs[1:5])  # per channel: small
+    s = scale / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
+    return s, bias - mean * s
+
+
 def fold_batchnorm(g):
     consumers = g.consumers()
     dead = []
@@ -36,23 +50,19 @@ def fold_batchnorm(g):
         if conv.op != "Conv" or conv.inputs[1] not in g.initializers:
             continue
         bn = _single_consumer(g, conv.outputs[0], consumers)
-        if bn is None or bn.op != "BatchNormalization" or len([o for o in bn.outputs if o]) != 1:
-            continue
-        if bn.attrs.get("training_mode", 0) or not bn.attrs.get("spatial", 1):
-            continue
-        if not all(i in g.initializers for i in bn.inputs[1:5]):
+        affine = _bn_scale_shift(g, bn) if bn is not None else None
+        if affine is None:
             continue
         has_b = len(conv.inputs) > 2 and conv.inputs[2]
         if has_b and conv.inputs[2] not in g.initializers:
             continue
-        scale, bias, mean, var = (g.initializers[i].astype(np.float64) for i in bn.inputs[1:5])  # per channel: small
         w = g.initializers[conv.inputs[1]]
         if w.dtype != np.float32:
             continue
+        s, t = affine
         b = g.initializers[conv.inputs[2]].astype(np.float64) if has_b else 0.0
-        s = scale / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
         new_w = w * s.astype(np.float32).reshape((-1,) + (1,) * (w.ndim - 1))  # one rounding per weight
-        new_b = ((b - mean) * s + bias).astype(np.float32)
+        new_b = (b * s + t).astype(np.float32)
         wn, bn_name = conv.outputs[0] + "__bnw", conv.outputs[0] + "__bnb"
         g.initializers[wn], g.initializers[bn_name] = new_w, new_b
         conv.inputs = [conv.inputs[0], wn, bn_name]
@@ -63,26 +73,20 @@ def fold_batchnorm(g):
 
 def batchnorm_as_depthwise(g, types):
     """BatchNormalization (inference, constant statistics, float32, NCHW) ->
-    Conv(x, W[C,1,1,1], B) with group C: y = x * s + b, s = scale / sqrt(var + eps),
-    b = bias - mean * s, as the BatchNormalization kernel computes it."""
+    Conv(x, W[C,1,1,1], B) with group C: y = x * s + t, as the BatchNormalization
+    kernel computes it."""
     for i, bn in enumerate(g.nodes):
-        if bn.op != "BatchNormalization" or len(bn.inputs) != 5 or len([o for o in bn.outputs if o]) != 1:
-            continue
-        if bn.attrs.get("training_mode", 0) or not bn.attrs.get("spatial", 1):
-            continue
-        if not all(k in g.initializers for k in bn.inputs[1:5]):
-            continue
-        x = types.get(bn.inputs[0])
+        affine = _bn_scale_shift(g, bn)
+        x = types.get(bn.inputs[0]) if affine is not None else None
         if x is None or x.elem_type != 1 or len(x.shape) != 4 or not all(isinstance(d, int) for d in x.shape):
             continue
         c = x.shape[1]
-        scale, bias, mean, var = (g.initializers[k].astype(np.float64) for k in bn.inputs[1:5])
-        if any(v.shape != (c,) for v in (scale, bias, mean, var)):
+        s, t = affine
+        if s.shape != (c,) or t.shape != (c,):
             continue
-        s = scale / np.sqrt(var + bn.attrs.get("epsilon", 1e-5))
         wn, bname = bn.outputs[0] + "__dww", bn.outputs[0] + "__dwb"
         g.initializers[wn] = s.astype(np.float32).reshape(c, 1, 1, 1)
-        g.initializers[bname] = (bias - mean * s).astype(np.float32)
+        g.initializers[bname] = t.astype(np.float32)
         g.nodes[i] = type(bn)("Conv", [bn.inputs[0], wn, bname], [bn.outputs[0]],
                               {"group": c, "kernel_shape": [1, 1], "strides": [1, 1], "pads": [0, 0, 0, 0],
                                "dilations": [1, 1]}, bn.name, bn.domain)

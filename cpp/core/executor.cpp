@@ -1,12 +1,13 @@
 #include "core/executor.h"
 
-#include <chrono>
-#include <atomic>
-#include <numeric>
 #include <unistd.h>
-#include <cstdlib>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <numeric>
 
 #include "core/big_alloc.h"
 
