@@ -172,14 +172,20 @@ def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=
     return plan, ins, outs, feeds, sig_in, sig_out
 
 
-# A layer with COLD_MIN_BYTES of constants or more is timed with the L2 caches flushed
-# and its inputs read back in before each run: inside a model a layer's input was just
-# written but its weights were last read a run ago. Timed warm, a routine with large
-# (e.g. Winograd-transformed) weights looked faster than it runs in the model. Tiny
-# layers stay warm (the flush would cost more than they take). SNEP_COLD_PROFILES=0
-# times every layer warm (experiments; warm profiles are cached apart). With a 256 KB
-# threshold SqueezeNet's plan mixed cold-timed and warm-timed layers and lost 10-20%.
-COLD = os.environ.get("SNEP_COLD_PROFILES", "1") != "0"
+# A layer with COLD_MIN_BYTES of constants or more is timed cold: before each run every
+# thread's L2 is flushed, the layer's constants and the weights its routine packed are
+# evicted from every cache level, and its inputs are read back in. Inside a model a
+# layer's input was just written, but its weights were last read a whole run ago and,
+# past the cache (ResNet50's 100 MB), come from memory. With only the L2 flushed,
+# ResNet50's 14x14 Winograd layers (9.4 MB of transformed weights) profiled at 1270 us
+# and ran at 2030 in the model, 60% over, against 14% for the direct routine
+# (2.4 MB): about the time to stream the weights from memory. Tiny layers stay warm
+# (the flush would cost more than they take). SNEP_COLD_PROFILES: "l2" flushes the L2
+# only, "0" times every layer warm (experiments; each rule's profiles are cached
+# apart). With a 256 KB threshold SqueezeNet's plan mixed cold-timed and warm-timed
+# layers and lost 10-20%.
+COLD_LEVELS = {"0": 0, "warm": 0, "l2": 1, "1": 2, "memory": 2}
+COLD = COLD_LEVELS.get(os.environ.get("SNEP_COLD_PROFILES", "memory"), 2)
 COLD_MIN_BYTES = 16 << 10
 PROFILE_ROUNDS = 3           # timings of each candidate, interleaved with the layer's other candidates
 ROUND_BUDGET_US = 7000.0     # per round (the three together: about the single timing's old budget)
@@ -203,7 +209,7 @@ def _time_candidates(grp, threads, rng, opset, deadline):
         plan.add_step(c.node.name, c.node.op, a, ins, outs, c.r["descriptor"])
         plan.finalize()
         const_bytes = sum(getattr(c.g.initializers.get(n), "nbytes", 0) for n in c.node.inputs if n)
-        cold = COLD and const_bytes >= COLD_MIN_BYTES
+        cold = COLD if const_bytes >= COLD_MIN_BYTES else 0
         entry = [c, plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US, cold), float(plan.workspace_bytes)]
         if const_bytes > KEEP_PLAN_BYTES:
             for _ in range(PROFILE_ROUNDS - 1):

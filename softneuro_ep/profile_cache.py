@@ -58,7 +58,7 @@ def machine_fingerprint(threads):
     feats = ",".join(k for k in ("avx2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8") if info.get(k))
     from .graph_passes.tune import COLD, COLD_MIN_BYTES  # how layers were timed
     raw = f"{info['model']}|{feats}|engine={engine_build_id()}|threads={threads}" + (
-        f"|cold>={COLD_MIN_BYTES}" if COLD else "|warm")
+        {0: "|warm", 1: f"|cold>={COLD_MIN_BYTES}"}.get(COLD, f"|cold>={COLD_MIN_BYTES}|memory"))
     return hashlib.sha1(raw.encode()).hexdigest()[:16] + f"|t{threads}"
 
 

@@ -188,7 +188,7 @@ def test_candidates_are_timed_in_interleaved_rounds_and_keep_their_fastest(monke
         def finalize(self):
             pass
 
-        def time_median(self, feeds, warmup, min_reps, max_reps, budget_us, cold_constants=False):
+        def time_median(self, feeds, warmup, min_reps, max_reps, budget_us, cold=0):
             calls.append(self.name)
             return script[self.name][sum(1 for c in calls if c == self.name) - 1]
 
@@ -246,9 +246,10 @@ def test_routine_reading_one_layout_and_writing_another(tmp_path):
 
 
 def test_cold_profiles_time_steps_and_keep_values(monkeypatch):
-    """Profiling runs each timed repetition after flushing the L2 caches and reading the
-    layer's inputs back (cold_constants): the timing is the steps' time, the inputs and
-    outputs are untouched, and warm and cold profiles never share cache entries."""
+    """Profiling runs each timed repetition after flushing the L2 caches (level 1) and also
+    evicting the layer's constants and packed weights from every cache level (level 2), then
+    reading the layer's inputs back: the timing is the steps' time, the inputs and outputs
+    are untouched, and profiles of different rules never share cache entries."""
     from softneuro_ep import _engine
     from softneuro_ep.graph_passes import tune
     from softneuro_ep.profile_cache import machine_fingerprint
@@ -260,10 +261,13 @@ def test_cold_profiles_time_steps_and_keep_values(monkeypatch):
     p.finalize()
     feed = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
     keep = feed.copy()
-    us = p.time_median([feed], 1, 3, 5, 1000.0, cold_constants=True)
-    assert 0 < us < 1e6
-    np.testing.assert_array_equal(feed, keep)
-    np.testing.assert_allclose(p.run([feed])[0], 2 * feed, rtol=1e-6)
-    cold = machine_fingerprint(1)
-    monkeypatch.setattr(tune, "COLD", False)
-    assert machine_fingerprint(1) != cold
+    for level in (1, 2):
+        us = p.time_median([feed], 1, 3, 5, 1000.0, cold=level)
+        assert 0 < us < 1e6
+        np.testing.assert_array_equal(feed, keep)
+        np.testing.assert_allclose(p.run([feed])[0], 2 * feed, rtol=1e-6)
+    prints = set()
+    for level in (0, 1, 2):
+        monkeypatch.setattr(tune, "COLD", level)
+        prints.add(machine_fingerprint(1))
+    assert len(prints) == 3

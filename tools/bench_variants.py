@@ -4,7 +4,8 @@
         --variant cold= --variant warm=profile_cache=/tmp/warm.sqlite,_cold=0
 
 Each --variant is NAME=KEY=VALUE,... : provider options of SoftNeuroExecutionProvider, plus
-`_cold=0` to profile every layer warm (see graph_passes/tune.COLD; such profiles are cached apart).
+`_cold=0` to profile every layer warm, `_cold=l2` to flush only the L2 before cold timings (see
+graph_passes/tune.COLD; each rule's profiles are cached apart).
 Each session is tuned (first run) right after it is created, then all of them and onnxruntime run
 in interleaved blocks (order reversed every other round, each block's first run dropped, a short
 pause between blocks), and the medians are compared. Plans tuned from the same kind of profiles
@@ -48,7 +49,7 @@ def main(argv=None):
     sessions = {}
     cold = tune.COLD
     for name, opts in variants:
-        tune.COLD = opts.pop("_cold", "1") != "0"
+        tune.COLD = tune.COLD_LEVELS[opts.pop("_cold", "memory")]
         o = se.SessionOptions()
         o.intra_op_num_threads = a.threads
         s = se.InferenceSession(model, o, providers=[("SoftNeuroExecutionProvider", opts)])

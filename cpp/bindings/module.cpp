@@ -163,12 +163,12 @@ PYBIND11_MODULE(_engine, m) {
              if (!r || !r->usable()) return false;
              return r->supports(p.make_layer(name, op, to_attrs(attrs), in, out)); })
       .def("time_median", [](Plan& p, const py::list& feeds, int warmup, int min_reps, int max_reps, double budget_us,
-                             bool cold_constants) {
+                             int cold) {
              RunBuffers b = bind_buffers(p, feeds);
              py::gil_scoped_release nogil;
-             return p.time_median(b.in, b.out_ptrs, warmup, min_reps, max_reps, budget_us, cold_constants); },
+             return p.time_median(b.in, b.out_ptrs, warmup, min_reps, max_reps, budget_us, cold); },
            py::arg("feeds"), py::arg("warmup") = 2, py::arg("min_reps") = 5, py::arg("max_reps") = 50,
-           py::arg("budget_us") = 20000.0, py::arg("cold_constants") = false)
+           py::arg("budget_us") = 20000.0, py::arg("cold") = 0)
       .def("set_arena_bytes", &Plan::set_arena_bytes)
       .def("finalize", [](Plan& p) { py::gil_scoped_release nogil; p.finalize(); })
       .def("run", [](Plan& p, const py::list& feeds) { return run_plan(p, feeds, false); })

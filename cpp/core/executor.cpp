@@ -19,7 +19,7 @@ AlignedBuffer::AlignedBuffer(size_t bytes) : n(bytes) {
   p = big_alloc(align64(std::max<size_t>(bytes, 64)));
   if (!p) throw FailError("out of memory allocating " + std::to_string(bytes) + " bytes");
 }
-AlignedBuffer::~AlignedBuffer() { std::free(p); }
+AlignedBuffer::~AlignedBuffer() { big_free(p); }
 
 size_t Plan::Tensor::bytes() const { return (size_t)physical_numel(shape, layout) * dtype_size(dtype); }
 
@@ -163,7 +163,11 @@ int Plan::add_step(const std::string& name, const std::string& op, Attrs attrs,
 void Plan::finalize() {
   if (finalized_) return;
   for (auto& s : steps_) {
-    s.kernel = s.routine->prepare(s.layer);
+    {
+      BigAllocRecorder rec(&s.owned);
+      BigAllocArenaScope in_arena(&weights_);
+      s.kernel = s.routine->prepare(s.layer);
+    }
     workspace_bytes_ = std::max(workspace_bytes_, s.kernel->workspace_bytes());
     // Constant inputs are pre-packed by prepare(); drop the layer's view of them.
     for (auto& t : s.layer.inputs) t.const_data = nullptr;
@@ -213,7 +217,7 @@ void Plan::release(std::unique_ptr<Context> c) {
 
 // Flushes each thread's L2 (writing a private buffer of 2.5x its size), then reads
 // the steps' non-constant inputs back in, a slice per thread.
-void Plan::chill_constants(const Context& c) {
+void Plan::chill_constants(const Context& c, int cold) {
   static const size_t l2 = [] {
     long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
     return (size_t)(v > 0 ? v : 2 << 20);
@@ -226,6 +230,13 @@ void Plan::chill_constants(const Context& c) {
       for (size_t i = 0; i < n; i += 16) junk[i] += 1.f;
     }
   });
+  if (cold == kColdMemory)
+    for (const Step& s : steps_) {
+      evict_from_caches(s.owned);
+      for (int id : s.in)
+        if (id >= 0 && tensors_[id].kind == Kind::Constant && tensors_[id].data)
+          evict_range(tensors_[id].data->p, tensors_[id].bytes());
+    }
   std::vector<std::pair<const char*, size_t>> ranges;
   for (const Step& s : steps_)
     for (int id : s.in)
@@ -244,7 +255,7 @@ void Plan::chill_constants(const Context& c) {
 }
 
 void Plan::run(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
-               std::vector<double>* step_us, bool cold_constants) {
+               std::vector<double>* step_us, int cold) {
   SNEP_CHECK(finalized_, FailError, "plan not finalized");
   SNEP_CHECK((int)feeds.size() == n_inputs_ && (int)outs.size() == n_outputs_, InvalidArgumentError,
              "wrong number of feeds or outputs for this plan");
@@ -256,7 +267,7 @@ void Plan::run(const std::vector<const void*>& feeds, const std::vector<void*>& 
     else if (t.kind == Kind::Output) c->ptrs[i] = outs[t.index];
   }
   void* ws = static_cast<char*>(c->arena->p) + align64(arena_bytes_);
-  if (cold_constants) chill_constants(*c);
+  if (cold != kWarm) chill_constants(*c, cold);
   if (step_us) step_us->assign(steps_.size(), 0.0);
   for (size_t si = 0; si < steps_.size(); ++si) {
     Step& s = steps_[si];
@@ -275,16 +286,16 @@ void Plan::run(const std::vector<const void*>& feeds, const std::vector<void*>& 
 }
 
 double Plan::time_median(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
-                         int warmup, int min_reps, int max_reps, double budget_us, bool cold_constants) {
+                         int warmup, int min_reps, int max_reps, double budget_us, int cold) {
   for (int i = 0; i < warmup; ++i) run(feeds, outs);
   std::vector<double> t, step_us;
   double spent = 0;
   while ((int)t.size() < max_reps && ((int)t.size() < min_reps || spent < budget_us)) {
     auto t0 = std::chrono::steady_clock::now();
-    if (cold_constants) run(feeds, outs, &step_us, true);
+    if (cold != kWarm) run(feeds, outs, &step_us, cold);
     else run(feeds, outs);
     double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    if (cold_constants) us = std::accumulate(step_us.begin(), step_us.end(), 0.0);
+    if (cold != kWarm) us = std::accumulate(step_us.begin(), step_us.end(), 0.0);
     t.push_back(us);
     spent += us;
   }

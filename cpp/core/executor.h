@@ -3,6 +3,7 @@
 // shape by graph_passes/lower.py; run() is the hot path (no Python, no
 // allocation in steady state, safe to call from several threads at once).
 #pragma once
+#include "core/big_alloc.h"
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,7 @@ class Plan {
     Routine* routine = nullptr;
     std::unique_ptr<Kernel> kernel;
     std::vector<int> in, out;  // tensor ids, -1 for an omitted optional input
+    std::vector<const void*> owned;  // blocks big_alloc'd by the kernel's prepare (packed weights)
   };
 
   explicit Plan(int num_threads);
@@ -60,17 +62,19 @@ class Plan {
 
   // feeds[i] / outs[i] point at buffers of the tensors added by add_input/add_output.
   // step_us, when given, receives each step's wall time in microseconds.
-  // cold_constants: before the steps, every thread's L2 is flushed and the steps'
-  // non-constant inputs read back, so constants (weights) come from further away, as
-  // inside a model where a layer's weights were last touched a whole run ago.
+  // cold (kWarm, kColdL2, kColdMemory): before the steps, every thread's L2 is flushed
+  // (kColdMemory: and the steps' constants and packed weights evicted from every cache
+  // level) and the steps' non-constant inputs read back, so weights come from further
+  // away, as inside a model where a layer's weights were last touched a whole run ago.
+  enum Cold { kWarm = 0, kColdL2 = 1, kColdMemory = 2 };
   void run(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
-           std::vector<double>* step_us = nullptr, bool cold_constants = false);
+           std::vector<double>* step_us = nullptr, int cold = kWarm);
 
   // Timing harness: warm-up runs, then repetitions until `max_reps` or
   // `budget_us` of measured time; returns the median run time in microseconds
-  // (with cold_constants, the median of the steps' summed times).
+  // (cold, the median of the steps' summed times).
   double time_median(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
-                     int warmup, int min_reps, int max_reps, double budget_us, bool cold_constants = false);
+                     int warmup, int min_reps, int max_reps, double budget_us, int cold = kWarm);
 
   // Layer as add_step() would see it, for supports() queries without a plan step.
   Layer make_layer(const std::string& name, const std::string& op, Attrs attrs,
@@ -95,10 +99,11 @@ class Plan {
   void release(std::unique_ptr<Context> c);
   TensorInfo info(int id) const;
   static Routine& view_routine();
-  void chill_constants(const Context& c);
+  void chill_constants(const Context& c, int cold);
   void check_view(const Step& s, const std::string& name) const;
 
   ThreadPool pool_;
+  HugeArena weights_;  // the kernels' packed weights (declared first: outlives steps_)
   std::vector<Tensor> tensors_;
   std::vector<Step> steps_;
   size_t arena_bytes_ = 0, workspace_bytes_ = 0, total_bytes_ = 0;

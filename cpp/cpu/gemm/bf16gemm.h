@@ -102,7 +102,7 @@ class Bf16Buf {
   }
   uint16_t* data() const { return p_.get(); }
  private:
-  struct Free { void operator()(uint16_t* p) const { std::free(p); } };
+  struct Free { void operator()(uint16_t* p) const { big_free(p); } };
   std::unique_ptr<uint16_t, Free> p_;
 };
 

@@ -120,7 +120,7 @@ class FloatBuf {
   float* data() const { return p_.get(); }
   int64_t size() const { return n_; }
  private:
-  struct Free { void operator()(float* p) const { std::free(p); } };
+  struct Free { void operator()(float* p) const { big_free(p); } };
   std::unique_ptr<float, Free> p_;
   int64_t n_ = 0;
 };

@@ -80,7 +80,7 @@ class ByteBuf {
   }
   uint8_t* data() const { return p_.get(); }
  private:
-  struct Free { void operator()(uint8_t* p) const { std::free(p); } };
+  struct Free { void operator()(uint8_t* p) const { big_free(p); } };
   std::unique_ptr<uint8_t, Free> p_;
 };
 
