@@ -160,8 +160,9 @@ def specialize(graph, input_shapes, num_threads, optimize=True, routine_choice=N
         routine_choice = _saved_quant_choice(g, types, tune_options, routine_choice)
     if tuned is not None and tune_options.tuning == "dprs":
         from .thread_check import lower_checked
+        budgeted = tune_options.accuracy_budget is not None or tune_options.memory_limit_mb is not None
         plan, out_names, g, types, routine_choice = lower_checked(g, types, feed_names, num_threads, routine_choice,
-                                                                  tuned, cache)
+                                                                  tuned, cache, budgeted)
     else:
         plan, out_names = lower(g, types, feed_names, num_threads, routine_choice)
     if export_path:

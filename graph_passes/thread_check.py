@@ -1,4 +1,14 @@
-"""Whole-plan check of single-thread ("/t1") routine choices in multi-thread sessions.
+"""Whole-plan checks of choices DPRS prices badly from layers timed alone.
+
+Layouts: DPRS may put a stage of layers in NCHW (GEMM 1x1, Winograd) where their
+NCHW16c routines profiled a few percent slower; from one tuning to the next such
+near-tied stages flip. In the model the NCHW stage often runs far slower than its
+profiles (ResNet50's 56x56 1x1 convs as NCHW GEMMs: about half onnxruntime's speed).
+So when DPRS left any layer with an NCHW16c routine off NCHW16c, DPRS is solved again
+with those layers kept on NCHW16c, both plans are timed whole, and the alternative is
+kept when it wins by CLEAR_WIN (blocked_checked).
+
+Threads: single-thread ("/t1") routine choices in multi-thread sessions.
 
 DPRS prices each layer by its time in isolation. In a multi-thread session that
 misjudges the "/t1" variants: alone, a layer's input sits in the one core's
@@ -21,7 +31,8 @@ import json
 
 import numpy as np
 
-from ..capi.onnxruntime_pybind11_state import EngineError
+from ..capi.onnxruntime_pybind11_state import EngineError, Fail, InvalidArgument
+from ..capi.onnxruntime_pybind11_state import NotImplemented as NotImpl
 from .dtypes import np_dtype
 from .lower import lower
 from .tune import QPREFIX
@@ -32,6 +43,7 @@ MAX_RUN_US = 150e3    # skip the check for plans slower than this (its cost woul
 ROUNDS = 3            # A/B rounds, each timing each plan twice after one warm-up run
 CACHE_VERSION = 2  # 2: min of the rounds (was their median)
 CACHE_ROUTINES = ("plan/thread_check/dprs", "plan/thread_check/all_threads")
+LAYOUT_ROUTINES = ("plan/layout_check/dprs", "plan/layout_check/blocked")
 
 
 def _feeds(types, feed_names, rng):
@@ -65,10 +77,10 @@ def plan_signature(g, types, choice, alt):
     return hashlib.sha1(raw.encode()).hexdigest()
 
 
-def _cached(cache, machine, sig):
+def _cached(cache, machine, sig, routines=CACHE_ROUTINES):
     if cache is None:
         return None
-    keys = [(r, CACHE_VERSION, sig) for r in CACHE_ROUTINES]
+    keys = [(r, CACHE_VERSION, sig) for r in routines]
     hit = cache.get_many(machine, keys)
     return (hit[keys[0]], hit[keys[1]]) if len(hit) == 2 else None
 
@@ -84,42 +96,85 @@ def all_threads_alternative(choice, candidates):
     return {**choice, **alt} if alt else None
 
 
-def lower_checked(g, types, feed_names, threads, choice, tuned, cache=None):
-    """lower() of the faster of `choice` and its all-threads alternative.
-    Returns (plan, out_names, graph, types, choice); records the timings on tuned.thread_check
-    and in `cache` (a ProfileCache), where a later session finds them."""
-    alt = all_threads_alternative(choice, getattr(tuned, "candidates", {}) or {}) if threads > 1 else None
-    if alt is None:
-        plan, outs = lower(g, types, feed_names, threads, choice)
-        return plan, outs, g, types, choice
+class _Skip(Exception):
+    """The two plans could not be compared (why in its message)."""
+
+
+def _timed_pair(g, types, feed_names, threads, choice, alt, cache, routines):
+    """Both plans lowered and timed in turn (or their timings from `cache`, stored under
+    `routines` and a signature of the graph and both choices). Returns
+    (a_us, b_us, cached, plans): plans are the lowered ((plan, outs, g, types) of choice,
+    of alt) when timed now, else None. Raises _Skip."""
     from ..profile_cache import machine_fingerprint
     machine, sig = machine_fingerprint(threads), plan_signature(g, types, choice, alt)
-    known = _cached(cache, machine, sig)
+    known = _cached(cache, machine, sig, routines)
     if known is not None:
-        return _keep(g, types, feed_names, threads, choice, alt, tuned, *known, cached=True)
+        return known[0], known[1], True, None
     ga, ta = g.copy(), dict(types)
     plan_a, outs_a = lower(ga, ta, feed_names, threads, choice)
-    try:
+    try:  # the alternative is optional: whatever keeps it from lowering or running skips the check
         feeds = _feeds(types, feed_names, np.random.default_rng(0))
         first = _time(plan_a, feeds)
         if first > MAX_RUN_US:
-            tuned.thread_check = {"skipped": f"a run takes {first / 1e3:.0f} ms"}
-            return plan_a, outs_a, ga, ta, choice
+            raise _Skip(f"a run takes {first / 1e3:.0f} ms")
         gb, tb = g.copy(), dict(types)
         plan_b, outs_b = lower(gb, tb, feed_names, threads, alt)
         ra, rb = [], []
         for _ in range(ROUNDS):
             ra.append(_time(plan_a, feeds))
             rb.append(_time(plan_b, feeds))
-    except (EngineError, RuntimeError, ValueError) as e:
-        tuned.thread_check = {"skipped": f"could not time the plans: {e}"}
-        return plan_a, outs_a, ga, ta, choice
+    except (EngineError, RuntimeError, ValueError, NotImpl, InvalidArgument, Fail) as e:
+        raise _Skip(f"could not time the plans: {e}") from None
     # the fastest round of each: slow spells of a shared VM only ever add time
     a_us, b_us = float(min(ra)), float(min(rb))
     if cache is not None:
-        cache.put_many(machine, [(r, CACHE_VERSION, sig, us) for r, us in zip(CACHE_ROUTINES, (a_us, b_us))])
-    return _keep(g, types, feed_names, threads, choice, alt, tuned, a_us, b_us, cached=False,
-                 plans=((plan_a, outs_a, ga, ta), (plan_b, outs_b, gb, tb)))
+        cache.put_many(machine, [(r, CACHE_VERSION, sig, us) for r, us in zip(routines, (a_us, b_us))])
+    return a_us, b_us, False, ((plan_a, outs_a, ga, ta), (plan_b, outs_b, gb, tb))
+
+
+def blocked_checked(g, types, feed_names, threads, choice, tuned, cache=None, budgeted=False):
+    """`choice`, or the all-NCHW16c alternative of it (tune.blocked_alternative) when that
+    plan, timed whole against it, is faster by CLEAR_WIN. Float32 plans without budgets
+    only (no qint8 or reduced-precision routine; budgeted: an accuracy or memory budget
+    shaped the choice); the timings go to tuned.layout_check and to `cache`."""
+    from .tune import blocked_alternative, parse_descriptor
+    if (budgeted or choice != tuned.choice
+            or any(d.startswith(QPREFIX) or parse_descriptor(d)[1] not in (None, "float32") for d in choice.values())):
+        return choice
+    alt = blocked_alternative(tuned)
+    if alt is None:
+        return choice
+    try:
+        a_us, b_us, cached, _ = _timed_pair(g, types, feed_names, threads, choice, alt, cache, LAYOUT_ROUTINES)
+    except _Skip as e:
+        tuned.layout_check = {"skipped": str(e)}
+        return choice
+    keep_b = b_us < CLEAR_WIN * a_us
+    tuned.layout_check = {"dprs_us": a_us, "blocked_us": b_us, "kept": "blocked" if keep_b else "dprs",
+                          "layers": sum(1 for k in alt if alt[k] != choice[k]), "cached": cached}
+    if keep_b:
+        tuned.choice = dict(alt)
+        return alt
+    return choice
+
+
+def lower_checked(g, types, feed_names, threads, choice, tuned, cache=None, budgeted=False):
+    """lower() of the faster of `choice` and its all-threads alternative, after the layout
+    check (blocked_checked) settled the layouts. Returns (plan, out_names, graph, types,
+    choice); records the timings on tuned.thread_check and in `cache` (a ProfileCache),
+    where a later session finds them."""
+    choice = blocked_checked(g, types, feed_names, threads, choice, tuned, cache, budgeted)
+    alt = all_threads_alternative(choice, getattr(tuned, "candidates", {}) or {}) if threads > 1 else None
+    if alt is None:
+        plan, outs = lower(g, types, feed_names, threads, choice)
+        return plan, outs, g, types, choice
+    try:
+        a_us, b_us, cached, plans = _timed_pair(g, types, feed_names, threads, choice, alt, cache, CACHE_ROUTINES)
+    except _Skip as e:
+        tuned.thread_check = {"skipped": str(e)}
+        plan, outs = lower(g, types, feed_names, threads, choice)
+        return plan, outs, g, types, choice
+    return _keep(g, types, feed_names, threads, choice, alt, tuned, a_us, b_us, cached=cached, plans=plans)
 
 
 def _keep(g, types, feed_names, threads, choice, alt, tuned, a_us, b_us, cached, plans=None):

@@ -60,6 +60,7 @@ class TuneResult:
     error: Optional[float] = None      # measured output error of the plan (accuracy-budgeted tuning)
     memory_bytes: Optional[int] = None  # estimated peak memory of the plan (memory-budgeted tuning)
     thread_check: Optional[dict] = None  # thread_check.lower_checked's timings and verdict
+    layout_check: Optional[dict] = None  # thread_check.blocked_checked's timings and verdict
     workspaces: Dict[str, Dict[str, float]] = field(default_factory=dict)  # node -> {candidate key: kernel bytes}
 
 
@@ -586,6 +587,34 @@ def choose_routines(g, types, threads, opts, cache=None):
     result.predicted_us = float(sum(v for v in result.times.values() if not math.isnan(v)) +
                                 sum(a[3] for a in result.adapts))
     return result
+
+
+BLOCKED = "nchw16c"
+
+
+def blocked_alternative(result):
+    """DPRS's plan again with every layer that has a float32 routine writing NCHW16c kept
+    on one (None when that is what DPRS chose, or there is nothing to re-solve). DPRS
+    prices layers alone, so a stage of near-tied layers flips between NCHW (GEMM 1x1,
+    Winograd) and NCHW16c from one tuning to the next; in ResNet50 the NCHW stage's
+    56x56 1x1 convs ran at half onnxruntime's speed in the model."""
+    solve = getattr(result, "solve", None)
+    if solve is None or not getattr(result, "dp_layers", None):
+        return None
+    def blocked_out(key):
+        return not key.startswith(QPREFIX) and io_layouts(key)[1] == BLOCKED
+    keep = {L.name for L in result.dp_layers if any(blocked_out(c.routine) for c in L.candidates)}
+    if all(blocked_out(result.choice[n]) for n in keep if n in result.choice):
+        return None
+    saved = (dict(result.choice), dict(result.times), list(result.adapts), result.predicted_us)
+    try:
+        solve(lambda name, key: 0.0 if name not in keep or blocked_out(key) else 1e12)
+        alt = dict(result.choice)
+    except InvalidArgument:  # pins that need the other layouts
+        alt = None
+    finally:
+        result.choice, result.times, result.adapts, result.predicted_us = saved
+    return alt if alt != result.choice else None
 
 
 def _solve_dprs(result, adapt, penalty=None):

@@ -106,3 +106,65 @@ def test_the_verdict_is_cached_with_the_profiles(tmp_path):
         spec = _spec(_session(cache, 2), x)
         assert spec.tuned.thread_check["kept"] == kept and spec.tuned.thread_check["cached"] is True
         assert all(d.endswith(T1) == (kept == "dprs") for d in _convs(spec)), _convs(spec)
+
+
+# ---- layout check: DPRS's plan against its all-NCHW16c alternative ----------------------------
+def _rig_plain(con):
+    """Every NCHW conv routine looks twice as fast as the NCHW16c ones: DPRS picks NCHW."""
+    layers = "median_us > 0 AND routine NOT LIKE 'plan/%'"
+    con.execute(f"UPDATE profile SET median_us = 1.0 WHERE {layers} AND routine LIKE 'cpu:float32:nchw/%'")
+    con.execute(f"UPDATE profile SET median_us = 2.0 WHERE {layers} AND routine LIKE 'cpu:float32:nchw16c/%'")
+
+
+def test_plain_layout_choices_are_checked_against_nchw16c_on_the_whole_plan(tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    x = np.random.default_rng(3).standard_normal((1, 4, 16, 16)).astype(np.float32)
+    want = _session(tmp_path / "ref.sqlite", 1).run(None, {"x": x})[0]
+    _spec(_session(cache, 1), x)
+    with sqlite3.connect(cache) as con:
+        _rig_plain(con)
+    sess = _session(cache, 1)
+    spec = _spec(sess, x)
+    check = spec.tuned.layout_check
+    assert check is not None and check["layers"] >= 2, check
+    assert check["dprs_us"] > 0 and check["blocked_us"] > 0 and check["cached"] is False
+    convs = _convs(spec)
+    assert len(convs) == 2
+    if check["kept"] == "blocked":
+        assert all(":nchw16c/" in d or ">nchw16c/" in d for d in convs), convs
+        assert all(spec.tuned.choice[n] == d for n, _, d in spec.plan.step_routines() if n in spec.tuned.choice)
+    else:
+        assert check["kept"] == "dprs" and all(d.startswith("cpu:float32:nchw/") for d in convs), convs
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)
+    # a later session reads the verdict from the cache, and a cached verdict decides the plan
+    again = _spec(_session(cache, 1), x)
+    assert again.tuned.layout_check == {**check, "cached": True} and _convs(again) == convs
+    for kept, (dprs, blocked) in (("blocked", (100.0, 10.0)), ("dprs", (10.0, 100.0))):
+        with sqlite3.connect(cache) as con:
+            con.execute("UPDATE profile SET median_us = ? WHERE routine = 'plan/layout_check/dprs'", (dprs,))
+            con.execute("UPDATE profile SET median_us = ? WHERE routine = 'plan/layout_check/blocked'", (blocked,))
+        s = _session(cache, 1)
+        spec = _spec(s, x)
+        assert spec.tuned.layout_check["kept"] == kept, spec.tuned.layout_check
+        assert all((":nchw16c/" in d or ">nchw16c/" in d) == (kept == "blocked") for d in _convs(spec)), _convs(spec)
+        np.testing.assert_allclose(s.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)
+
+
+def test_all_nchw16c_plans_and_budgeted_plans_are_not_layout_checked(tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    x = np.zeros((1, 4, 16, 16), np.float32)
+    _spec(_session(cache, 1), x)
+    with sqlite3.connect(cache) as con:  # NCHW16c twice as fast: DPRS already picks it
+        layers = "median_us > 0 AND routine NOT LIKE 'plan/%'"
+        con.execute(f"UPDATE profile SET median_us = 2.0 WHERE {layers} AND routine LIKE 'cpu:float32:nchw/%'")
+        con.execute(f"UPDATE profile SET median_us = 1.0 WHERE {layers} AND routine LIKE 'cpu:float32:nchw16c/%'")
+    spec = _spec(_session(cache, 1), x)
+    assert spec.tuned.layout_check is None
+    assert all("nchw16c/" in d for d in _convs(spec)), _convs(spec)
+    with sqlite3.connect(cache) as con:
+        _rig_plain(con)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    budgeted = ort.InferenceSession(_model(), so, providers=[("SoftNeuroExecutionProvider", {
+        "profile_cache": str(cache), "dtypes": "float32", "memory_limit_mb": "512"})])
+    assert _spec(budgeted, x).tuned.layout_check is None

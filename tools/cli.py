@@ -104,7 +104,8 @@ def cmd_tune(a):
         print(json.dumps({"model": name, "plan_file": a.output, "steps": steps, "dtypes": dtypes,
                           "predicted_ms": predicted, "measured_ms": measured, "adapts": t.adapts if t else [],
                           "error": error, "memory_bytes": memory,
-                          "thread_check": t.thread_check if t else None}, indent=1))
+                          "thread_check": t.thread_check if t else None,
+                          "layout_check": t.layout_check if t else None}, indent=1))
         return
     print(f"model: {name}   tuning: {a.tuning}   session+tuning {t_tune:.2f} s")
     for k, (n, op, d) in enumerate(steps):
@@ -113,6 +114,10 @@ def cmd_tune(a):
     print(f"adapts inserted: {sum(1 for s in steps if s[1] in ('Reorder', 'QuantizeLinear', 'DequantizeLinear'))}"
           f"   qint8 layers: {sum(1 for s in steps if dtypes.get(s[0]) == 'qint8')}")
     print(f"predicted {predicted:.2f} ms   measured {measured:.2f} ms (median)")
+    lc = t.layout_check if t else None
+    if lc and "kept" in lc:
+        print(f"NCHW16c alternative ({lc['layers']} layers differ): plan {lc['dprs_us'] / 1e3:.2f} ms, all NCHW16c "
+              f"{lc['blocked_us'] / 1e3:.2f} ms: kept {'NCHW16c' if lc['kept'] == 'blocked' else 'the plan'}")
     tc = t.thread_check if t else None
     if tc and "kept" in tc:
         print(f"single-thread routines on {tc['layers']} layers: plan {tc['dprs_us'] / 1e3:.2f} ms, all threads "
