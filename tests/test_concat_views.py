@@ -193,3 +193,18 @@ def test_bench_variants_tool(tmp_path, capsys):
           "--variant", f"warm=profile_cache={tmp_path / 'w.sqlite'},_cold=0"])
     out = capsys.readouterr().out
     assert all(f"  {k} " in out for k in ("cold", "warm", "onnxruntime"))
+
+
+def test_bench_sessions_tool(tmp_path, capsys):
+    """tools/bench_sessions: sessions of one saved plan (the first writes it) timed step by step in turn."""
+    import re
+    from softneuro_ep.tools.bench_sessions import main
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_bn_model())
+    plan = tmp_path / "m.plan"
+    main(["--model", str(path), "--plan", str(plan), "--sessions", "3", "--rounds", "2", "--runs", "1", "--top", "2"])
+    out = capsys.readouterr().out
+    assert plan.exists()
+    totals = re.search(r"totals \(sum of step medians\): (.*)   spread (\d+\.\d)%", out)
+    assert totals and len(re.findall(r"[\d.]+ ms", totals.group(1))) == 3, out
+    assert len([ln for ln in out.splitlines() if ln.endswith("  us")]) == 2, out
