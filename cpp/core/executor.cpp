@@ -162,10 +162,12 @@ int Plan::add_step(const std::string& name, const std::string& op, Attrs attrs,
 
 void Plan::finalize() {
   if (finalized_) return;
+  const char* arena_env = std::getenv("SNEP_WEIGHT_ARENA");  // "0": packed weights on the heap (comparisons)
+  const bool use_arena = !(arena_env && arena_env[0] == '0');
   for (auto& s : steps_) {
     {
       BigAllocRecorder rec(&s.owned);
-      BigAllocArenaScope in_arena(&weights_);
+      BigAllocArenaScope in_arena(use_arena ? &weights_ : nullptr);
       s.kernel = s.routine->prepare(s.layer);
     }
     workspace_bytes_ = std::max(workspace_bytes_, s.kernel->workspace_bytes());
