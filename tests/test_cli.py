@@ -61,3 +61,15 @@ def test_profile_and_tune(small_model, tmp_path, capsys):
     main(["tune", small_model, "-o", str(plan), "--json", "--threads", "1"])
     tuned = json.loads(capsys.readouterr().out)
     assert plan.exists() and tuned["predicted_ms"] > 0 and tuned["measured_ms"] > 0
+
+
+def test_bench_reports_the_spread_of_block_pair_ratios(small_model):
+    """tools.bench.compare: besides the ratio of the medians, the quartiles of the ratios of
+    adjacent onnxruntime / softneuro-ep blocks, which bracket how far the ratio moves."""
+    from softneuro_ep.tools.bench import compare, make_sessions, random_feed
+    data = open(small_model, "rb").read()
+    ref, ours = make_sessions(data, 1)
+    r = compare(data, random_feed(ours, 1), 1, budget_s=0.0, block=3, min_blocks=4, sessions=(ref, ours))
+    assert r["blocks"] == 4 and r["runs"] == 12
+    assert 0 < r["ratio_q1"] <= r["ratio_q3"]
+    assert r["rel_l2"] < 1e-4

@@ -1,5 +1,7 @@
 """Latency of the benchmark model set against onnxruntime, interleaved, plus
-session creation; prints a markdown table for BENCHMARKS.md.
+session creation; prints a markdown table for BENCHMARKS.md. Besides the ratio of the
+medians, each row gives the quartiles of the ratios of adjacent block pairs: how far the
+ratio itself moves on this machine.
 
     python -m softneuro_ep.tools.bench_models [--models resnet50,mobilenet_v2] [--threads 1,2] [--budget 15]
 """
@@ -26,20 +28,20 @@ def main(argv=None):
     print(f"machine: {info['model']}, {info['hardware_threads']} hardware threads, "
           f"avx512f={info['avx512f']}, python {platform.python_version()}")
     print()
-    print("| model | threads | onnxruntime ms | softneuro-ep ms | ratio ort/ours | rel L2 |")
-    print("|---|---|---|---|---|---|")
+    print("| model | threads | onnxruntime ms | softneuro-ep ms | ratio ort/ours | block-pair ratio Q1-Q3 | rel L2 |")
+    print("|---|---|---|---|---|---|---|")
     for name in a.models.split(","):
         data = build(name, **SIZES.get(name, {})).SerializeToString()
         for t in (int(x) for x in a.threads.split(",")):
             ref, ours = make_sessions(data, t)
             feed = random_feed(ours, 1)
             r = compare(data, feed, t, budget_s=a.budget, sessions=(ref, ours))
-            print(f"| {name} | {t} | {r['ort_ms']:.2f} | {r['ours_ms']:.2f} | {r['ratio']:.2f} | {r['rel_l2']:.1e} |",
-                  flush=True)
+            print(f"| {name} | {t} | {r['ort_ms']:.2f} | {r['ours_ms']:.2f} | {r['ratio']:.2f} | "
+                  f"{r['ratio_q1']:.2f}-{r['ratio_q3']:.2f} ({r['blocks']} pairs) | {r['rel_l2']:.1e} |", flush=True)
             del ref, ours
         if a.creation:
             o, u = session_creation(data, 2)
-            print(f"| {name} session creation | 2 | {o * 1e3:.0f} | {u * 1e3:.0f} | {o / u:.2f} | |", flush=True)
+            print(f"| {name} session creation | 2 | {o * 1e3:.0f} | {u * 1e3:.0f} | {o / u:.2f} | | |", flush=True)
 
 
 if __name__ == "__main__":

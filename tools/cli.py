@@ -217,7 +217,8 @@ def cmd_bench(a):
         return
     print(f"{name}: threads {r['threads']}, {r['runs']} runs each")
     print(f"  onnxruntime {r['ort_ms']:.3f} ms (IQR {r['ort_iqr_ms']:.3f})   softneuro-ep {r['ours_ms']:.3f} ms "
-          f"(IQR {r['ours_iqr_ms']:.3f})   ratio ort/ours {r['ratio']:.3f}   rel L2 {r['rel_l2']:.2e}")
+          f"(IQR {r['ours_iqr_ms']:.3f})   ratio ort/ours {r['ratio']:.3f} (block pairs {r['ratio_q1']:.3f}-"
+          f"{r['ratio_q3']:.3f})   rel L2 {r['rel_l2']:.2e}")
     if a.layers:
         from .layer_table import layer_rows, print_rows
         print()
