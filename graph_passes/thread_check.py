@@ -2,11 +2,12 @@
 
 Layouts: DPRS may put a stage of layers in NCHW (GEMM 1x1, Winograd) where their
 NCHW16c routines profiled a few percent slower; from one tuning to the next such
-near-tied stages flip. In the model the NCHW stage often runs far slower than its
-profiles (ResNet50's 56x56 1x1 convs as NCHW GEMMs: about half onnxruntime's speed).
-So when DPRS left any layer with an NCHW16c routine off NCHW16c, DPRS is solved again
-with those layers kept on NCHW16c, both plans are timed whole, and the alternative is
-kept when it wins by CLEAR_WIN (blocked_checked).
+near-tied stages flip, and layers timed alone do not show what the stage's Reorders
+and cache traffic cost in the model (one per-layer reading of ResNet50 had its 56x56
+1x1 convs as NCHW GEMMs at half onnxruntime's speed). So when DPRS left any layer with
+an NCHW16c routine off NCHW16c, DPRS is solved again with those layers kept on
+NCHW16c, both plans are timed whole, and the alternative is kept when it wins by
+CLEAR_WIN (blocked_checked).
 
 Threads: single-thread ("/t1") routine choices in multi-thread sessions.
 

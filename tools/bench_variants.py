@@ -8,8 +8,8 @@ Each --variant is NAME=KEY=VALUE,... : provider options of SoftNeuroExecutionPro
 graph_passes/tune.COLD; each rule's profiles are cached apart).
 Each session is tuned (first run) right after it is created, then all of them and onnxruntime run
 in interleaved blocks (order reversed every other round, each block's first run dropped, a short
-pause between blocks), and the medians are compared. Plans tuned from the same kind of profiles
-differ by 10-20% on a shared VM: this compares plans, not a single tuning.
+pause between blocks), and the medians are compared. On this shared VM even sessions of one saved
+plan read up to 10% apart in such a run: repeat it before reading a difference between plans.
 """
 import argparse
 import time

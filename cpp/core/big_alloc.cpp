@@ -1,7 +1,6 @@
 #include "core/big_alloc.h"
 
 #include <cstdint>
-#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -34,11 +33,10 @@ thread_local HugeArena* t_arena = nullptr;
 
 constexpr size_t kHuge = size_t(2) << 20;
 
-// Blocks from 2 MiB up are mapped afresh (2 MiB aligned, advised for huge pages before the
-// first touch) and unmapped when freed. From the heap they were often memory that earlier
-// frees had returned, already faulted in as 4 KiB pages that the advice no longer changes:
-// sessions of one plan then ran up to 15% apart depending on what ran before them.
-// `size` bytes (a multiple of 2 MiB), 2 MiB aligned, advised for huge pages before the first touch.
+// `size` bytes (a multiple of 2 MiB), 2 MiB aligned, advised for huge pages before the first
+// touch. Blocks from 2 MiB up are mapped afresh like this and unmapped when freed: from the
+// heap they could be memory earlier frees returned, already faulted in as 4 KiB pages that
+// the advice no longer changes.
 void* map_huge(size_t size) {
 #if defined(__linux__)
   const size_t span = size + kHuge;
@@ -145,12 +143,6 @@ void* HugeArena::alloc(size_t bytes) {
   if (!base) return nullptr;
   chunks_.push_back(Chunk{base, size, bytes});
   return base;
-}
-
-size_t HugeArena::mapped_bytes() const {
-  size_t n = 0;
-  for (const Chunk& c : chunks_) n += c.size;
-  return n;
 }
 
 BigAllocArenaScope::BigAllocArenaScope(HugeArena* arena) : prev_(t_arena) { t_arena = arena; }

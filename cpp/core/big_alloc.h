@@ -6,7 +6,6 @@
 // packed weights its kernels allocated from every cache level (cold profiles).
 #pragma once
 #include <cstddef>
-#include <utility>
 #include <vector>
 
 namespace snep {
@@ -27,8 +26,8 @@ class BigAllocRecorder {
 // Bump allocation from 2 MiB-aligned mappings advised for huge pages, released all at
 // once when the arena is destroyed. While a BigAllocArenaScope is alive on a thread,
 // big_alloc on that thread takes its blocks from the arena (big_free of such a block
-// only unregisters it): a plan's packed weights, most of them far below 2 MiB, then sit
-// on huge pages too instead of heap pages scattered wherever earlier frees left them.
+// only unregisters it, so blocks a prepare frees again stay mapped until then): a plan's
+// packed weights, most of them far below 2 MiB, then sit on huge pages too.
 class HugeArena {
  public:
   HugeArena() = default;
@@ -36,7 +35,6 @@ class HugeArena {
   HugeArena(const HugeArena&) = delete;
   HugeArena& operator=(const HugeArena&) = delete;
   void* alloc(size_t bytes);   // 64-byte aligned; nullptr when the mapping fails
-  size_t mapped_bytes() const;
  private:
   struct Chunk {
     char* base;

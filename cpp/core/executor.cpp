@@ -217,8 +217,9 @@ void Plan::release(std::unique_ptr<Context> c) {
   free_ctx_.push_back(std::move(c));
 }
 
-// Flushes each thread's L2 (writing a private buffer of 2.5x its size), then reads
-// the steps' non-constant inputs back in, a slice per thread.
+// Flushes each thread's L2 (writing a private buffer of 2.5x its size); with kColdMemory
+// also evicts the steps' constants and the blocks their kernels allocated at prepare from
+// every cache level; then reads the steps' non-constant inputs back in, a slice per thread.
 void Plan::chill_constants(const Context& c, int cold) {
   static const size_t l2 = [] {
     long v = sysconf(_SC_LEVEL2_CACHE_SIZE);

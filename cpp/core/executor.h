@@ -3,13 +3,13 @@
 // shape by graph_passes/lower.py; run() is the hot path (no Python, no
 // allocation in steady state, safe to call from several threads at once).
 #pragma once
-#include "core/big_alloc.h"
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "core/big_alloc.h"
 #include "core/routine.h"
 #include "core/thread_pool.h"
 
