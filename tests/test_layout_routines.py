@@ -236,10 +236,10 @@ def test_conv16c(algo, data):
 BIG_CONVS = [(200, 80, 9, 9, 1, 1, 0), (40, 72, 10, 11, 3, 1, 1), (48, 64, 13, 13, 3, 2, 1),
              (100, 36, 6, 20, 1, 2, 0), (33, 130, 7, 7, 3, 1, 1)]
 # developer overrides of the tiling (read at prepare): the defaults, then tiny chunks and pieces,
-# the groups walked outside and inside the pieces
+# the groups walked outside and inside the pieces, each weight-prefetch mode (none, burst, spread)
 TILINGS = [{}, {"SNEP_C16_WL1": "1", "SNEP_C16_PX": "5", "SNEP_C16_ORDER": "0"},
            {"SNEP_C16_OCG": "3", "SNEP_C16_PF": "0", "SNEP_C16_ORDER": "1"},
-           {"SNEP_C16_OCG": "2", "SNEP_C16_PX": "1000", "SNEP_C16_ORDER": "0"},
+           {"SNEP_C16_OCG": "2", "SNEP_C16_PX": "1000", "SNEP_C16_ORDER": "0", "SNEP_C16_PF": "1"},
            {"SNEP_C16_WL1": "1", "SNEP_C16_PX": "7", "SNEP_C16_ORDER": "1"}]
 
 

@@ -36,7 +36,9 @@ struct ConvArgs {
   int64_t ur;                   // output columns per register tile (at most kConvMaxUr[blocks])
   int64_t icb_chunk = 1 << 30;  // input blocks per pass over a piece (direct conv)
   int64_t row_pieces = 1, col_pieces = 1;  // direct conv: the output plane is cut into near-equal pieces
-  int prefetch = 1;             // software-prefetch the next chunk's weights into L2 (direct conv)
+  // software prefetch of the next chunk's weights into L2 (direct conv): 0 none, 1 a burst at
+  // the start of each tile, 2 (default) a few lines before each kernel tap of the tile
+  int prefetch = 2;
   int piece_outer = 0;          // direct conv: items walk every group of a piece before the next piece
   int plain_in = 0;             // direct conv: x is NCHW (C channels), y still NCHW16c
   int64_t C = 0;                // input channels (read when plain_in)

@@ -159,7 +159,7 @@ class Conv16cKernel : public Kernel {
       g_.ow_lo = 0;
       g_.ow_hi = g_.OW;
     }
-    g_.prefetch = env_int("SNEP_C16_PF", 1) != 0;
+    g_.prefetch = (int)env_int("SNEP_C16_PF", 2);
     const int64_t px = std::max<int64_t>(1, env_int("SNEP_C16_PX", kPiecePixels));
     if (g_.OH == 1) {
       g_.col_pieces = std::max<int64_t>(1, g_.OW / std::max<int64_t>(g_.ur, px / g_.ur * g_.ur));
