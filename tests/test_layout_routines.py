@@ -528,3 +528,22 @@ def bench(threads=1):
 
 if __name__ == "__main__":
     bench(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+
+
+@needs_avx512
+def test_bench_conv16c_variants_tool(capsys, monkeypatch):
+    """tools/bench_conv16c_variants: one-layer plans under kernel switches, timed in turn; the
+    process environment is left as it was (the switches are read only while a plan is built)."""
+    from softneuro_ep.tools import bench_conv16c_variants as tool
+    monkeypatch.delenv("SNEP_C16_PF", raising=False)
+    monkeypatch.setenv("SNEP_C16_UR", "6")
+    rows = tool.main(["--variant", "base=", "--variant", "burst=SNEP_C16_PF=1,SNEP_C16_UR=4",
+                      "--variant", "two=_threads=2", "--shapes", "20,40,9,3,1;33,16,6,1,2",
+                      "--rounds", "2", "--cold", "0"])
+    assert "SNEP_C16_PF" not in os.environ and os.environ["SNEP_C16_UR"] == "6"
+    assert [r[0] for r in rows] == [(20, 40, 9, 3, 1), (33, 16, 6, 1, 2)]
+    assert rows[0][1] == 2 * 20 * 40 * 9 * 9 * 9 and rows[1][1] == 2 * 33 * 16 * 3 * 3
+    for _, _, t in rows:
+        assert set(t) == {"base", "burst", "two"} and all(v > 0 for v in t.values())
+    out = capsys.readouterr().out
+    assert "20,40,9,3,1" in out and "33,16,6,1,2" in out and out.strip().splitlines()[-1].startswith("total")
