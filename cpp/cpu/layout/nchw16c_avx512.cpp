@@ -1,7 +1,11 @@
 // AVX-512 kernels over NCHW16c float32 tensors: direct and depthwise Conv
 // (bias, residual and activation fused), pooling, elementwise ops. One zmm
 // holds the 16 channels of one pixel. See layout_kernels.h for the contracts.
+// GCC 12 flags its own maskz/undefined intrinsics as maybe-uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+
+#include <type_traits>
 
 #include "cpu/layout/layout_kernels.h"
 
@@ -81,6 +85,33 @@ inline __m512 act_vec(const ActP& a, __m512 v) {
   return v;
 }
 
+// act_vec with the kind fixed at compile time (-1: any kind, chosen at run time).
+template <int ACT>
+__attribute__((always_inline)) inline __m512 act_fixed(const ActP& a, __m512 v) {
+  if (ACT == kNone) return v;
+  if (ACT == kRelu) return _mm512_max_ps(v, _mm512_setzero_ps());
+  if (ACT == kClip) return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(a.a)), _mm512_set1_ps(a.b));
+  if (ACT == kHardSwish) {
+    __m512 h = _mm512_fmadd_ps(v, _mm512_set1_ps(1.f / 6.f), _mm512_set1_ps(0.5f));
+    h = _mm512_max_ps(_mm512_setzero_ps(), _mm512_min_ps(_mm512_set1_ps(1.f), h));
+    return _mm512_mul_ps(v, h);
+  }
+  return act_vec(a, v);
+}
+
+// Calls f(std::integral_constant<int, ACT>) with ACT the activation kind where it has a
+// fixed-kind instantiation (the common ones), else -1.
+template <class F>
+__attribute__((always_inline)) inline void with_act(int kind, F&& f) {
+  switch (kind) {
+    case kNone: return f(std::integral_constant<int, kNone>{});
+    case kRelu: return f(std::integral_constant<int, kRelu>{});
+    case kClip: return f(std::integral_constant<int, kClip>{});
+    case kHardSwish: return f(std::integral_constant<int, kHardSwish>{});
+    default: return f(std::integral_constant<int, -1>{});
+  }
+}
+
 // ---- Conv direct --------------------------------------------------------------------
 // One register tile: NOC blocks of 16 output channels x UR output columns of
 // row oh, starting at ow0. Without CHECK every kernel column is inside the
@@ -102,6 +133,27 @@ struct PrefetchCursor {
     for (int64_t i = 0; i < n && left > 0; ++i, --left, p += 64) _mm_prefetch(p, _MM_HINT_T1);
   }
 };
+
+// The last pass over a tile: residual, activation ACT (-1: any, through act_vec), pad lanes of
+// the last block zeroed, stores. Fully unrolled, so the accumulators stay in registers.
+template <int UR, int NOC, int ACT>
+__attribute__((always_inline)) inline void finish_tile(const ConvArgs& g, __m512 (&acc)[NOC][UR], const float* zn,
+                                                       float* yn, int64_t ocb0, int64_t oh, int64_t ow0) {
+#pragma GCC unroll 4
+  for (int j = 0; j < NOC; ++j) {
+    const int64_t ocb = ocb0 + j;
+    const int64_t off = ((ocb * g.OH + oh) * g.OW + ow0) * 16;
+    float* yb = yn + off;
+    const __mmask16 m = lanes(g.M - ocb * 16);
+    const float* zb = zn ? zn + off : nullptr;
+#pragma GCC unroll 16
+    for (int p = 0; p < UR; ++p) {
+      __m512 v = acc[j][p];
+      if (zb) v = _mm512_add_ps(v, _mm512_loadu_ps(zb + p * 16));
+      _mm512_storeu_ps(yb + p * 16, _mm512_maskz_mov_ps(m, act_fixed<ACT>(g.act, v)));
+    }
+  }
+}
 
 enum { kFirst = 1, kLast = 2 };
 alignas(64) const float kZeroPixel[16] = {};
@@ -185,24 +237,18 @@ __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const flo
       }
     }
   }
-  for (int j = 0; j < NOC; ++j) {
-    const int64_t ocb = ocb0 + j;
-    const int64_t off = ((ocb * g.OH + oh) * g.OW + ow0) * 16;
-    float* yb = yn + off;
-    if (!(flags & kLast)) {
+  if (!(flags & kLast)) {  // partial sums
+#pragma GCC unroll 4
+    for (int j = 0; j < NOC; ++j) {
+      float* yb = yn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
+#pragma GCC unroll 16
       for (int p = 0; p < UR; ++p) _mm512_storeu_ps(yb + p * 16, acc[j][p]);
-      continue;
     }
-    const __mmask16 m = lanes(g.M - ocb * 16);
-    const float* zb = zn ? zn + off : nullptr;
-    for (int p = 0; p < UR; ++p) {
-      __m512 v = acc[j][p];
-      if (zb) v = _mm512_add_ps(v, _mm512_loadu_ps(zb + p * 16));
-      v = act_vec(g.act, v);
-      if (m != 0xFFFF) v = _mm512_maskz_mov_ps(m, v);
-      _mm512_storeu_ps(yb + p * 16, v);
-    }
+    return;
   }
+  // The activation is chosen once per tile, not per vector: a switch inside the store loop
+  // kept that loop rolled, which put the accumulators on the stack.
+  with_act(g.act.kind, [&](auto act) { finish_tile<UR, NOC, decltype(act)::value>(g, acc, zn, yn, ocb0, oh, ow0); });
 }
 
 
@@ -355,13 +401,15 @@ void dw_tile(const ConvArgs& g, const float* xc, const float* wc, __m512 bias, c
     }
   }
   const int64_t off = (oh * g.OW + ow0) * 16;
-  for (int p = 0; p < UR; ++p) {
-    __m512 v = acc[p];
-    if (zc) v = _mm512_add_ps(v, _mm512_loadu_ps(zc + off + p * 16));
-    v = act_vec(g.act, v);
-    if (m != 0xFFFF) v = _mm512_maskz_mov_ps(m, v);
-    _mm512_storeu_ps(yc + off + p * 16, v);
-  }
+  // one activation kind per tile, the stores unrolled (as the direct conv's finish_tile)
+  with_act(g.act.kind, [&](auto act) {
+#pragma GCC unroll 16
+    for (int p = 0; p < UR; ++p) {
+      __m512 v = acc[p];
+      if (zc) v = _mm512_add_ps(v, _mm512_loadu_ps(zc + off + p * 16));
+      _mm512_storeu_ps(yc + off + p * 16, _mm512_maskz_mov_ps(m, act_fixed<decltype(act)::value>(g.act, v)));
+    }
+  });
 }
 
 using DwTileFn = void (*)(const ConvArgs&, const float*, const float*, __m512, const float*, float*, __mmask16, int64_t,
