@@ -17,6 +17,8 @@ import statistics
 
 import numpy as np
 
+from .bench_variants import parse_variant  # NAME=KEY=VALUE,... -> (name, {key: value})
+
 F32 = 1  # onnx TensorProto.FLOAT
 SHAPES = {
     # ResNet50's layers whose weights stream from memory (7x7 and 14x14 stages)
@@ -34,12 +36,6 @@ def parse_shapes(text):
     if text in SHAPES:
         return SHAPES[text]
     return [tuple(int(v) for v in s.split(",")) for s in text.split(";") if s]
-
-
-def parse_variant(text):
-    name, _, rest = text.partition("=")
-    env = dict(kv.split("=", 1) for kv in rest.split(",") if kv)
-    return name, env
 
 
 def build_plan(shape, env, threads, seed=0):

@@ -59,44 +59,48 @@ inline __m512 vtanh(__m512 x) {
   return _mm512_mask_mov_ps(big, _mm512_cmp_ps_mask(t, _mm512_set1_ps(0.55f), _CMP_LT_OQ), small);
 }
 
-inline __m512 act_vec(const ActP& a, __m512 v) {
-  switch (a.kind) {
-    case kNone: return v;
-    case kRelu: return _mm512_max_ps(v, _mm512_setzero_ps());
-    case kClip: return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(a.a)), _mm512_set1_ps(a.b));
-    case kSigmoid: {
-      __m512 e = vexp(_mm512_sub_ps(_mm512_setzero_ps(), v));
-      return _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_add_ps(_mm512_set1_ps(1.f), e));
-    }
-    case kHardSigmoid:
-      return _mm512_max_ps(_mm512_setzero_ps(),
-                           _mm512_min_ps(_mm512_set1_ps(1.f), _mm512_fmadd_ps(_mm512_set1_ps(a.a), v, _mm512_set1_ps(a.b))));
-    case kHardSwish: {
-      __m512 h = _mm512_fmadd_ps(v, _mm512_set1_ps(1.f / 6.f), _mm512_set1_ps(0.5f));
-      h = _mm512_max_ps(_mm512_setzero_ps(), _mm512_min_ps(_mm512_set1_ps(1.f), h));
-      return _mm512_mul_ps(v, h);
-    }
-    case kLeakyRelu: {
-      __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
-      return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(a.a));
-    }
-    case kTanh: return vtanh(v);
-  }
-  return v;
-}
+inline __m512 act_vec(const ActP& a, __m512 v);
 
-// act_vec with the kind fixed at compile time (-1: any kind, chosen at run time).
+// One activation kind fixed at compile time (ACT < 0: the kind in a, chosen at run time).
 template <int ACT>
 __attribute__((always_inline)) inline __m512 act_fixed(const ActP& a, __m512 v) {
-  if (ACT == kNone) return v;
-  if (ACT == kRelu) return _mm512_max_ps(v, _mm512_setzero_ps());
-  if (ACT == kClip) return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(a.a)), _mm512_set1_ps(a.b));
-  if (ACT == kHardSwish) {
+  if constexpr (ACT < 0) {
+    return act_vec(a, v);
+  } else if constexpr (ACT == kRelu) {
+    return _mm512_max_ps(v, _mm512_setzero_ps());
+  } else if constexpr (ACT == kClip) {
+    return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(a.a)), _mm512_set1_ps(a.b));
+  } else if constexpr (ACT == kSigmoid) {
+    __m512 e = vexp(_mm512_sub_ps(_mm512_setzero_ps(), v));
+    return _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_add_ps(_mm512_set1_ps(1.f), e));
+  } else if constexpr (ACT == kHardSigmoid) {
+    return _mm512_max_ps(_mm512_setzero_ps(),
+                         _mm512_min_ps(_mm512_set1_ps(1.f), _mm512_fmadd_ps(_mm512_set1_ps(a.a), v, _mm512_set1_ps(a.b))));
+  } else if constexpr (ACT == kHardSwish) {
     __m512 h = _mm512_fmadd_ps(v, _mm512_set1_ps(1.f / 6.f), _mm512_set1_ps(0.5f));
     h = _mm512_max_ps(_mm512_setzero_ps(), _mm512_min_ps(_mm512_set1_ps(1.f), h));
     return _mm512_mul_ps(v, h);
+  } else if constexpr (ACT == kLeakyRelu) {
+    __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(a.a));
+  } else if constexpr (ACT == kTanh) {
+    return vtanh(v);
+  } else {
+    return v;  // kNone
   }
-  return act_vec(a, v);
+}
+
+inline __m512 act_vec(const ActP& a, __m512 v) {
+  switch (a.kind) {
+    case kRelu: return act_fixed<kRelu>(a, v);
+    case kClip: return act_fixed<kClip>(a, v);
+    case kSigmoid: return act_fixed<kSigmoid>(a, v);
+    case kHardSigmoid: return act_fixed<kHardSigmoid>(a, v);
+    case kHardSwish: return act_fixed<kHardSwish>(a, v);
+    case kLeakyRelu: return act_fixed<kLeakyRelu>(a, v);
+    case kTanh: return act_fixed<kTanh>(a, v);
+    default: return v;
+  }
 }
 
 // Calls f(std::integral_constant<int, ACT>) with ACT the activation kind where it has a
@@ -113,14 +117,6 @@ __attribute__((always_inline)) inline void with_act(int kind, F&& f) {
 }
 
 // ---- Conv direct --------------------------------------------------------------------
-// One register tile: NOC blocks of 16 output channels x UR output columns of
-// row oh, starting at ow0. Without CHECK every kernel column is inside the
-// input for every column of the tile; with CHECK (tiles touching the left or
-// right padding) each kernel column kw covers tile columns [plo, phi) only.
-// Input blocks [icb0, icb1) only: kFirst starts from the bias (else from the
-// partial sums already in y), kLast applies residual, activation and pad-lane
-// zeroing (else stores the partial sums). PLAIN: the input is NCHW (channel c
-// of a pixel is a plane apart; only the real channels of the last block are read).
 // A software prefetch stream that tiles advance: `left` lines from `p`, `per_tile` at a time.
 struct PrefetchCursor {
   const char* p;
@@ -155,6 +151,14 @@ __attribute__((always_inline)) inline void finish_tile(const ConvArgs& g, __m512
   }
 }
 
+// One register tile: NOC blocks of 16 output channels x UR output columns of
+// row oh, starting at ow0. Without CHECK every kernel column is inside the
+// input for every column of the tile; with CHECK (tiles touching the left or
+// right padding) each kernel column kw covers tile columns [plo, phi) only.
+// Input blocks [icb0, icb1) only: kFirst starts from the bias (else from the
+// partial sums already in y), kLast applies residual, activation and pad-lane
+// zeroing (else stores the partial sums). PLAIN: the input is NCHW (channel c
+// of a pixel is a plane apart; only the real channels of the last block are read).
 enum { kFirst = 1, kLast = 2 };
 alignas(64) const float kZeroPixel[16] = {};
 template <int UR, int NOC, bool CHECK, bool PLAIN>
@@ -250,7 +254,6 @@ __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const flo
   // kept that loop rolled, which put the accumulators on the stack.
   with_act(g.act.kind, [&](auto act) { finish_tile<UR, NOC, decltype(act)::value>(g, acc, zn, yn, ocb0, oh, ow0); });
 }
-
 
 // `count` tiles side by side (columns ow0, ow0 + UR, ...) in one call: with few
 // input channels a tile is short, and a call and its setup per tile cost a third of it.
