@@ -6,6 +6,10 @@
 #include "core/cpu_features.h"
 #include "cpu/qgemm/qgemm.h"
 #include "core/executor.h"
+#include "core/thread_pool.h"
+
+#include <chrono>
+#include <mutex>
 
 namespace py = pybind11;
 using namespace snep;
@@ -203,6 +207,23 @@ PYBIND11_MODULE(_engine, m) {
 
   m.def("physical_bytes", [](int dt, std::vector<int64_t> shape, const std::string& layout) {
     return (size_t)physical_numel(shape, parse_layout(layout)) * dtype_size((DType)dt);
+  });
+
+  // Test hook: which thread ran which range of ThreadPool::parallel_for. Each range the calling
+  // thread runs first sleeps caller_delay_us, so the workers have work to take from it.
+  m.def("_pool_trace", [](int threads, int64_t n, int64_t grain, int caller_delay_us) {
+    py::gil_scoped_release nogil;
+    ThreadPool pool(threads);
+    const auto caller = std::this_thread::get_id();
+    std::mutex mu;
+    std::vector<std::tuple<int64_t, int64_t, bool>> ranges;
+    pool.parallel_for(n, grain, [&](int64_t b, int64_t e) {
+      const bool by_caller = std::this_thread::get_id() == caller;
+      if (by_caller && caller_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(caller_delay_us));
+      std::lock_guard<std::mutex> g(mu);
+      ranges.emplace_back(b, e, by_caller);
+    });
+    return ranges;
   });
 
   m.def("cpu_info", [] {

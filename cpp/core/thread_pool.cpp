@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <cstdlib>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -14,6 +15,8 @@ static inline void cpu_relax() {
 }
 
 ThreadPool::ThreadPool(int num_threads) {
+  const char* st = std::getenv("SNEP_POOL_STEAL");
+  steal_ = !(st && *st == '0');
   for (int i = 1; i < std::max(1, num_threads); ++i) workers_.emplace_back([this] { worker_loop(); });
   for (int i = 0; i < 4; ++i) spare_.push_back(std::make_shared<Job>());
 }
@@ -85,15 +88,49 @@ void ThreadPool::run_tasks(int64_t ntasks, const std::function<void(int64_t)>& f
   while (job->done.load(std::memory_order_acquire) < ntasks) cpu_relax();
 }
 
+namespace {
+// A share of slices [front, back) in one word, so the owner (taking the front) and a thief
+// (taking the back) never both get the last slice.
+struct Share {
+  std::atomic<uint64_t> fb{0};
+  static uint64_t pack(uint64_t f, uint64_t b) { return f | (b << 32); }
+  // Slice index, or -1 when the share is empty.
+  int64_t take(bool from_back) {
+    uint64_t v = fb.load(std::memory_order_acquire);
+    for (;;) {
+      const uint64_t f = v & 0xffffffffu, b = v >> 32;
+      if (f >= b) return -1;
+      const uint64_t nv = from_back ? pack(f, b - 1) : pack(f + 1, b);
+      if (fb.compare_exchange_weak(v, nv, std::memory_order_acq_rel)) return (int64_t)(from_back ? b - 1 : f);
+    }
+  }
+};
+}  // namespace
+
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   int64_t nt = std::min<int64_t>(num_threads(), (n + grain - 1) / grain);
   if (nt <= 1) { fn(0, n); return; }
-  int64_t chunk = (n + nt - 1) / nt;
+  constexpr int64_t kMaxShares = 64;
+  const int64_t per = std::max<int64_t>(1, std::min<int64_t>(kMaxSlices, n / (nt * grain)));
+  if (!steal_ || per == 1 || nt > kMaxShares) {
+    const int64_t chunk = (n + nt - 1) / nt;
+    run_tasks(nt, [&](int64_t t) {
+      int64_t b = t * chunk, e = std::min(n, b + chunk);
+      if (b < e) fn(b, e);
+    });
+    return;
+  }
+  // nt * per slices of near-equal size; thread t owns slices [t * per, (t + 1) * per).
+  const int64_t slices = nt * per;
+  Share shares[kMaxShares];
+  for (int64_t t = 0; t < nt; ++t) shares[t].fb.store(Share::pack(t * per, (t + 1) * per), std::memory_order_relaxed);
+  auto run_slice = [&](int64_t s) { fn(s * n / slices, (s + 1) * n / slices); };
   run_tasks(nt, [&](int64_t t) {
-    int64_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b < e) fn(b, e);
+    for (int64_t s; (s = shares[t].take(false)) >= 0;) run_slice(s);
+    for (int64_t k = 1; k < nt; ++k)
+      for (int64_t s; (s = shares[(t + k) % nt].take(true)) >= 0;) run_slice(s);
   });
 }
 

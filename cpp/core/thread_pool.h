@@ -1,4 +1,8 @@
 // A small fork-join pool: parallel_for splits [0, n) over the session's threads.
+// Each thread owns a contiguous share and runs it front to back in slices; a
+// thread done with its share takes slices from the back of the others'. On a
+// VM a core can run at half speed for a while (its host sibling busy), and a
+// fixed split would wait for the slow one.
 // The caller thread takes part and returns as soon as every task is done (it
 // never waits for a slow-to-wake worker to check in). When another run
 // already holds the pool (concurrent run() calls on one session), the range
@@ -18,6 +22,7 @@ namespace snep {
 class ThreadPool {
  public:
   explicit ThreadPool(int num_threads);
+  static constexpr int kMaxSlices = 8;  // per thread's share
   ~ThreadPool();
   int num_threads() const { return (int)workers_.size() + 1; }
   // fn(begin, end) over chunks of at least `grain` items.
@@ -39,6 +44,7 @@ class ThreadPool {
   std::shared_ptr<Job> fresh_job();
   void worker_loop();
 
+  bool steal_ = true;  // SNEP_POOL_STEAL=0: one fixed chunk per thread (for A/B measurements)
   std::vector<std::thread> workers_;
   std::mutex busy_;  // held by the run that owns the workers
   std::mutex m_;

@@ -1,0 +1,48 @@
+"""ThreadPool.parallel_for: every index runs exactly once, whatever the split, and a thread
+that finishes its share takes slices from a slow thread's share (SNEP_POOL_STEAL=0 keeps one
+fixed chunk per thread)."""
+import pytest
+
+from softneuro_ep import _engine
+
+
+def _covered_once(ranges, n):
+    seen = [0] * n
+    for b, e, _ in ranges:
+        assert 0 <= b < e <= n
+        for i in range(b, e):
+            seen[i] += 1
+    return seen == [1] * n
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("n,grain", [(1, 1), (2, 1), (7, 3), (100, 1), (1000, 16), (17, 100), (4099, 7)])
+def test_every_index_once(threads, n, grain):
+    ranges = _engine._pool_trace(threads, n, grain, 0)
+    assert _covered_once(ranges, n)
+    if threads == 1:
+        assert [(b, e) for b, e, _ in ranges] == [(0, n)]
+
+
+def test_slices_are_not_smaller_than_grain():
+    ranges = _engine._pool_trace(2, 1000, 16, 0)
+    assert len(ranges) > 2  # cut into slices, not halves
+    assert all(e - b >= 16 for b, e, _ in ranges)
+
+
+def test_idle_thread_takes_slices_of_a_slow_share():
+    n = 160
+    ranges = _engine._pool_trace(2, n, 1, 3000)  # the caller sleeps 3 ms in each of its slices
+    assert _covered_once(ranges, n)
+    # Each thread owns half. The worker finishes its half long before the caller, then takes the
+    # caller's slices from the back: the caller runs less than its half (without stealing it would
+    # run exactly half, or everything if the worker woke late).
+    assert sum(e - b for b, e, by_caller in ranges if by_caller) < n // 2
+
+
+def test_fixed_split_without_stealing(monkeypatch):
+    monkeypatch.setenv("SNEP_POOL_STEAL", "0")
+    n = 160
+    ranges = _engine._pool_trace(2, n, 1, 3000)
+    assert _covered_once(ranges, n)
+    assert sorted((b, e) for b, e, _ in ranges) == [(0, 80), (80, 160)]
