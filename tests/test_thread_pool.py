@@ -32,7 +32,7 @@ def test_slices_are_not_smaller_than_grain():
 
 def test_idle_thread_takes_slices_of_a_slow_share():
     n = 160
-    ranges = _engine._pool_trace(2, n, 1, 3000)  # the caller sleeps 3 ms in each of its slices
+    ranges = _engine._pool_trace(2, n, 1, 5000)  # the caller sleeps 5 ms in each of its slices
     assert _covered_once(ranges, n)
     # Each thread owns half. The worker finishes its half long before the caller, then takes the
     # caller's slices from the back: the caller runs less than its half (without stealing it would
@@ -43,6 +43,6 @@ def test_idle_thread_takes_slices_of_a_slow_share():
 def test_fixed_split_without_stealing(monkeypatch):
     monkeypatch.setenv("SNEP_POOL_STEAL", "0")
     n = 160
-    ranges = _engine._pool_trace(2, n, 1, 3000)
+    ranges = _engine._pool_trace(2, n, 1, 5000)
     assert _covered_once(ranges, n)
     assert sorted((b, e) for b, e, _ in ranges) == [(0, 80), (80, 160)]

@@ -112,7 +112,8 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   grain = std::max<int64_t>(1, grain);
   int64_t nt = std::min<int64_t>(num_threads(), (n + grain - 1) / grain);
   if (nt <= 1) { fn(0, n); return; }
-  constexpr int64_t kMaxShares = 64;
+  constexpr int64_t kMaxSlices = 8;   // per thread's share
+  constexpr int64_t kMaxShares = 64;  // threads that take part in stealing (more: the fixed split)
   const int64_t per = std::max<int64_t>(1, std::min<int64_t>(kMaxSlices, n / (nt * grain)));
   if (!steal_ || per == 1 || nt > kMaxShares) {
     const int64_t chunk = (n + nt - 1) / nt;

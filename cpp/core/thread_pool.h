@@ -22,7 +22,6 @@ namespace snep {
 class ThreadPool {
  public:
   explicit ThreadPool(int num_threads);
-  static constexpr int kMaxSlices = 8;  // per thread's share
   ~ThreadPool();
   int num_threads() const { return (int)workers_.size() + 1; }
   // fn(begin, end) over chunks of at least `grain` items.
