@@ -6,8 +6,9 @@ and write them are checked by tests/test_layout_routines.py, which builds
 Plain -> Reorder -> routine -> Reorder -> Plain plans by hand.
 """
 import numpy as np
+from hypothesis import strategies as st
 
-from .base import Reference, float_arrays, reference, shapes
+from .base import Reference, float_arrays, int_arrays, reference, shapes
 
 
 def to_blocked(x, b):
@@ -36,7 +37,11 @@ class ReorderRef(Reference):
     op = "Reorder"
 
     def draw(self, draw, descriptor):
-        return [float_arrays(draw, draw(shapes(3, 5, 1, 20)))], {}
+        shape = draw(shapes(3, 5, 1, 20))
+        if ":qint8/" in descriptor:  # the one-byte Reorder (u8 / s8 activations)
+            dt = draw(st.sampled_from([np.uint8, np.int8]))
+            return [int_arrays(draw, shape, dt, np.iinfo(dt).min, np.iinfo(dt).max)], {}
+        return [float_arrays(draw, shape)], {}
 
     def compute(self, inputs, attrs):
         return [inputs[0].copy()]

@@ -32,15 +32,15 @@ inline bool activation_ok(const Attrs& a) {
   return a.get_floats("activation_params").size() <= 2;
 }
 
-// Inputs 9..11 absent, or a valid residual for output `y`.
-inline bool residual_ok(const Layer& l) {
+// Inputs 9..11 absent, or a valid residual for output `y` (z held in layout `zl`).
+inline bool residual_ok(const Layer& l, Layout zl = Layout::Plain) {
   if (l.inputs.size() <= 9) return true;
   if (l.inputs.size() != 12) return false;
   if (!l.has_input(9)) return !l.has_input(10) && !l.has_input(11);
   const auto &z = l.in(9), &zs = l.in(10), &zz = l.in(11);
   if (!l.has_input(10) || !l.has_input(11)) return false;
   if (z.dtype != DType::UInt8 && z.dtype != DType::Int8) return false;
-  if (z.shape != l.out(0).shape || z.layout != Layout::Plain) return false;
+  if (z.shape != l.out(0).shape || z.layout != zl) return false;
   return zs.dtype == DType::Float32 && zs.numel() == 1 && zz.dtype == z.dtype && zz.numel() == 1;
 }
 
@@ -53,14 +53,14 @@ inline bool has_residual(const Layer& l) { return l.inputs.size() == 12 && l.has
 // (cpu/qelementwise/qlinear_add_kernel.h), the activation (Relu only) acting on the sum.
 // Only routines that say so support it (residual_ok rejects 14 inputs).
 inline bool has_rounded_residual(const Layer& l) { return l.inputs.size() == 14; }
-inline bool rounded_residual_ok(const Layer& l) {
+inline bool rounded_residual_ok(const Layer& l, Layout zl = Layout::Plain) {
   if (l.inputs.size() != 14) return false;
   for (int i = 9; i < 14; ++i)
     if (!l.has_input(i)) return false;
   std::string k = l.attrs.get_string("activation", "");
   if (!(k.empty() || k == "Relu")) return false;
   const auto& z = l.in(9);
-  if (z.dtype != DType::UInt8 || z.shape != l.out(0).shape || z.layout != Layout::Plain) return false;
+  if (z.dtype != DType::UInt8 || z.shape != l.out(0).shape || z.layout != zl) return false;
   if (l.out(0).dtype != DType::UInt8 || l.in(7).dtype != DType::UInt8) return false;
   for (int i : {10, 12})
     if (l.in(i).dtype != DType::Float32 || l.in(i).numel() != 1) return false;

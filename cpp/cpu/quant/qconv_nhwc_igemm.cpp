@@ -1,0 +1,238 @@
+// QLinearConv on NHWC u8 activations by indirect GEMM (cpu/qigemm): each tile
+// of 6 output pixels x 64 channels reads its input pixels in place through a
+// pointer table (padding taps point at a row of x_zp), so nothing is copied or
+// packed per run; the weights (s8, zero points 0) are packed at prepare.
+// 2-D, group 1, C a multiple of 4; bias, activation and both residual forms of
+// qlinear_fused.h fused (z in NHWC too).
+//
+// Work: blocks of up to kBlockTiles pixel tiles of one image (x one group of
+// channel panels where the image is small); a block runs panel by panel, each
+// panel's weights reused over the block's tiles while they are in cache.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "cpu/conv/conv_params.h"
+#include "cpu/qelementwise/qlinear_add_kernel.h"
+#include "cpu/qgemm/qgemm.h"
+#include "cpu/qigemm/qigemm_ukernel.h"
+#include "cpu/quant/qlinear_fused.h"
+#include "cpu/register_isa.h"
+
+namespace snep {
+namespace {
+
+using conv::ConvParams;
+using qigemm::kMR;
+using qigemm::kNR;
+
+constexpr int64_t kBlockTiles = 8;
+constexpr int64_t kMaxTaps = 121;  // the pointer scratch is sized by taps
+
+ConvParams params_of(const Layer& l) {
+  Layer t;
+  t.op = "Conv";
+  t.attrs = l.attrs;
+  t.inputs = {l.in(0), l.in(3)};
+  t.outputs = l.outputs;
+  return conv::conv_params(t);
+}
+
+bool scalar(const Layer& l, size_t i, DType t) { return l.has_input(i) && l.in(i).dtype == t && l.in(i).numel() == 1; }
+
+bool supports(const Layer& l) {
+  if (l.op != "QLinearConv" || l.outputs.size() != 1 || l.inputs.size() < 8 || l.inputs.size() > 14) return false;
+  for (int i = 0; i < 8; ++i)
+    if (!l.has_input(i)) return false;
+  const TensorInfo &x = l.in(0), &y = l.out(0), &w = l.in(3), &wz = l.in(5);
+  if (x.dtype != DType::UInt8 || x.layout != Layout::NHWC || y.layout != Layout::NHWC || x.rank() != 4) return false;
+  if (y.dtype != DType::UInt8 && y.dtype != DType::Int8) return false;
+  if (w.dtype != DType::Int8 || !w.const_data || wz.dtype != DType::Int8 || !wz.const_data) return false;
+  const ConvParams p = params_of(l);
+  if (!p.ok || p.nsp != 2 || p.group != 1 || p.C % 4 != 0 || p.k_size() > kMaxTaps) return false;
+  if (wz.numel() != 1 && !(wz.rank() == 1 && wz.shape[0] == p.M)) return false;
+  for (int64_t i = 0; i < wz.numel(); ++i)
+    if (wz.cdata<int8_t>()[i] != 0) return false;
+  const TensorInfo& ws = l.in(4);
+  if (ws.dtype != DType::Float32 || !(ws.numel() == 1 || (ws.rank() == 1 && ws.shape[0] == p.M))) return false;
+  if (!scalar(l, 1, DType::Float32) || !scalar(l, 2, DType::UInt8) || !scalar(l, 6, DType::Float32) ||
+      !scalar(l, 7, y.dtype))
+    return false;
+  if (l.inputs.size() > 8 && l.has_input(8) &&
+      (l.in(8).dtype != DType::Int32 || l.in(8).shape != std::vector<int64_t>{p.M}))
+    return false;
+  if (!qfused::activation_ok(l.attrs)) return false;
+  return qfused::residual_ok(l, Layout::NHWC) || qfused::rounded_residual_ok(l, Layout::NHWC);
+}
+
+class QConvNhwcKernel : public Kernel {
+ public:
+  explicit QConvNhwcKernel(const Layer& l) : p_(params_of(l)) {
+    taps_ = p_.k[1] * p_.k[2];
+    kq_ = p_.C / 4;
+    npan_ = (p_.M + kNR - 1) / kNR;
+    ohw_ = p_.out[1] * p_.out[2];
+    tiles_ = (ohw_ + kMR - 1) / kMR;
+    y_signed_ = l.out(0).dtype == DType::Int8;
+    ws_vec_ = l.in(4).numel() > 1;
+    has_bias_ = l.inputs.size() > 8 && l.has_input(8);
+    has_z_ = qfused::has_residual(l);
+    if (has_z_) z_signed_ = l.in(9).dtype == DType::Int8;
+    rounded_ = qfused::has_rounded_residual(l);
+    act_ = rounded_ ? Activation{} : Activation::from_attrs(l.attrs);  // rounded: Relu acts on the sum
+    sum_relu_ = rounded_ && l.attrs.get_string("activation", "") == "Relu";
+    if (rounded_) add_fn_ = qadd::best_add_u8();
+    pack_weights(l.in(3).cdata<int8_t>());
+    // input offset of each output pixel's taps; -1 where the tap reads padding
+    off_.resize(ohw_ * taps_);
+    const int64_t H = p_.in[1], W = p_.in[2], C = p_.C;
+    for (int64_t oh = 0; oh < p_.out[1]; ++oh)
+      for (int64_t ow = 0; ow < p_.out[2]; ++ow)
+        for (int64_t kh = 0; kh < p_.k[1]; ++kh)
+          for (int64_t kw = 0; kw < p_.k[2]; ++kw) {
+            const int64_t ih = oh * p_.s[1] - p_.pb[1] + kh * p_.d[1], iw = ow * p_.s[2] - p_.pb[2] + kw * p_.d[2];
+            const bool in = ih >= 0 && ih < H && iw >= 0 && iw < W;
+            off_[(oh * p_.out[2] + ow) * taps_ + kh * p_.k[2] + kw] = in ? (int32_t)((ih * W + iw) * C) : -1;
+          }
+  }
+
+  size_t workspace_bytes() const override {
+    return (size_t)(2 * qgemm::align64(npan_ * kNR * 4) + qgemm::align64(p_.C) + qgemm::scratch_slots() * slot_bytes());
+  }
+  bool reads_input_at_run(int i) const override { return i != 3; }
+
+  void run(const RunArgs& a) override {
+    uint8_t* ws = static_cast<uint8_t*>(a.workspace);
+    int32_t* c0 = reinterpret_cast<int32_t*>(ws);
+    ws += qgemm::align64(npan_ * kNR * 4);
+    float* mult = reinterpret_cast<float*>(ws);
+    ws += qgemm::align64(npan_ * kNR * 4);
+    uint8_t* pad = ws;
+    ws += qgemm::align64(p_.C);
+    uint8_t* scratch = ws;
+
+    const int32_t xz = static_cast<const uint8_t*>(a.in[2])[0];
+    const float xs = static_cast<const float*>(a.in[1])[0], ys = static_cast<const float*>(a.in[6])[0];
+    const float* wsc = static_cast<const float*>(a.in[4]);
+    const int32_t* bias = has_bias_ ? static_cast<const int32_t*>(a.in[8]) : nullptr;
+    for (int64_t m = 0; m < npan_ * kNR; ++m) {
+      if (m >= p_.M) { c0[m] = 0; mult[m] = 0.f; continue; }
+      const uint32_t b = bias ? (uint32_t)bias[m] : 0u;
+      c0[m] = (int32_t)(b - (uint32_t)xz * (uint32_t)wsum_[m]);
+      mult[m] = xs * wsc[ws_vec_ ? m : 0] / ys;
+    }
+    std::memset(pad, xz, p_.C);
+    qigemm::QITile base{};
+    base.taps = taps_;
+    base.kq = kq_;
+    base.yz = y_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
+    int32_t qlo, qhi;
+    qfused::out_range(act_, y_signed_, ys, base.yz, &qlo, &qhi);
+    base.flo = (float)(qlo - base.yz);
+    base.fhi = (float)(qhi - base.yz);
+    base.y_signed = y_signed_;
+    base.ld = p_.M;
+    if (has_z_) {
+      base.z_signed = z_signed_;
+      base.zz = z_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[11])[0] : (int32_t) static_cast<const uint8_t*>(a.in[11])[0];
+      base.zmult = static_cast<const float*>(a.in[10])[0] / ys;
+    }
+    const qfused::RoundedAdd radd = rounded_ ? qfused::RoundedAdd::of(a, sum_relu_) : qfused::RoundedAdd{};
+    const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
+    const uint8_t* z = (has_z_ || rounded_) ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
+    uint8_t* y = static_cast<uint8_t*>(a.out[0]);
+
+    // blocks of bt tiles (a multiple of the threads where the image allows) x ncg channel groups
+    const int nth = a.pool ? a.pool->num_threads() : 1;
+    int64_t nblk = (tiles_ + kBlockTiles - 1) / kBlockTiles;
+    if (nth > 1) nblk = std::min(tiles_, (nblk + nth - 1) / nth * nth);
+    const int64_t bt = (tiles_ + nblk - 1) / nblk;
+    nblk = (tiles_ + bt - 1) / bt;
+    int64_t ncg = 1;
+    if (nth > 1 && p_.N * nblk < 2 * nth) ncg = std::min(npan_, (2 * nth + p_.N * nblk - 1) / (p_.N * nblk));
+    const int64_t pan_per = (npan_ + ncg - 1) / ncg;
+    ncg = (npan_ + pan_per - 1) / pan_per;
+    const int64_t in_img = p_.in_size() * p_.C, out_img = ohw_ * p_.M;
+
+    qgemm::run_tasks(a.pool, p_.N * nblk * ncg, qgemm::scratch_slots(), [&](int64_t t, int slot) {
+      const int64_t g = t % ncg, blk = (t / ncg) % nblk, n = t / (ncg * nblk);
+      const int64_t t0 = blk * bt, t1 = std::min(tiles_, t0 + bt);
+      const int64_t px0 = t0 * kMR, px1 = std::min(ohw_, t1 * kMR);
+      const uint8_t* xn = x + n * in_img;
+      const uint8_t** ptrs = reinterpret_cast<const uint8_t**>(scratch + slot * slot_bytes());
+      for (int64_t tt = t0; tt < t1; ++tt)
+        for (int64_t tap = 0; tap < taps_; ++tap)
+          for (int i = 0; i < kMR; ++i) {
+            const int64_t px = std::min(tt * kMR + i, ohw_ - 1);
+            const int32_t o = off_[px * taps_ + tap];
+            ptrs[((tt - t0) * taps_ + tap) * kMR + i] = o >= 0 ? xn + o : pad;
+          }
+      const int64_t pn0 = g * pan_per, pn1 = std::min(npan_, pn0 + pan_per);
+      for (int64_t pn = pn0; pn < pn1; ++pn) {
+        qigemm::QITile tl = base;
+        tl.w = reinterpret_cast<const int8_t*>(wpack_.data()) + pn * panel_bytes();
+        tl.nc = (int)std::min<int64_t>(kNR, p_.M - pn * kNR);
+        tl.c0 = c0 + pn * kNR;
+        tl.mult = mult + pn * kNR;
+        for (int64_t tt = t0; tt < t1; ++tt) {
+          const int64_t px = tt * kMR;
+          tl.ptrs = ptrs + (tt - t0) * taps_ * kMR;
+          tl.mr = (int)std::min<int64_t>(kMR, ohw_ - px);
+          tl.y = y + n * out_img + px * p_.M + pn * kNR;
+          tl.z = has_z_ ? z + n * out_img + px * p_.M + pn * kNR : nullptr;
+          qigemm::qigemm_6x64_avx512vnni(tl);
+        }
+      }
+      if (rounded_) {  // the add while the block's outputs are in cache
+        const int64_t c_lo = pn0 * kNR, c_n = std::min(p_.M, pn1 * kNR) - c_lo;
+        const int64_t o0 = n * out_img + px0 * p_.M + c_lo;
+        if (c_n == p_.M) {
+          add_fn_(y + o0, z + o0, 1, y + o0, (px1 - px0) * p_.M, radd.ra, radd.rb, radd.ya, radd.zz, radd.yz, radd.lo);
+        } else {
+          for (int64_t px = px0; px < px1; ++px) {
+            const int64_t o = o0 + (px - px0) * p_.M;
+            add_fn_(y + o, z + o, 1, y + o, c_n, radd.ra, radd.rb, radd.ya, radd.zz, radd.yz, radd.lo);
+          }
+        }
+      }
+    });
+  }
+
+ private:
+  int64_t panel_bytes() const { return taps_ * kq_ * kNR * 4; }
+  int64_t slot_bytes() const { return qgemm::align64(kBlockTiles * taps_ * kMR * (int64_t)sizeof(void*)); }
+
+  // w [M][C][kh][kw] -> per panel of 64 channels [tap][C/4][64][4]; wsum[m] = sum of row m
+  void pack_weights(const int8_t* w) {
+    wpack_.reset(npan_ * panel_bytes());
+    std::memset(wpack_.data(), 0, npan_ * panel_bytes());
+    wsum_.assign(p_.M, 0);
+    for (int64_t m = 0; m < p_.M; ++m) {
+      int8_t* pan = reinterpret_cast<int8_t*>(wpack_.data()) + (m / kNR) * panel_bytes();
+      for (int64_t c = 0; c < p_.C; ++c)
+        for (int64_t tap = 0; tap < taps_; ++tap) {
+          const int8_t v = w[(m * p_.C + c) * taps_ + tap];
+          pan[((tap * kq_ + c / 4) * kNR + m % kNR) * 4 + c % 4] = v;
+          wsum_[m] += v;
+        }
+    }
+  }
+
+  ConvParams p_;
+  int64_t taps_ = 1, kq_ = 0, npan_ = 0, ohw_ = 0, tiles_ = 0;
+  bool y_signed_ = false, ws_vec_ = false, has_bias_ = false, has_z_ = false, z_signed_ = false;
+  bool rounded_ = false, sum_relu_ = false;
+  Activation act_;
+  qadd::AddU8Fn add_fn_ = nullptr;
+  qgemm::ByteBuf wpack_;  // 64-byte aligned
+  std::vector<int32_t> wsum_;
+  std::vector<int32_t> off_;
+};
+
+SNEP_REGISTER_LAMBDA_ISA("QLinearConv", "cpu:qint8:nhwc/igemm", supports,
+                         [](const Layer& l) -> std::unique_ptr<Kernel> { return std::make_unique<QConvNhwcKernel>(l); },
+                         "avx512_vnni");
+
+}  // namespace
+}  // namespace snep

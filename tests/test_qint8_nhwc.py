@@ -1,0 +1,286 @@
+"""qint8 in NHWC: the byte Reorder (cpu:qint8/reorder) and QLinearConv by indirect GEMM on NHWC
+activations (cpu:qint8:nhwc/igemm, AVX-512 VNNI), each run in a small hand-built plan between
+Reorder steps (Plain feeds -> NHWC -> routine -> Plain) and compared bit-exactly with the numpy
+references of conformance/refs/quant.py; and a pre-quantized model tuned onto the NHWC routines
+giving the same bits as its all-NCHW plan.
+"""
+import os
+import sqlite3
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import softneuro_ep as ort
+from softneuro_ep import InvalidArgument, _engine
+from softneuro_ep.graph_passes.attrs import to_engine
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
+from refs import REFS  # noqa: E402
+from refs.quant import iconv_shape  # noqa: E402
+
+U8, I8, F, I32 = 2, 3, 1, 6
+ELEM = {np.dtype(np.uint8): U8, np.dtype(np.int8): I8, np.dtype(np.float32): F, np.dtype(np.int32): I32}
+IGEMM = "cpu:qint8:nhwc/igemm"
+REORDER = "cpu:qint8/reorder"
+USABLE = {(r["op"], r["descriptor"]) for r in _engine.routines() if r["usable"]}
+needs_vnni = pytest.mark.skipif(("QLinearConv", IGEMM) not in USABLE, reason="the NHWC igemm needs AVX-512 VNNI")
+FAST = settings(max_examples=int(os.environ.get("SNEP_QNHWC_EXAMPLES", "40")), deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+class Plan:
+    """A plan of Plain feeds, constants, NHWC arena tensors and steps."""
+
+    def __init__(self, threads):
+        self.plan = _engine.Plan(threads)
+        self.off = 0
+        self.feeds = []
+        self.k = 0
+
+    def arena(self, shape, elem, layout):
+        t = self.plan.add_arena_tensor(elem, list(shape), self.off, layout)
+        self.off += (_engine.physical_bytes(elem, list(shape), layout) + 63) // 64 * 64
+        return t
+
+    def feed(self, x):
+        self.feeds.append(np.ascontiguousarray(x))
+        return self.plan.add_input(ELEM[x.dtype], list(x.shape), len(self.feeds) - 1)
+
+    def step(self, op, ins, outs, desc, attrs=None):
+        a = to_engine(attrs or {})
+        a["_opset"] = 13
+        self.k += 1
+        self.plan.add_step(f"s{self.k}", op, a, ins, outs, desc)
+
+    def to_nhwc(self, x):
+        t = self.arena(x.shape, ELEM[x.dtype], "nhwc")
+        self.step("Reorder", [self.feed(x)], [t], REORDER)
+        return t
+
+    def output_from(self, t, shape, elem, desc=REORDER):
+        o = self.plan.add_output(elem, list(shape), 0)
+        self.step("Reorder" if desc == REORDER else "Identity", [t], [o], desc)
+
+    def run(self):
+        self.plan.set_arena_bytes(max(self.off, 64))
+        self.plan.finalize()
+        return self.plan.run(self.feeds)[0]
+
+
+# ---- Reorder of one-byte tensors ---------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(1, 64, 56, 56), (2, 17, 5, 33), (1, 3, 16, 16), (1, 33, 1, 1), (1, 16, 7),
+                                   (2, 5, 3, 4, 6), (1, 100, 3, 3)], ids=str)
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_byte_reorder_to_nhwc_and_back(shape, dt, threads):
+    rng = np.random.default_rng(0)
+    x = rng.integers(np.iinfo(dt).min, np.iinfo(dt).max, size=shape, endpoint=True).astype(dt)
+    # the raw bytes of the NHWC tensor: an arena tensor of the transposed shape aliasing it
+    p = Plan(threads)
+    t = p.to_nhwc(x)
+    phys = (shape[0],) + shape[2:] + (shape[1],)
+    alias = p.plan.add_arena_tensor(ELEM[x.dtype], list(phys), 0, "nchw")
+    p.output_from(alias, phys, ELEM[x.dtype], desc="cpu/copy")
+    raw = p.run()
+    np.testing.assert_array_equal(raw, np.moveaxis(x, 1, -1))
+    assert t >= 0
+    p = Plan(threads)
+    p.output_from(p.to_nhwc(x), shape, ELEM[x.dtype])
+    np.testing.assert_array_equal(p.run(), x)
+
+
+def test_byte_reorder_refuses_float_and_blocked():
+    x = np.zeros((1, 4, 3, 3), np.float32)
+    p = Plan(1)
+    with pytest.raises(InvalidArgument):
+        p.to_nhwc(x)
+    p = Plan(1)
+    src = p.feed(np.zeros((1, 4, 3, 3), np.uint8))
+    dst = p.arena((1, 4, 3, 3), U8, "nchw16c")
+    with pytest.raises(InvalidArgument):
+        p.step("Reorder", [src], [dst], REORDER)
+
+
+# ---- QLinearConv on NHWC -------------------------------------------------------------------------
+def conv_inputs(rng, n, c, m, h, w, k, s, p, d, per_channel, ydt, act, residual):
+    x = rng.integers(0, 256, size=(n, c, h, w)).astype(np.uint8)
+    wt = rng.integers(-128, 128, size=(m, c, k, k)).astype(np.int8)
+    sx = np.float32(rng.uniform(0.01, 0.05))
+    sw = rng.uniform(0.0005, 0.005, size=(m,) if per_channel else ()).astype(np.float32)
+    sy = np.float32(rng.uniform(0.05, 0.6))
+    yz = np.asarray(rng.integers(0, 256) if ydt == np.uint8 else rng.integers(-128, 128), ydt)
+    attrs = {"group": 1, "strides": [s, s], "dilations": [d, d], "pads": [p] * 4, "kernel_shape": [k, k]}
+    inputs = [x, np.asarray(sx), np.asarray(rng.integers(0, 256), np.uint8), wt, sw, np.zeros(sw.shape, np.int8),
+              np.asarray(sy), yz, rng.integers(-5000, 5000, size=(m,)).astype(np.int32)]
+    if act:
+        attrs["activation"] = act
+        if act == "Clip":
+            attrs["activation_params"] = [-1.5, 4.0]
+    oshape = iconv_shape(x.shape, wt.shape, attrs)
+    if residual in (np.uint8, np.int8):
+        info = np.iinfo(residual)
+        inputs += [rng.integers(info.min, info.max, size=oshape, endpoint=True).astype(residual),
+                   np.asarray(np.float32(rng.uniform(0.05, 0.5))), np.asarray(rng.integers(info.min, info.max), residual)]
+    return inputs, attrs, oshape
+
+
+def run_nhwc(inputs, attrs, oshape, ydt, threads, z_at=9):
+    """QLinearConv with x (and z) fed through Reorder to NHWC, constants for the rest."""
+    p = Plan(threads)
+    ids = []
+    for i, a in enumerate(inputs):
+        if a is None:
+            ids.append(-1)
+        elif i in (0, z_at):
+            ids.append(p.to_nhwc(a))
+        else:
+            ids.append(p.plan.add_constant(ELEM[a.dtype], np.ascontiguousarray(a)))
+    y = p.arena(oshape, ELEM[np.dtype(ydt)], "nhwc")
+    p.step("QLinearConv", ids, [y], IGEMM, attrs)
+    p.output_from(y, oshape, ELEM[np.dtype(ydt)])
+    return p.run()
+
+
+@needs_vnni
+@FAST
+@given(st.data())
+def test_igemm_matches_the_reference(data):
+    n = data.draw(st.integers(1, 2))
+    c = 4 * data.draw(st.integers(1, 40))
+    m = data.draw(st.sampled_from([1, 7, 16, 63, 64, 65, 100, 130]))
+    k = data.draw(st.sampled_from([1, 1, 3, 3, 5, 7]))
+    s, d = data.draw(st.sampled_from([1, 2])), data.draw(st.sampled_from([1, 1, 2]))
+    p = data.draw(st.integers(0, k // 2))
+    ext = (k - 1) * d + 1
+    h = data.draw(st.integers(max(1, ext - 2 * p), 20))
+    w = data.draw(st.integers(max(1, ext - 2 * p), 20))
+    ydt = data.draw(st.sampled_from([np.uint8, np.int8]))
+    act = data.draw(st.sampled_from(["", "Relu", "Clip"]))
+    residual = data.draw(st.sampled_from([None, np.uint8, np.int8]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    inputs, attrs, oshape = conv_inputs(rng, n, c, m, h, w, k, s, p, d, data.draw(st.booleans()), ydt, act, residual)
+    want = REFS["QLinearConv"].compute(inputs, attrs)[0]
+    got = run_nhwc(inputs, attrs, oshape, ydt, data.draw(st.sampled_from([1, 2])))
+    np.testing.assert_array_equal(got, want)
+
+
+# network-like shapes: full 6x64 tiles, a 7x7 plane split over channel groups with 2 threads, stride 2
+NET = [(1, 64, 64, 56, 56, 3, 1, 1), (1, 64, 256, 28, 28, 1, 1, 0), (1, 256, 128, 28, 28, 3, 2, 1),
+       (1, 512, 2048, 7, 7, 1, 1, 0), (1, 256, 512, 14, 14, 1, 2, 0), (1, 128, 96, 9, 9, 3, 1, 0)]
+
+
+@needs_vnni
+@pytest.mark.parametrize("shape", NET, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_igemm_network_shapes(shape, threads):
+    n, c, m, h, w, k, s, p = shape
+    rng = np.random.default_rng(5)
+    inputs, attrs, oshape = conv_inputs(rng, n, c, m, h, w, k, s, p, 1, True, np.uint8, "Relu", np.uint8)
+    want = REFS["QLinearConv"].compute(inputs, attrs)[0]
+    np.testing.assert_array_equal(run_nhwc(inputs, attrs, oshape, np.uint8, threads), want)
+
+
+@needs_vnni
+@pytest.mark.parametrize("shape", [(1, 64, 256, 14, 14, 1, 1, 0), (2, 12, 70, 9, 7, 3, 1, 1),
+                                   (1, 64, 100, 7, 7, 1, 1, 0)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_igemm_rounded_residual_equals_conv_then_qlinear_add(shape, relu, threads):
+    n, c, m, h, w, k, s, p = shape
+    rng = np.random.default_rng(2)
+    inputs, attrs, oshape = conv_inputs(rng, n, c, m, h, w, k, s, p, 1, True, np.uint8, "", None)
+    z = rng.integers(0, 256, size=oshape).astype(np.uint8)
+    zs, zz = np.asarray(np.float32(0.21)), np.asarray(97, np.uint8)
+    ss, sz = np.asarray(np.float32(0.37)), np.asarray(131, np.uint8)
+    q1 = REFS["QLinearConv"].compute(inputs, attrs)[0]
+    add_attrs = {"activation": "Relu"} if relu else {}
+    want = REFS["QLinearAdd"].compute([q1, inputs[6], inputs[7], z, zs, zz, ss, sz], add_attrs)[0]
+    got = run_nhwc(inputs + [z, zs, zz, ss, sz], {**attrs, **add_attrs}, oshape, np.uint8, threads)
+    np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(want, q1)
+
+
+@needs_vnni
+def test_igemm_refuses_what_it_does_not_compute():
+    rng = np.random.default_rng(0)
+
+    def refused(inputs, attrs, oshape, layout="nhwc"):
+        p = Plan(1)
+        ids = [p.to_nhwc(a) if i == 0 and layout == "nhwc" else
+               (p.feed(a) if i == 0 else p.plan.add_constant(ELEM[a.dtype], np.ascontiguousarray(a)))
+               for i, a in enumerate(inputs)]
+        y = p.arena(oshape, U8, layout)
+        with pytest.raises(InvalidArgument):
+            p.step("QLinearConv", ids, [y], IGEMM, attrs)
+
+    base, attrs, oshape = conv_inputs(rng, 1, 8, 16, 6, 6, 3, 1, 1, 1, True, np.uint8, "", None)
+    refused(base, attrs, oshape, layout="nchw")               # Plain activations
+    odd, a2, o2 = conv_inputs(rng, 1, 6, 16, 6, 6, 3, 1, 1, 1, True, np.uint8, "", None)
+    refused(odd, a2, o2)                                       # C not a multiple of 4
+    wz = list(base)
+    wz[5] = np.full(wz[5].shape, 1, np.int8)
+    refused(wz, attrs, oshape)                                 # weight zero points not 0
+    wu8 = list(base)
+    wu8[3], wu8[5] = base[3].view(np.uint8), base[5].view(np.uint8)
+    refused(wu8, attrs, oshape)                                # u8 weights
+    grouped = list(base)
+    grouped[3] = base[3][:, :4]
+    refused(grouped, {**attrs, "group": 2}, oshape)            # grouped
+
+
+# ---- a pre-quantized model tuned onto NHWC ---------------------------------------------------------
+def _qdq_model(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    rng = np.random.default_rng(0)
+
+    def w(name, *shape):
+        t = numpy_helper.from_array((rng.standard_normal(shape) * 0.2).astype(np.float32))
+        t.name = name
+        return t
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c2", "r1"], ["s"]), helper.make_node("Relu", ["s"], ["r2"]),
+             helper.make_node("Conv", ["r2", "w3"], ["y"], strides=[2, 2])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 12, 12])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [w("w1", 16, 8, 3, 3), w("w2", 16, 16, 3, 3), w("b2", 16), w("w3", 24, 16, 1, 1)])
+    src, dst = str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), src)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"x": rng.standard_normal((1, 8, 12, 12)).astype(np.float32)} for _ in range(4)])
+
+        def get_next(self):
+            return next(self.it, None)
+    quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return dst
+
+
+@needs_vnni
+def test_qdq_model_tuned_onto_nhwc_gives_the_nchw_plans_bits(tmp_path):
+    path = _qdq_model(tmp_path)
+    cache = tmp_path / "cache.sqlite"
+
+    def session(**opts):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 2
+        return ort.InferenceSession(path, so, providers=[("SoftNeuroExecutionProvider",
+                                                          {"profile_cache": str(cache), **opts})])
+    x = np.random.default_rng(1).standard_normal((1, 8, 12, 12)).astype(np.float32)
+    want = session(layouts="nchw").run(None, {"x": x})[0]
+    with sqlite3.connect(cache) as con:  # every NCHW int8 conv looks slow: the NHWC ones win where they apply
+        con.execute("UPDATE profile SET median_us = 1e6 WHERE median_us > 0 AND routine LIKE 'cpu:qint8:nchw/%'")
+    s = session()
+    got = s.run(None, {"x": x})[0]
+    steps = next(iter(s._plans.values())).plan.step_routines()
+    convs = [r[2] for r in steps if r[1] == "QLinearConv"]
+    assert sum(d.startswith(IGEMM) for d in convs) == 3, steps
+    assert any(r[1] == "Reorder" and r[2].startswith(REORDER) for r in steps), steps
+    np.testing.assert_array_equal(got, want)
