@@ -205,6 +205,28 @@ def test_igemm_rounded_residual_equals_conv_then_qlinear_add(shape, relu, thread
 
 
 @needs_vnni
+@pytest.mark.parametrize("scales", [(0.5, 0.25, 1.0), (2.0, 0.75, 0.5), (1e-3, 1e6, 1.0)], ids=["ties", "ties2", "huge"])
+def test_igemm_rounded_residual_near_ties_and_huge_ratios(scales):
+    # ra = y_scale / sum_scale and rb = z_scale / sum_scale of simple binary ratios put many sums
+    # exactly on .5 (the lanes the fused add redoes exactly); huge ratios take the add in double
+    ys, zs, ss = (np.asarray(np.float32(v)) for v in scales)
+    rng = np.random.default_rng(4)
+    inputs, attrs, oshape = conv_inputs(rng, 1, 16, 70, 9, 9, 3, 1, 1, 1, True, np.uint8, "", None)
+    inputs[6] = ys
+    z = rng.integers(0, 256, size=oshape).astype(np.uint8)
+    zz, sz = np.asarray(97, np.uint8), np.asarray(131, np.uint8)
+    q1 = REFS["QLinearConv"].compute(inputs, attrs)[0]
+    for relu in (False, True):
+        add_attrs = {"activation": "Relu"} if relu else {}
+        want = REFS["QLinearAdd"].compute([q1, inputs[6], inputs[7], z, zs, zz, ss, sz], add_attrs)[0]
+        got = run_nhwc(inputs + [z, zs, zz, ss, sz], {**attrs, **add_attrs}, oshape, np.uint8, 1)
+        np.testing.assert_array_equal(got, want)
+    if scales[0] == 0.5:  # ties do occur
+        s = (q1.astype(np.float64) - inputs[7]) * 0.5 + (z.astype(np.float64) - 97) * 0.25
+        assert (np.abs(s - np.floor(s) - 0.5) == 0).mean() > 0.1
+
+
+@needs_vnni
 def test_igemm_refuses_what_it_does_not_compute():
     rng = np.random.default_rng(0)
 

@@ -30,6 +30,13 @@ struct QITile {
   int z_signed, y_signed;
   uint8_t* y;                  // pixel i's channels at y + i * ld
   int64_t ld;
+  // The rounded residual (qlinear_fused.h), when rounded: the u8 result above is a, and
+  // y = QLinearAdd(a, z) = clamp(round_half_even((a - ya) * ra + (z - zb) * rb) + yc, lo, 255)
+  // with the arithmetic of qlinear_add_u8_avx512: float32 with an error bound tol (< 1/64),
+  // lanes within tol of a tie redone exactly (qlinear_add_kernel.h).
+  int rounded;
+  float ra, rb, tol;
+  int32_t ya, zb, yc, lo;
 };
 using QITileFn = void (*)(const QITile& t);
 

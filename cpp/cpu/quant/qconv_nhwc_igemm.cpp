@@ -5,10 +5,11 @@
 // 2-D, group 1, C a multiple of 4; bias, activation and both residual forms of
 // qlinear_fused.h fused (z in NHWC too).
 //
-// Work: blocks of up to kBlockTiles pixel tiles of one image (x one group of
-// channel panels where the image is small); a block runs panel by panel, each
-// panel's weights reused over the block's tiles while they are in cache.
+// Work: blocks of pixel tiles of one image (x one group of channel panels where
+// the image is small); a block runs panel by panel, each panel's weights reused
+// over the block's tiles while they are in cache.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -27,7 +28,8 @@ using conv::ConvParams;
 using qigemm::kMR;
 using qigemm::kNR;
 
-constexpr int64_t kBlockTiles = 8;
+constexpr int64_t kBlockBytes = 128 << 10;  // a block's input or output footprint
+constexpr int64_t kMinBlockTiles = 4;
 constexpr int64_t kMaxTaps = 121;  // the pointer scratch is sized by taps
 
 ConvParams params_of(const Layer& l) {
@@ -74,6 +76,7 @@ class QConvNhwcKernel : public Kernel {
     npan_ = (p_.M + kNR - 1) / kNR;
     ohw_ = p_.out[1] * p_.out[2];
     tiles_ = (ohw_ + kMR - 1) / kMR;
+    bt_ = block_tiles();
     y_signed_ = l.out(0).dtype == DType::Int8;
     ws_vec_ = l.in(4).numel() > 1;
     has_bias_ = l.inputs.size() > 8 && l.has_input(8);
@@ -139,18 +142,41 @@ class QConvNhwcKernel : public Kernel {
       base.zmult = static_cast<const float*>(a.in[10])[0] / ys;
     }
     const qfused::RoundedAdd radd = rounded_ ? qfused::RoundedAdd::of(a, sum_relu_) : qfused::RoundedAdd{};
+    // the rounded residual's add fused into the tiles where its float32 error bound is small (as
+    // qlinear_add_u8_avx512's), else run after each block by add_fn_ (huge ratios: in double)
+    bool fuse_add = false;
+    if (rounded_) {
+      const float amax = (float)std::max(radd.ya, 255 - radd.ya), bmax = (float)std::max(radd.zz, 255 - radd.zz);
+      const float tol = (2.f * bmax * std::fabs(radd.rb) + amax * std::fabs(radd.ra)) * 0x1p-23f;
+      fuse_add = tol < 1.f / 64;
+      base.rounded = fuse_add;
+      base.ra = radd.ra;
+      base.rb = radd.rb;
+      base.tol = tol;
+      base.ya = radd.ya;
+      base.zb = radd.zz;
+      base.yc = radd.yz;
+      base.lo = radd.lo;
+    }
     const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
     const uint8_t* z = (has_z_ || rounded_) ? static_cast<const uint8_t*>(a.in[9]) : nullptr;
     uint8_t* y = static_cast<uint8_t*>(a.out[0]);
 
-    // blocks of bt tiles (a multiple of the threads where the image allows) x ncg channel groups
+    // blocks of bt tiles x ncg groups of channel panels (see block_tiles); with several threads the
+    // blocks are a multiple of the threads, or the channels split where an image has too few
     const int nth = a.pool ? a.pool->num_threads() : 1;
-    int64_t nblk = (tiles_ + kBlockTiles - 1) / kBlockTiles;
-    if (nth > 1) nblk = std::min(tiles_, (nblk + nth - 1) / nth * nth);
-    const int64_t bt = (tiles_ + nblk - 1) / nblk;
-    nblk = (tiles_ + bt - 1) / bt;
+    int64_t bt = bt_;
+    int64_t nblk = (tiles_ + bt - 1) / bt;
     int64_t ncg = 1;
-    if (nth > 1 && p_.N * nblk < 2 * nth) ncg = std::min(npan_, (2 * nth + p_.N * nblk - 1) / (p_.N * nblk));
+    if (nth > 1) {
+      if (p_.N * nblk >= 2 * nth) {
+        nblk = std::min(tiles_, (nblk + nth - 1) / nth * nth);
+      } else {
+        ncg = std::min(npan_, (2 * nth + p_.N * nblk - 1) / (p_.N * nblk));
+      }
+      bt = (tiles_ + nblk - 1) / nblk;
+      nblk = (tiles_ + bt - 1) / bt;
+    }
     const int64_t pan_per = (npan_ + ncg - 1) / ncg;
     ncg = (npan_ + pan_per - 1) / pan_per;
     const int64_t in_img = p_.in_size() * p_.C, out_img = ohw_ * p_.M;
@@ -180,11 +206,11 @@ class QConvNhwcKernel : public Kernel {
           tl.ptrs = ptrs + (tt - t0) * taps_ * kMR;
           tl.mr = (int)std::min<int64_t>(kMR, ohw_ - px);
           tl.y = y + n * out_img + px * p_.M + pn * kNR;
-          tl.z = has_z_ ? z + n * out_img + px * p_.M + pn * kNR : nullptr;
+          tl.z = (has_z_ || fuse_add) ? z + n * out_img + px * p_.M + pn * kNR : nullptr;
           qigemm::qigemm_6x64_avx512vnni(tl);
         }
       }
-      if (rounded_) {  // the add while the block's outputs are in cache
+      if (rounded_ && !fuse_add) {  // the add while the block's outputs are in cache
         const int64_t c_lo = pn0 * kNR, c_n = std::min(p_.M, pn1 * kNR) - c_lo;
         const int64_t o0 = n * out_img + px0 * p_.M + c_lo;
         if (c_n == p_.M) {
@@ -201,7 +227,16 @@ class QConvNhwcKernel : public Kernel {
 
  private:
   int64_t panel_bytes() const { return taps_ * kq_ * kNR * 4; }
-  int64_t slot_bytes() const { return qgemm::align64(kBlockTiles * taps_ * kMR * (int64_t)sizeof(void*)); }
+  int64_t slot_bytes() const { return qgemm::align64(bt_ * taps_ * kMR * (int64_t)sizeof(void*)); }
+
+  // Tiles per block: a block reads every weight panel once, so the fewer blocks the less
+  // weight traffic (a 7x7 plane is one block); bounded so that the block's input pixels and
+  // its outputs (which the rounded residual's add reads back) stay in L2.
+  int64_t block_tiles() const {
+    const int64_t in_tile = kMR * taps_ * p_.C, out_tile = kMR * p_.M;
+    const int64_t bt = std::min(kBlockBytes / in_tile, kBlockBytes / out_tile);
+    return std::max<int64_t>(1, std::min(tiles_, std::max(kMinBlockTiles, bt)));
+  }
 
   // w [M][C][kh][kw] -> per panel of 64 channels [tap][C/4][64][4]; wsum[m] = sum of row m
   void pack_weights(const int8_t* w) {
@@ -220,7 +255,7 @@ class QConvNhwcKernel : public Kernel {
   }
 
   ConvParams p_;
-  int64_t taps_ = 1, kq_ = 0, npan_ = 0, ohw_ = 0, tiles_ = 0;
+  int64_t taps_ = 1, kq_ = 0, npan_ = 0, ohw_ = 0, tiles_ = 0, bt_ = 1;
   bool y_signed_ = false, ws_vec_ = false, has_bias_ = false, has_z_ = false, z_signed_ = false;
   bool rounded_ = false, sum_relu_ = false;
   Activation act_;
