@@ -36,9 +36,8 @@ from ..capi.onnxruntime_pybind11_state import EngineError, Fail, InvalidArgument
 from ..capi.onnxruntime_pybind11_state import NotImplemented as NotImpl
 from .dtypes import np_dtype
 from .lower import lower
-from .tune import QPREFIX
+from .tune import QPREFIX, T1
 
-T1 = "/t1"
 CLEAR_WIN = 0.97      # the alternative plan must be at least 3% faster
 MAX_RUN_US = 150e3    # skip the check for plans slower than this (its cost would show at session creation)
 ROUNDS = 3            # A/B rounds, each timing each plan twice after one warm-up run

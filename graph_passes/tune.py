@@ -102,6 +102,7 @@ def _allowed(desc, opts):
     return True
 
 
+T1 = "/t1"  # the registry's single-thread variant of a routine (core/registry.cpp)
 UNSUPPORTED = -1.0  # cached "this routine does not support this layer signature"
 WS_PREFIX = "ws|"   # cache rows "ws|<descriptor>": the routine's workspace bytes on that signature
 
@@ -438,6 +439,9 @@ def choose_routines(g, types, threads, opts, cache=None):
             if opts.dtypes and "float32" not in opts.dtypes and not pinned and opts.accuracy_budget is None:
                 quant = [e for e in entries if e.key.startswith(QPREFIX)]
                 entries = quant or entries  # "qint8 where allowed"
+        if threads == 1 and not pinned:  # on one thread a "/t1" variant is its base routine: not measured twice
+            have = {e.key for e in entries}
+            entries = [e for e in entries if not (e.key.endswith(T1) and e.key[:-len(T1)] in have)]
         sigs = {}
         for e in entries:
             if id(e.node) not in sigs:

@@ -271,3 +271,26 @@ def test_cold_profiles_time_steps_and_keep_values(monkeypatch):
         monkeypatch.setattr(tune, "COLD", level)
         prints.add(machine_fingerprint(1))
     assert len(prints) == 3
+
+
+def _conv_model():
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("w", 1, [8, 4, 3, 3], rng.standard_normal(8 * 4 * 9).astype(np.float32).tolist())
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "g",
+                          [helper.make_tensor_value_info("x", 1, [1, 4, 10, 10])],
+                          [helper.make_tensor_value_info("y", 1, [1, 8, 10, 10])], [w])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_single_thread_variants_are_measured_only_where_they_differ(tmp_path, threads):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    s = ort.InferenceSession(_conv_model(), so, providers=[("SoftNeuroExecutionProvider",
+                                                            {"profile_cache": str(tmp_path / "c.sqlite")})])
+    s.run(None, {"x": np.ones((1, 4, 10, 10), np.float32)})
+    cands = next(iter(s._plans.values())).tuned.candidates
+    conv = next(c for c in cands.values() if len(c) > 1)
+    twins = [k for k in conv if k.endswith("/t1") and k[:-3] in conv]
+    # on one thread "X/t1" runs exactly as X: measured once; on two both are candidates
+    assert (len(twins) == 0) if threads == 1 else (len(twins) >= 1), conv
