@@ -191,19 +191,21 @@ COLD = COLD_LEVELS.get(os.environ.get("SNEP_COLD_PROFILES", "memory"), 2)
 COLD_MIN_BYTES = 16 << 10
 PROFILE_ROUNDS = 3           # timings of each candidate, interleaved with the layer's other candidates
 ROUND_BUDGET_US = 7000.0     # per round (the three together: about the single timing's old budget)
+SCREEN_CUTOFF = 8.0          # candidates this much slower than a layer's fastest single run are not timed further
 KEEP_PLAN_BYTES = 64 << 20   # layers with more constant bytes time their rounds back to back, one plan at a time
 
 
 def _time_candidates(grp, threads, rng, opset, deadline):
-    """[(candidate, us, workspace bytes)] for one layer's candidates. Each is timed in
-    PROFILE_ROUNDS rounds, round-robin over the candidates, and keeps its fastest round's
-    median: on a shared VM a slow spell (seconds long, up to 2x here) lands on one round of
-    every candidate alike instead of on whichever candidates it happened to overlap, so a
-    slow spell can no longer pick a layer's single-thread variant over its all-threads one."""
-    done, live = [], []
-    for c in grp:
-        if time.monotonic() > deadline:
-            break
+    """[(candidate, us, workspace bytes)] for one layer's candidates. A first pass runs each
+    candidate once; those slower than SCREEN_CUTOFF x the fastest of those single runs keep
+    that figure and are timed no further (a reference routine can be 1000x slower than the
+    layer's fast ones: timed in full it would spend the session's profiling budget). The
+    others are timed in PROFILE_ROUNDS rounds, round-robin over the candidates, and keep
+    their fastest round's median: on a shared VM a slow spell (seconds long, up to 2x here)
+    lands on one round of every candidate alike instead of on whichever candidates it
+    happened to overlap, so a slow spell can no longer pick a layer's single-thread variant
+    over its all-threads one."""
+    def build(c):
         lay = parse_descriptor(c.r["descriptor"])[2] or DEFAULT_LAYOUT
         plan, ins, outs, feeds, _, _ = _probe_plan(c.node, c.g, c.types, threads, rng, lay)
         a = to_engine(c.node.attrs)
@@ -211,8 +213,25 @@ def _time_candidates(grp, threads, rng, opset, deadline):
         plan.add_step(c.node.name, c.node.op, a, ins, outs, c.r["descriptor"])
         plan.finalize()
         const_bytes = sum(getattr(c.g.initializers.get(n), "nbytes", 0) for n in c.node.inputs if n)
-        cold = COLD if const_bytes >= COLD_MIN_BYTES else 0
-        entry = [c, plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US, cold), float(plan.workspace_bytes)]
+        return plan, feeds, (COLD if const_bytes >= COLD_MIN_BYTES else 0), const_bytes
+
+    screened = []
+    for c in grp:
+        if time.monotonic() > deadline:
+            break
+        plan, feeds, cold, _ = build(c)
+        screened.append((c, plan.time_median(feeds, 0, 1, 1, 0.0, cold), float(plan.workspace_bytes)))
+        del plan
+    fastest = min((s[1] for s in screened), default=0.0)
+    done, live = [], []
+    for c, once, ws in screened:
+        if once > SCREEN_CUTOFF * fastest:
+            done.append([c, once, ws])
+            continue
+        if time.monotonic() > deadline:
+            break
+        plan, feeds, cold, const_bytes = build(c)
+        entry = [c, plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US, cold), ws]
         if const_bytes > KEEP_PLAN_BYTES:
             for _ in range(PROFILE_ROUNDS - 1):
                 entry[1] = min(entry[1], plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US, cold))

@@ -167,13 +167,12 @@ def test_profiles_are_keyed_by_engine_build(tmp_path, monkeypatch):
     _check(s2)
 
 
-def test_candidates_are_timed_in_interleaved_rounds_and_keep_their_fastest(monkeypatch):
-    """A slow spell of the VM (here: B's first round, 2x) must not decide between a layer's
-    candidates (one timing each would pick A): rounds go A B A B A B, each keeps its fastest."""
+def _fake_timing(monkeypatch, script, screen):
+    """_time_candidates over fake plans: screening runs (one run, no warm-up) return screen[name],
+    timed rounds the next of script[name]. Returns (candidates, calls made)."""
     import types as pytypes
 
     from softneuro_ep.graph_passes import tune
-    script = {"A": [130.0, 140.0, 135.0], "B": [260.0, 100.0, 105.0]}
     calls = []
 
     class FakePlan:
@@ -189,6 +188,9 @@ def test_candidates_are_timed_in_interleaved_rounds_and_keep_their_fastest(monke
             pass
 
         def time_median(self, feeds, warmup, min_reps, max_reps, budget_us, cold=0):
+            if max_reps == 1 and warmup == 0:
+                calls.append("screen " + self.name)
+                return screen[self.name]
             calls.append(self.name)
             return script[self.name][sum(1 for c in calls if c == self.name) - 1]
 
@@ -198,11 +200,31 @@ def test_candidates_are_timed_in_interleaved_rounds_and_keep_their_fastest(monke
     monkeypatch.setattr(tune, "_probe_plan", fake_probe)
     node = lambda n: pytypes.SimpleNamespace(name=n, op="Relu", attrs={}, inputs=["x"])  # noqa: E731
     g = pytypes.SimpleNamespace(initializers={})
-    grp = [pytypes.SimpleNamespace(r={"descriptor": "cpu/a"}, node=node("A"), g=g, types={}),
-           pytypes.SimpleNamespace(r={"descriptor": "cpu/b"}, node=node("B"), g=g, types={})]
+    grp = [pytypes.SimpleNamespace(r={"descriptor": f"cpu/{n.lower()}"}, node=node(n), g=g, types={}) for n in screen]
+    return grp, calls
+
+
+def test_candidates_are_timed_in_interleaved_rounds_and_keep_their_fastest(monkeypatch):
+    """A slow spell of the VM (here: B's first round, 2x) must not decide between a layer's
+    candidates (one timing each would pick A): rounds go A B A B A B, each keeps its fastest."""
+    from softneuro_ep.graph_passes import tune
+    grp, calls = _fake_timing(monkeypatch, {"A": [130.0, 140.0, 135.0], "B": [260.0, 100.0, 105.0]},
+                              {"A": 150.0, "B": 150.0})
     out = tune._time_candidates(grp, 2, None, 17, deadline=float("inf"))
-    assert calls == ["A", "B"] * tune.PROFILE_ROUNDS
+    assert calls == ["screen A", "screen B"] + ["A", "B"] * tune.PROFILE_ROUNDS
     assert [(c.node.name, us, ws) for c, us, ws in out] == [("A", 130.0, 64.0), ("B", 100.0, 64.0)]
+
+
+def test_hopeless_candidates_keep_their_screening_run(monkeypatch):
+    """A candidate whose single run is more than SCREEN_CUTOFF x the layer's fastest (a reference
+    routine, 1000x slower) is not timed in rounds: its one run is its figure."""
+    from softneuro_ep.graph_passes import tune
+    grp, calls = _fake_timing(monkeypatch, {"A": [130.0, 120.0, 125.0], "B": [1.0, 1.0, 1.0]},
+                              {"REF": 200000.0, "A": 150.0, "B": 150.0 * tune.SCREEN_CUTOFF * 1.01})
+    out = tune._time_candidates(grp, 2, None, 17, deadline=float("inf"))
+    assert calls == ["screen REF", "screen A", "screen B"] + ["A"] * tune.PROFILE_ROUNDS
+    assert [(c.node.name, us) for c, us, _ in out] == [("REF", 200000.0), ("A", 120.0),
+                                                       ("B", 150.0 * tune.SCREEN_CUTOFF * 1.01)]
 
 
 def _stem_model():
