@@ -420,3 +420,16 @@ def test_rounded_residual_is_refused_where_unimplemented():
             continue
         with pytest.raises(Exception, match="support"):
             run_node("QLinearConv", fused, attrs, outputs=[(np.uint8, oshape)], descriptor=desc)
+
+
+def test_wide_column_tiles_never_write_into_the_next_row_at_two_threads():
+    # A stride-2 stem (224 -> 112, phase planes 115 wide: 3 dropped columns per row). A full tile whose
+    # real outputs stop short of its 32 columns once took the fused requantization and wrote past the
+    # row into outputs owned by another task: at 2 threads the result changed from run to run.
+    conv = (1, 3, 64, 224, 224, 7, 2, 3, 1)
+    inputs, attrs = conv_case(conv, np.int8, np.uint8, (3, 0, 5), "Relu", None, True, 11)
+    inputs[5] = np.zeros_like(inputs[5])
+    want = REFS["QLinearConv"].compute(inputs, attrs)[0]
+    for _ in range(6):
+        got = run("QLinearConv", inputs, attrs, want, "cpu:qint8:nchw/im2col_qgemm", threads=2, const=True)
+        np.testing.assert_array_equal(got, want)

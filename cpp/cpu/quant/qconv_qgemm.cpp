@@ -310,8 +310,11 @@ class QConvKernel : public Kernel {
         for_outputs(n0 + j0, cols, [&](int64_t nw, int64_t o, int64_t len) {
           seg[nseg][0] = nw - (n0 + j0); seg[nseg][1] = o; seg[nseg][2] = len; ++nseg;
         });
-        // a full tile of consecutive outputs: requantized in registers
-        const bool fused = uk_.tile && s_.qlinear && !any_wz && nseg == 1 && seg[0][0] == 0 && cols == uk_.nr;
+        // a full tile of consecutive outputs: requantized in registers (the one run must cover all NR
+        // columns: a run cut short by dropped wide columns would have the tile write past it, into
+        // the next output row, which another task may own)
+        const bool fused = uk_.tile && s_.qlinear && !any_wz && nseg == 1 && seg[0][0] == 0 && cols == uk_.nr &&
+                           seg[0][2] == uk_.nr;
         for (int64_t pi = p0; pi < p1; ++pi) {
           const int mr = (int)std::min<int64_t>(uk_.mr, Mg_ - pi * uk_.mr);
           const uint8_t* apan = ap + g * asize_ + pi * a_panel_bytes(K_, uk_);
