@@ -60,13 +60,18 @@ def lower(g, types, feed_names, num_threads, routine_choice=None):
     routine_choice = routine_choice or {}
     _copy_duplicate_outputs(g)
     layout_of = insert_adapts(g, routine_choice)
-    for n in g.nodes:  # an adapt's input and output share one logical type
-        if n.op == "Reorder":
-            src, dst = n.inputs[0], n.outputs[0]
-            if src in types:
-                types.setdefault(dst, types[src])
-            elif dst in types:
-                types[src] = types[dst]
+    changed = True
+    while changed:  # an adapt's input and output share one logical type (to a fixed point: a graph
+        changed = False  # output held in another layout is known only by its last Reorder's output)
+        for n in g.nodes:
+            if n.op == "Reorder":
+                src, dst = n.inputs[0], n.outputs[0]
+                if src in types and dst not in types:
+                    types[dst] = types[src]
+                    changed = True
+                elif dst in types and src not in types:
+                    types[src] = types[dst]
+                    changed = True
     for n in g.nodes:
         for o in n.outputs:
             if o and o not in types and n.op == "Identity":

@@ -286,8 +286,15 @@ def _qdq_model(tmp_path):
 
 
 @needs_vnni
-def test_qdq_model_tuned_onto_nhwc_gives_the_nchw_plans_bits(tmp_path):
+@pytest.mark.parametrize("extra_output", [False, True])
+def test_qdq_model_tuned_onto_nhwc_gives_the_nchw_plans_bits(tmp_path, extra_output):
     path = _qdq_model(tmp_path)
+    if extra_output:  # an int8 tensor held in NHWC between two convs is also a graph output
+        m = onnx.load(path)
+        q = [n.output[0] for n in m.graph.node if n.op_type == "QuantizeLinear"]
+        m.graph.output.append(onnx.helper.make_tensor_value_info(q[2], onnx.TensorProto.UINT8, None))
+        path = str(tmp_path / "q_extra.onnx")
+        onnx.save(m, path)
     cache = tmp_path / "cache.sqlite"
 
     def session(**opts):
@@ -296,13 +303,15 @@ def test_qdq_model_tuned_onto_nhwc_gives_the_nchw_plans_bits(tmp_path):
         return ort.InferenceSession(path, so, providers=[("SoftNeuroExecutionProvider",
                                                           {"profile_cache": str(cache), **opts})])
     x = np.random.default_rng(1).standard_normal((1, 8, 12, 12)).astype(np.float32)
-    want = session(layouts="nchw").run(None, {"x": x})[0]
+    want = session(layouts="nchw").run(None, {"x": x})
     with sqlite3.connect(cache) as con:  # every NCHW int8 conv looks slow: the NHWC ones win where they apply
         con.execute("UPDATE profile SET median_us = 1e6 WHERE median_us > 0 AND routine LIKE 'cpu:qint8:nchw/%'")
     s = session()
-    got = s.run(None, {"x": x})[0]
+    got = s.run(None, {"x": x})
     steps = next(iter(s._plans.values())).plan.step_routines()
     convs = [r[2] for r in steps if r[1] == "QLinearConv"]
     assert sum(d.startswith(IGEMM) for d in convs) == 3, steps
     assert any(r[1] == "Reorder" and r[2].startswith(REORDER) for r in steps), steps
-    np.testing.assert_array_equal(got, want)
+    assert len(got) == (2 if extra_output else 1)
+    for g_, w_ in zip(got, want):
+        np.testing.assert_array_equal(g_, w_)
