@@ -1,5 +1,6 @@
-"""qint8 in NHWC: the byte Reorder (cpu:qint8/reorder) and QLinearConv by indirect GEMM on NHWC
-activations (cpu:qint8:nhwc/igemm, AVX-512 VNNI), each run in a small hand-built plan between
+"""qint8 in NHWC: the byte Reorder (cpu:qint8/reorder), QLinearConv by indirect GEMM on NHWC
+activations (cpu:qint8:nhwc/igemm, AVX-512 VNNI) and depthwise QLinearConv on NHWC
+(cpu:qint8:nhwc/depthwise, AVX-512 BW), each run in a small hand-built plan between
 Reorder steps (Plain feeds -> NHWC -> routine -> Plain) and compared bit-exactly with the numpy
 references of conformance/refs/quant.py; and a pre-quantized model tuned onto the NHWC routines
 giving the same bits as its all-NCHW plan.
@@ -25,9 +26,11 @@ from refs.quant import iconv_shape  # noqa: E402
 U8, I8, F, I32 = 2, 3, 1, 6
 ELEM = {np.dtype(np.uint8): U8, np.dtype(np.int8): I8, np.dtype(np.float32): F, np.dtype(np.int32): I32}
 IGEMM = "cpu:qint8:nhwc/igemm"
+DW = "cpu:qint8:nhwc/depthwise"
 REORDER = "cpu:qint8/reorder"
 USABLE = {(r["op"], r["descriptor"]) for r in _engine.routines() if r["usable"]}
 needs_vnni = pytest.mark.skipif(("QLinearConv", IGEMM) not in USABLE, reason="the NHWC igemm needs AVX-512 VNNI")
+needs_avx512 = pytest.mark.skipif(("QLinearConv", DW) not in USABLE, reason="the NHWC depthwise needs AVX-512")
 FAST = settings(max_examples=int(os.environ.get("SNEP_QNHWC_EXAMPLES", "40")), deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -106,14 +109,14 @@ def test_byte_reorder_refuses_float_and_blocked():
 
 
 # ---- QLinearConv on NHWC -------------------------------------------------------------------------
-def conv_inputs(rng, n, c, m, h, w, k, s, p, d, per_channel, ydt, act, residual):
+def conv_inputs(rng, n, c, m, h, w, k, s, p, d, per_channel, ydt, act, residual, group=1):
     x = rng.integers(0, 256, size=(n, c, h, w)).astype(np.uint8)
-    wt = rng.integers(-128, 128, size=(m, c, k, k)).astype(np.int8)
+    wt = rng.integers(-128, 128, size=(m, c // group, k, k)).astype(np.int8)
     sx = np.float32(rng.uniform(0.01, 0.05))
     sw = rng.uniform(0.0005, 0.005, size=(m,) if per_channel else ()).astype(np.float32)
     sy = np.float32(rng.uniform(0.05, 0.6))
     yz = np.asarray(rng.integers(0, 256) if ydt == np.uint8 else rng.integers(-128, 128), ydt)
-    attrs = {"group": 1, "strides": [s, s], "dilations": [d, d], "pads": [p] * 4, "kernel_shape": [k, k]}
+    attrs = {"group": group, "strides": [s, s], "dilations": [d, d], "pads": [p] * 4, "kernel_shape": [k, k]}
     inputs = [x, np.asarray(sx), np.asarray(rng.integers(0, 256), np.uint8), wt, sw, np.zeros(sw.shape, np.int8),
               np.asarray(sy), yz, rng.integers(-5000, 5000, size=(m,)).astype(np.int32)]
     if act:
@@ -128,7 +131,7 @@ def conv_inputs(rng, n, c, m, h, w, k, s, p, d, per_channel, ydt, act, residual)
     return inputs, attrs, oshape
 
 
-def run_nhwc(inputs, attrs, oshape, ydt, threads, z_at=9):
+def run_nhwc(inputs, attrs, oshape, ydt, threads, z_at=9, desc=IGEMM):
     """QLinearConv with x (and z) fed through Reorder to NHWC, constants for the rest."""
     p = Plan(threads)
     ids = []
@@ -140,7 +143,7 @@ def run_nhwc(inputs, attrs, oshape, ydt, threads, z_at=9):
         else:
             ids.append(p.plan.add_constant(ELEM[a.dtype], np.ascontiguousarray(a)))
     y = p.arena(oshape, ELEM[np.dtype(ydt)], "nhwc")
-    p.step("QLinearConv", ids, [y], IGEMM, attrs)
+    p.step("QLinearConv", ids, [y], desc, attrs)
     p.output_from(y, oshape, ELEM[np.dtype(ydt)])
     return p.run()
 
@@ -252,6 +255,54 @@ def test_igemm_refuses_what_it_does_not_compute():
     grouped = list(base)
     grouped[3] = base[3][:, :4]
     refused(grouped, {**attrs, "group": 2}, oshape)            # grouped
+
+
+# ---- depthwise QLinearConv on NHWC ------------------------------------------------------------------
+@needs_avx512
+@FAST
+@given(st.data())
+def test_depthwise_matches_the_reference(data):
+    n = data.draw(st.integers(1, 2))
+    c = data.draw(st.sampled_from([1, 5, 16, 31, 32, 33, 48, 64, 96, 144]))
+    k = data.draw(st.sampled_from([1, 3, 3, 5]))
+    s, d = data.draw(st.sampled_from([1, 2])), data.draw(st.sampled_from([1, 1, 2]))
+    p = data.draw(st.integers(0, k // 2))
+    ext = (k - 1) * d + 1
+    h = data.draw(st.integers(max(1, ext - 2 * p), 17))
+    w = data.draw(st.integers(max(1, ext - 2 * p), 17))
+    ydt = data.draw(st.sampled_from([np.uint8, np.int8]))
+    act = data.draw(st.sampled_from(["", "Relu", "Clip"]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    inputs, attrs, oshape = conv_inputs(rng, n, c, c, h, w, k, s, p, d, data.draw(st.booleans()), ydt, act, None,
+                                        group=c)
+    if data.draw(st.booleans()):
+        inputs = inputs[:8]  # no bias
+    want = REFS["QLinearConv"].compute(inputs + [None] * (9 - len(inputs)), attrs)[0]
+    got = run_nhwc(inputs, attrs, oshape, ydt, data.draw(st.sampled_from([1, 2])), desc=DW)
+    np.testing.assert_array_equal(got, want)
+
+
+@needs_avx512
+@pytest.mark.parametrize("shape", [(32, 112, 3, 1), (96, 112, 3, 2), (144, 56, 3, 1), (960, 7, 3, 1), (672, 14, 5, 1)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_depthwise_network_shapes(shape):
+    c, h, k, s = shape
+    rng = np.random.default_rng(3)
+    inputs, attrs, oshape = conv_inputs(rng, 1, c, c, h, h, k, s, k // 2, 1, True, np.uint8, "Clip", None, group=c)
+    want = REFS["QLinearConv"].compute(inputs, attrs)[0]
+    for threads in (1, 2):
+        np.testing.assert_array_equal(run_nhwc(inputs, attrs, oshape, np.uint8, threads, desc=DW), want)
+
+
+@needs_avx512
+def test_depthwise_refuses_a_residual_and_channel_multipliers():
+    rng = np.random.default_rng(0)
+    inputs, attrs, oshape = conv_inputs(rng, 1, 8, 8, 6, 6, 3, 1, 1, 1, True, np.uint8, "", np.uint8, group=8)
+    with pytest.raises(InvalidArgument):
+        run_nhwc(inputs, attrs, oshape, np.uint8, 1, desc=DW)
+    inputs, attrs, oshape = conv_inputs(rng, 1, 8, 16, 6, 6, 3, 1, 1, 1, True, np.uint8, "", None, group=8)
+    with pytest.raises(InvalidArgument):
+        run_nhwc(inputs, attrs, oshape, np.uint8, 1, desc=DW)
 
 
 # ---- a pre-quantized model tuned onto NHWC ---------------------------------------------------------

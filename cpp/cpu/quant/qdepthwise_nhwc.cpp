@@ -1,0 +1,154 @@
+// Depthwise QLinearConv (group == C == M) on NHWC u8 activations: the routine around
+// qdw::nhwc_row_avx512 (cpu/quant/qdepthwise_nhwc_kernel.h). 2-D, s8 weights with zero
+// points 0 (packed to int16 at prepare), bias and activation fused, no residual. Work
+// splits over output rows; each pixel's taps are found through an offsets table built
+// at prepare, padding taps reading a row of x_zp.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "cpu/conv/conv_params.h"
+#include "cpu/qgemm/qgemm.h"
+#include "cpu/quant/qdepthwise_nhwc_kernel.h"
+#include "cpu/quant/qlinear_fused.h"
+#include "cpu/register_isa.h"
+
+namespace snep {
+namespace {
+
+using conv::ConvParams;
+constexpr int64_t kMaxTaps = 25;  // the kernel's pointer array (5x5)
+
+ConvParams params_of(const Layer& l) {
+  Layer t;
+  t.op = "Conv";
+  t.attrs = l.attrs;
+  t.inputs = {l.in(0), l.in(3)};
+  t.outputs = l.outputs;
+  return conv::conv_params(t);
+}
+
+bool scalar(const Layer& l, size_t i, DType t) { return l.has_input(i) && l.in(i).dtype == t && l.in(i).numel() == 1; }
+
+bool supports(const Layer& l) {
+  if (l.op != "QLinearConv" || l.outputs.size() != 1 || l.inputs.size() < 8 || l.inputs.size() > 9) return false;
+  for (int i = 0; i < 8; ++i)
+    if (!l.has_input(i)) return false;
+  const TensorInfo &x = l.in(0), &y = l.out(0), &w = l.in(3), &wz = l.in(5);
+  if (x.dtype != DType::UInt8 || x.layout != Layout::NHWC || y.layout != Layout::NHWC || x.rank() != 4) return false;
+  if (y.dtype != DType::UInt8 && y.dtype != DType::Int8) return false;
+  if (w.dtype != DType::Int8 || !w.const_data || wz.dtype != DType::Int8 || !wz.const_data) return false;
+  const ConvParams p = params_of(l);
+  if (!p.ok || p.nsp != 2 || p.group != p.C || p.M != p.C || p.k_size() > kMaxTaps) return false;
+  if (wz.numel() != 1 && !(wz.rank() == 1 && wz.shape[0] == p.M)) return false;
+  for (int64_t i = 0; i < wz.numel(); ++i)
+    if (wz.cdata<int8_t>()[i] != 0) return false;
+  const TensorInfo& ws = l.in(4);
+  if (ws.dtype != DType::Float32 || !(ws.numel() == 1 || (ws.rank() == 1 && ws.shape[0] == p.M))) return false;
+  if (!scalar(l, 1, DType::Float32) || !scalar(l, 2, DType::UInt8) || !scalar(l, 6, DType::Float32) ||
+      !scalar(l, 7, y.dtype))
+    return false;
+  if (l.inputs.size() > 8 && l.has_input(8) &&
+      (l.in(8).dtype != DType::Int32 || l.in(8).shape != std::vector<int64_t>{p.M}))
+    return false;
+  return qfused::activation_ok(l.attrs);
+}
+
+class QDwNhwcKernel : public Kernel {
+ public:
+  explicit QDwNhwcKernel(const Layer& l) : p_(params_of(l)) {
+    taps_ = p_.k[1] * p_.k[2];
+    C_ = p_.C;
+    y_signed_ = l.out(0).dtype == DType::Int8;
+    ws_vec_ = l.in(4).numel() > 1;
+    has_bias_ = l.inputs.size() > 8 && l.has_input(8);
+    act_ = Activation::from_attrs(l.attrs);
+    const int8_t* w = l.in(3).cdata<int8_t>();
+    wpack_.assign(qdw::groups(C_) * qdw::pairs(taps_) * 64, 0);
+    wsum_.assign(C_, 0);
+    for (int64_t c = 0; c < C_; ++c)
+      for (int64_t t = 0; t < taps_; ++t) {
+        wpack_[qdw::packed_w_index(c, t, taps_)] = w[c * taps_ + t];
+        wsum_[c] += w[c * taps_ + t];
+      }
+    const int64_t OW = p_.out[2], H = p_.in[1], W = p_.in[2];
+    off_.resize(p_.out[1] * OW * taps_);
+    for (int64_t oh = 0; oh < p_.out[1]; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow)
+        for (int64_t kh = 0; kh < p_.k[1]; ++kh)
+          for (int64_t kw = 0; kw < p_.k[2]; ++kw) {
+            const int64_t ih = oh * p_.s[1] - p_.pb[1] + kh * p_.d[1], iw = ow * p_.s[2] - p_.pb[2] + kw * p_.d[2];
+            const bool in = ih >= 0 && ih < H && iw >= 0 && iw < W;
+            off_[(oh * OW + ow) * taps_ + kh * p_.k[2] + kw] = in ? (int32_t)((ih * W + iw) * C_) : -1;
+          }
+  }
+
+  size_t workspace_bytes() const override { return (size_t)(2 * qgemm::align64(cslots() * 4) + qgemm::align64(C_ + 32)); }
+  bool reads_input_at_run(int i) const override { return i != 3; }
+
+  void run(const RunArgs& a) override {
+    uint8_t* ws = static_cast<uint8_t*>(a.workspace);
+    int32_t* c0 = reinterpret_cast<int32_t*>(ws);
+    float* mult = reinterpret_cast<float*>(ws + qgemm::align64(cslots() * 4));
+    uint8_t* pad = ws + 2 * qgemm::align64(cslots() * 4);
+    const int32_t xz = static_cast<const uint8_t*>(a.in[2])[0];
+    const float xs = static_cast<const float*>(a.in[1])[0], ys = static_cast<const float*>(a.in[6])[0];
+    const float* wsc = static_cast<const float*>(a.in[4]);
+    const int32_t* bias = has_bias_ ? static_cast<const int32_t*>(a.in[8]) : nullptr;
+    std::fill(c0, c0 + cslots(), 0);
+    std::fill(mult, mult + cslots(), 0.f);
+    for (int64_t c = 0; c < C_; ++c) {
+      const int64_t k = qdw::packed_c_index(c);
+      c0[k] = (int32_t)((bias ? (uint32_t)bias[c] : 0u) - (uint32_t)xz * (uint32_t)wsum_[c]);
+      mult[k] = xs * wsc[ws_vec_ ? c : 0] / ys;
+    }
+    std::memset(pad, xz, C_ + 32);
+    qdw::NhwcRow base{};
+    base.ow = p_.out[2];
+    base.taps = taps_;
+    base.C = C_;
+    base.pad = pad;
+    base.w = wpack_.data();
+    base.c0 = c0;
+    base.mult = mult;
+    base.yz = y_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
+    int32_t qlo, qhi;
+    qfused::out_range(act_, y_signed_, ys, base.yz, &qlo, &qhi);
+    base.flo = (float)(qlo - base.yz);
+    base.fhi = (float)(qhi - base.yz);
+    const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
+    uint8_t* y = static_cast<uint8_t*>(a.out[0]);
+    const int64_t OH = p_.out[1], OW = p_.out[2], in_img = p_.in_size() * C_, out_img = OH * OW * C_;
+    auto rows = [&](int64_t b, int64_t e) {
+      qdw::NhwcRow r = base;
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t n = t / OH, oh = t % OH;
+        r.off = off_.data() + oh * OW * taps_;
+        r.x = x + n * in_img;
+        r.y = y + n * out_img + oh * OW * C_;
+        qdw::nhwc_row_avx512(r);
+      }
+    };
+    if (a.pool && a.pool->num_threads() > 1 && p_.N * OH > 1) a.pool->parallel_for(p_.N * OH, 1, rows);
+    else rows(0, p_.N * OH);
+  }
+
+ private:
+  int64_t cslots() const { return qdw::groups(C_) * 32; }
+
+  ConvParams p_;
+  int64_t taps_ = 1, C_ = 0;
+  bool y_signed_ = false, ws_vec_ = false, has_bias_ = false;
+  Activation act_;
+  std::vector<int16_t> wpack_;
+  std::vector<int32_t> wsum_;
+  std::vector<int32_t> off_;
+};
+
+SNEP_REGISTER_LAMBDA_ISA("QLinearConv", "cpu:qint8:nhwc/depthwise", supports,
+                         [](const Layer& l) -> std::unique_ptr<Kernel> { return std::make_unique<QDwNhwcKernel>(l); },
+                         "avx512f");
+
+}  // namespace
+}  // namespace snep
