@@ -1,6 +1,6 @@
 // Indirect qgemm micro-kernels for NHWC convolution: u8 activations read in
 // place through a table of pixel pointers (no im2col, no packing), s8 weights
-// pre-packed, the requantization fused.
+// pre-packed, the requantization fused. Shapes 6x64 and 12x32 (MR x NR below).
 //
 //   y[i][c] = requant( sum_tap sum_k x_i,tap[k] * w[c][tap][k] )   i < MR pixels, c < NR channels
 //
@@ -40,8 +40,19 @@ struct QITile {
 };
 using QITileFn = void (*)(const QITile& t);
 
-constexpr int kMR = 6, kNR = 64;
+// MR pixels x NR channels; packed weights [tap][C/4][NR][4], ptrs [tap][MR].
+struct QIKernel {
+  int mr, nr;
+  QITileFn fn;
+};
 void qigemm_6x64_avx512vnni(const QITile& t);
+void qigemm_12x32_avx512vnni(const QITile& t);
+// 6x64, or 12x32 where M leaves at most half of its last 64-wide panel used (M % 64 in 1..32).
+inline QIKernel kernel_for(int64_t M) {
+  const int64_t r = M % 64;
+  if (r != 0 && r <= 32) return QIKernel{12, 32, qigemm_12x32_avx512vnni};
+  return QIKernel{6, 64, qigemm_6x64_avx512vnni};
+}
 
 }  // namespace qigemm
 }  // namespace snep

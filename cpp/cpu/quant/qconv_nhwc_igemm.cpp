@@ -1,7 +1,8 @@
-// QLinearConv on NHWC u8 activations by indirect GEMM (cpu/qigemm): each tile
-// of 6 output pixels x 64 channels reads its input pixels in place through a
-// pointer table (padding taps point at a row of x_zp), so nothing is copied or
-// packed per run; the weights (s8, zero points 0) are packed at prepare.
+// QLinearConv on NHWC u8 activations by indirect GEMM (cpu/qigemm): each tile of
+// 6 output pixels x 64 channels (12 x 32 where M % 64 <= 32: less padding) reads
+// its input pixels in place through a pointer table (padding taps point at a row
+// of x_zp), so nothing is copied or packed per run; the weights (s8, zero points
+// 0) are packed at prepare.
 // 2-D, group 1, C a multiple of 4; bias, activation and both residual forms of
 // qlinear_fused.h fused (z in NHWC too).
 //
@@ -25,8 +26,6 @@ namespace snep {
 namespace {
 
 using conv::ConvParams;
-using qigemm::kMR;
-using qigemm::kNR;
 
 constexpr int64_t kBlockBytes = 128 << 10;  // a block's input or output footprint
 constexpr int64_t kMinBlockTiles = 4;
@@ -70,12 +69,14 @@ bool supports(const Layer& l) {
 
 class QConvNhwcKernel : public Kernel {
  public:
-  explicit QConvNhwcKernel(const Layer& l) : p_(params_of(l)) {
+  explicit QConvNhwcKernel(const Layer& l) : p_(params_of(l)), uk_(qigemm::kernel_for(p_.M)) {
+    mr_ = uk_.mr;
+    nr_ = uk_.nr;
     taps_ = p_.k[1] * p_.k[2];
     kq_ = p_.C / 4;
-    npan_ = (p_.M + kNR - 1) / kNR;
+    npan_ = (p_.M + nr_ - 1) / nr_;
     ohw_ = p_.out[1] * p_.out[2];
-    tiles_ = (ohw_ + kMR - 1) / kMR;
+    tiles_ = (ohw_ + mr_ - 1) / mr_;
     bt_ = block_tiles();
     y_signed_ = l.out(0).dtype == DType::Int8;
     ws_vec_ = l.in(4).numel() > 1;
@@ -101,16 +102,16 @@ class QConvNhwcKernel : public Kernel {
   }
 
   size_t workspace_bytes() const override {
-    return (size_t)(2 * qgemm::align64(npan_ * kNR * 4) + qgemm::align64(p_.C) + qgemm::scratch_slots() * slot_bytes());
+    return (size_t)(2 * qgemm::align64(npan_ * nr_ * 4) + qgemm::align64(p_.C) + qgemm::scratch_slots() * slot_bytes());
   }
   bool reads_input_at_run(int i) const override { return i != 3; }
 
   void run(const RunArgs& a) override {
     uint8_t* ws = static_cast<uint8_t*>(a.workspace);
     int32_t* c0 = reinterpret_cast<int32_t*>(ws);
-    ws += qgemm::align64(npan_ * kNR * 4);
+    ws += qgemm::align64(npan_ * nr_ * 4);
     float* mult = reinterpret_cast<float*>(ws);
-    ws += qgemm::align64(npan_ * kNR * 4);
+    ws += qgemm::align64(npan_ * nr_ * 4);
     uint8_t* pad = ws;
     ws += qgemm::align64(p_.C);
     uint8_t* scratch = ws;
@@ -119,7 +120,7 @@ class QConvNhwcKernel : public Kernel {
     const float xs = static_cast<const float*>(a.in[1])[0], ys = static_cast<const float*>(a.in[6])[0];
     const float* wsc = static_cast<const float*>(a.in[4]);
     const int32_t* bias = has_bias_ ? static_cast<const int32_t*>(a.in[8]) : nullptr;
-    for (int64_t m = 0; m < npan_ * kNR; ++m) {
+    for (int64_t m = 0; m < npan_ * nr_; ++m) {
       if (m >= p_.M) { c0[m] = 0; mult[m] = 0.f; continue; }
       const uint32_t b = bias ? (uint32_t)bias[m] : 0u;
       c0[m] = (int32_t)(b - (uint32_t)xz * (uint32_t)wsum_[m]);
@@ -184,34 +185,34 @@ class QConvNhwcKernel : public Kernel {
     qgemm::run_tasks(a.pool, p_.N * nblk * ncg, qgemm::scratch_slots(), [&](int64_t t, int slot) {
       const int64_t g = t % ncg, blk = (t / ncg) % nblk, n = t / (ncg * nblk);
       const int64_t t0 = blk * bt, t1 = std::min(tiles_, t0 + bt);
-      const int64_t px0 = t0 * kMR, px1 = std::min(ohw_, t1 * kMR);
+      const int64_t px0 = t0 * mr_, px1 = std::min(ohw_, t1 * mr_);
       const uint8_t* xn = x + n * in_img;
       const uint8_t** ptrs = reinterpret_cast<const uint8_t**>(scratch + slot * slot_bytes());
       for (int64_t tt = t0; tt < t1; ++tt)
         for (int64_t tap = 0; tap < taps_; ++tap)
-          for (int i = 0; i < kMR; ++i) {
-            const int64_t px = std::min(tt * kMR + i, ohw_ - 1);
+          for (int i = 0; i < mr_; ++i) {
+            const int64_t px = std::min(tt * mr_ + i, ohw_ - 1);
             const int32_t o = off_[px * taps_ + tap];
-            ptrs[((tt - t0) * taps_ + tap) * kMR + i] = o >= 0 ? xn + o : pad;
+            ptrs[((tt - t0) * taps_ + tap) * mr_ + i] = o >= 0 ? xn + o : pad;
           }
       const int64_t pn0 = g * pan_per, pn1 = std::min(npan_, pn0 + pan_per);
       for (int64_t pn = pn0; pn < pn1; ++pn) {
         qigemm::QITile tl = base;
         tl.w = reinterpret_cast<const int8_t*>(wpack_.data()) + pn * panel_bytes();
-        tl.nc = (int)std::min<int64_t>(kNR, p_.M - pn * kNR);
-        tl.c0 = c0 + pn * kNR;
-        tl.mult = mult + pn * kNR;
+        tl.nc = (int)std::min<int64_t>(nr_, p_.M - pn * nr_);
+        tl.c0 = c0 + pn * nr_;
+        tl.mult = mult + pn * nr_;
         for (int64_t tt = t0; tt < t1; ++tt) {
-          const int64_t px = tt * kMR;
-          tl.ptrs = ptrs + (tt - t0) * taps_ * kMR;
-          tl.mr = (int)std::min<int64_t>(kMR, ohw_ - px);
-          tl.y = y + n * out_img + px * p_.M + pn * kNR;
-          tl.z = (has_z_ || fuse_add) ? z + n * out_img + px * p_.M + pn * kNR : nullptr;
-          qigemm::qigemm_6x64_avx512vnni(tl);
+          const int64_t px = tt * mr_;
+          tl.ptrs = ptrs + (tt - t0) * taps_ * mr_;
+          tl.mr = (int)std::min<int64_t>(mr_, ohw_ - px);
+          tl.y = y + n * out_img + px * p_.M + pn * nr_;
+          tl.z = (has_z_ || fuse_add) ? z + n * out_img + px * p_.M + pn * nr_ : nullptr;
+          uk_.fn(tl);
         }
       }
       if (rounded_ && !fuse_add) {  // the add while the block's outputs are in cache
-        const int64_t c_lo = pn0 * kNR, c_n = std::min(p_.M, pn1 * kNR) - c_lo;
+        const int64_t c_lo = pn0 * nr_, c_n = std::min(p_.M, pn1 * nr_) - c_lo;
         const int64_t o0 = n * out_img + px0 * p_.M + c_lo;
         if (c_n == p_.M) {
           add_fn_(y + o0, z + o0, 1, y + o0, (px1 - px0) * p_.M, radd.ra, radd.rb, radd.ya, radd.zz, radd.yz, radd.lo);
@@ -226,14 +227,14 @@ class QConvNhwcKernel : public Kernel {
   }
 
  private:
-  int64_t panel_bytes() const { return taps_ * kq_ * kNR * 4; }
-  int64_t slot_bytes() const { return qgemm::align64(bt_ * taps_ * kMR * (int64_t)sizeof(void*)); }
+  int64_t panel_bytes() const { return taps_ * kq_ * nr_ * 4; }
+  int64_t slot_bytes() const { return qgemm::align64(bt_ * taps_ * mr_ * (int64_t)sizeof(void*)); }
 
   // Tiles per block: a block reads every weight panel once, so the fewer blocks the less
   // weight traffic (a 7x7 plane is one block); bounded so that the block's input pixels and
   // its outputs (which the rounded residual's add reads back) stay in L2.
   int64_t block_tiles() const {
-    const int64_t in_tile = kMR * taps_ * p_.C, out_tile = kMR * p_.M;
+    const int64_t in_tile = mr_ * taps_ * p_.C, out_tile = mr_ * p_.M;
     const int64_t bt = std::min(kBlockBytes / in_tile, kBlockBytes / out_tile);
     return std::max<int64_t>(1, std::min(tiles_, std::max(kMinBlockTiles, bt)));
   }
@@ -244,17 +245,19 @@ class QConvNhwcKernel : public Kernel {
     std::memset(wpack_.data(), 0, npan_ * panel_bytes());
     wsum_.assign(p_.M, 0);
     for (int64_t m = 0; m < p_.M; ++m) {
-      int8_t* pan = reinterpret_cast<int8_t*>(wpack_.data()) + (m / kNR) * panel_bytes();
+      int8_t* pan = reinterpret_cast<int8_t*>(wpack_.data()) + (m / nr_) * panel_bytes();
       for (int64_t c = 0; c < p_.C; ++c)
         for (int64_t tap = 0; tap < taps_; ++tap) {
           const int8_t v = w[(m * p_.C + c) * taps_ + tap];
-          pan[((tap * kq_ + c / 4) * kNR + m % kNR) * 4 + c % 4] = v;
+          pan[((tap * kq_ + c / 4) * nr_ + m % nr_) * 4 + c % 4] = v;
           wsum_[m] += v;
         }
     }
   }
 
   ConvParams p_;
+  qigemm::QIKernel uk_;
+  int64_t mr_ = 6, nr_ = 64;  // uk_.mr, uk_.nr
   int64_t taps_ = 1, kq_ = 0, npan_ = 0, ohw_ = 0, tiles_ = 0, bt_ = 1;
   bool y_signed_ = false, ws_vec_ = false, has_bias_ = false, has_z_ = false, z_signed_ = false;
   bool rounded_ = false, sum_relu_ = false;
