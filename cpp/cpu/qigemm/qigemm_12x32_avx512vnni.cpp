@@ -17,7 +17,13 @@ using namespace detail;
     a##i##0 = _mm512_dpbusd_epi32(a##i##0, x, w0);     \
     a##i##1 = _mm512_dpbusd_epi32(a##i##1, x, w1);     \
   }
-#define SNEP_QJ_STORE(i) store16(t, a##i##0, i, 0); store16(t, a##i##1, i, 1);
+#define SNEP_QJ_STORE(i)                                                       \
+  if (t.rounded) {                                                             \
+    store16(t, a##i##0, i, 0); store16(t, a##i##1, i, 1);                      \
+  } else {                                                                     \
+    const __m512i r##i[2] = {a##i##0, a##i##1};                                \
+    store_row<2>(t, r##i, i);                                                  \
+  }
 #define SNEP_QJ_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
 void qigemm_12x32_avx512vnni(const QITile& t) {

@@ -61,6 +61,39 @@ inline __attribute__((always_inline)) void store16(const QITile& t, __m512i acc,
   _mm_mask_storeu_epi8(yr, m, _mm512_cvtepi32_epi8(q));
 }
 
+// The NV vectors (16 channels each, NV = 2 or 4) of pixel i without the rounded residual:
+// store16's arithmetic, the results packed to bytes with saturating packs (exact: q lies in
+// the output type's range) and one store instead of one vpmovdb per vector.
+template <int NV>
+inline __attribute__((always_inline)) void store_row(const QITile& t, const __m512i (&acc)[NV], int i) {
+  if (i >= t.mr) return;
+  __m512i q[NV];
+  for (int v = 0; v < NV; ++v) {
+    const int c = 16 * v;
+    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[v], _mm512_loadu_si512(t.c0 + c))),
+                             _mm512_loadu_ps(t.mult + c));
+    if (t.z) {
+      const int left = t.nc - c;
+      const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+      const __m128i zb = _mm_maskz_loadu_epi8(m, t.z + i * t.ld + c);
+      const __m512i zi = t.z_signed ? _mm512_cvtepi8_epi32(zb) : _mm512_cvtepu8_epi32(zb);
+      f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(zi, _mm512_set1_epi32(t.zz))),
+                                         _mm512_set1_ps(t.zmult)));
+    }
+    f = _mm512_min_ps(_mm512_max_ps(f, _mm512_set1_ps(t.flo)), _mm512_set1_ps(t.fhi));
+    q[v] = _mm512_add_epi32(_mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                            _mm512_set1_epi32(t.yz));
+  }
+  // after the packs, dword 4k + s holds channels 16s + 4k .. 16s + 4k + 3
+  const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m512i w01 = _mm512_packs_epi32(q[0], q[1]);
+  const __m512i w23 = NV == 4 ? _mm512_packs_epi32(q[NV - 2], q[NV - 1]) : w01;
+  const __m512i b = t.y_signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
+  const int n = t.nc < 16 * NV ? t.nc : 16 * NV;
+  const __mmask64 m = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+  _mm512_mask_storeu_epi8(t.y + i * t.ld, m, _mm512_permutexvar_epi32(perm, b));
+}
+
 }  // namespace detail
 
 }  // namespace qigemm
