@@ -19,6 +19,7 @@
 #include "cpu/qelementwise/qlinear_add_kernel.h"
 #include "cpu/qgemm/qgemm.h"
 #include "cpu/qigemm/qigemm_ukernel.h"
+#include "cpu/quant/qconv_nhwc_common.h"
 #include "cpu/quant/qlinear_fused.h"
 #include "cpu/register_isa.h"
 
@@ -31,45 +32,17 @@ constexpr int64_t kBlockBytes = 128 << 10;  // a block's input or output footpri
 constexpr int64_t kMinBlockTiles = 4;
 constexpr int64_t kMaxTaps = 121;  // the pointer scratch is sized by taps
 
-ConvParams params_of(const Layer& l) {
-  Layer t;
-  t.op = "Conv";
-  t.attrs = l.attrs;
-  t.inputs = {l.in(0), l.in(3)};
-  t.outputs = l.outputs;
-  return conv::conv_params(t);
-}
-
-bool scalar(const Layer& l, size_t i, DType t) { return l.has_input(i) && l.in(i).dtype == t && l.in(i).numel() == 1; }
-
 bool supports(const Layer& l) {
-  if (l.op != "QLinearConv" || l.outputs.size() != 1 || l.inputs.size() < 8 || l.inputs.size() > 14) return false;
-  for (int i = 0; i < 8; ++i)
-    if (!l.has_input(i)) return false;
-  const TensorInfo &x = l.in(0), &y = l.out(0), &w = l.in(3), &wz = l.in(5);
-  if (x.dtype != DType::UInt8 || x.layout != Layout::NHWC || y.layout != Layout::NHWC || x.rank() != 4) return false;
-  if (y.dtype != DType::UInt8 && y.dtype != DType::Int8) return false;
-  if (w.dtype != DType::Int8 || !w.const_data || wz.dtype != DType::Int8 || !wz.const_data) return false;
-  const ConvParams p = params_of(l);
-  if (!p.ok || p.nsp != 2 || p.group != 1 || p.C % 4 != 0 || p.k_size() > kMaxTaps) return false;
-  if (wz.numel() != 1 && !(wz.rank() == 1 && wz.shape[0] == p.M)) return false;
-  for (int64_t i = 0; i < wz.numel(); ++i)
-    if (wz.cdata<int8_t>()[i] != 0) return false;
-  const TensorInfo& ws = l.in(4);
-  if (ws.dtype != DType::Float32 || !(ws.numel() == 1 || (ws.rank() == 1 && ws.shape[0] == p.M))) return false;
-  if (!scalar(l, 1, DType::Float32) || !scalar(l, 2, DType::UInt8) || !scalar(l, 6, DType::Float32) ||
-      !scalar(l, 7, y.dtype))
-    return false;
-  if (l.inputs.size() > 8 && l.has_input(8) &&
-      (l.in(8).dtype != DType::Int32 || l.in(8).shape != std::vector<int64_t>{p.M}))
-    return false;
+  ConvParams p;
+  if (l.inputs.size() > 14 || !qnhwc::common_ok(l, &p)) return false;
+  if (p.group != 1 || p.C % 4 != 0 || p.k_size() > kMaxTaps) return false;
   if (!qfused::activation_ok(l.attrs)) return false;
   return qfused::residual_ok(l, Layout::NHWC) || qfused::rounded_residual_ok(l, Layout::NHWC);
 }
 
 class QConvNhwcKernel : public Kernel {
  public:
-  explicit QConvNhwcKernel(const Layer& l) : p_(params_of(l)), uk_(qigemm::kernel_for(p_.M)) {
+  explicit QConvNhwcKernel(const Layer& l) : p_(qnhwc::conv_params_of(l)), uk_(qigemm::kernel_for(p_.M)) {
     mr_ = uk_.mr;
     nr_ = uk_.nr;
     taps_ = p_.k[1] * p_.k[2];
@@ -89,16 +62,7 @@ class QConvNhwcKernel : public Kernel {
     if (rounded_) add_fn_ = qadd::best_add_u8();
     pack_weights(l.in(3).cdata<int8_t>());
     // input offset of each output pixel's taps; -1 where the tap reads padding
-    off_.resize(ohw_ * taps_);
-    const int64_t H = p_.in[1], W = p_.in[2], C = p_.C;
-    for (int64_t oh = 0; oh < p_.out[1]; ++oh)
-      for (int64_t ow = 0; ow < p_.out[2]; ++ow)
-        for (int64_t kh = 0; kh < p_.k[1]; ++kh)
-          for (int64_t kw = 0; kw < p_.k[2]; ++kw) {
-            const int64_t ih = oh * p_.s[1] - p_.pb[1] + kh * p_.d[1], iw = ow * p_.s[2] - p_.pb[2] + kw * p_.d[2];
-            const bool in = ih >= 0 && ih < H && iw >= 0 && iw < W;
-            off_[(oh * p_.out[2] + ow) * taps_ + kh * p_.k[2] + kw] = in ? (int32_t)((ih * W + iw) * C) : -1;
-          }
+    off_ = qnhwc::tap_offsets(p_);
   }
 
   size_t workspace_bytes() const override {

@@ -14,14 +14,8 @@ namespace qdw {
 
 using conv::ConvParams;
 
-inline ConvParams params_of(const Layer& l) {
-  Layer t;
-  t.op = "Conv";
-  t.attrs = l.attrs;
-  t.inputs = {l.in(0), l.in(3)};
-  t.outputs = l.outputs;
-  return conv::conv_params(t);
-}
+using qfused::conv_params_of;
+inline ConvParams params_of(const Layer& l) { return conv_params_of(l); }
 
 inline bool q8(DType t) { return t == DType::Int8 || t == DType::UInt8; }
 inline bool scalar_of(const Layer& l, size_t i, DType t) { return l.has_input(i) && l.in(i).dtype == t && l.in(i).numel() == 1; }

@@ -10,6 +10,7 @@
 #include "core/thread_pool.h"
 #include "cpu/conv/conv_params.h"
 #include "cpu/qgemm/qgemm.h"
+#include "cpu/quant/qconv_nhwc_common.h"
 #include "cpu/quant/qdepthwise_nhwc_kernel.h"
 #include "cpu/quant/qlinear_fused.h"
 #include "cpu/register_isa.h"
@@ -20,44 +21,16 @@ namespace {
 using conv::ConvParams;
 constexpr int64_t kMaxTaps = 25;  // the kernel's pointer array (5x5)
 
-ConvParams params_of(const Layer& l) {
-  Layer t;
-  t.op = "Conv";
-  t.attrs = l.attrs;
-  t.inputs = {l.in(0), l.in(3)};
-  t.outputs = l.outputs;
-  return conv::conv_params(t);
-}
-
-bool scalar(const Layer& l, size_t i, DType t) { return l.has_input(i) && l.in(i).dtype == t && l.in(i).numel() == 1; }
-
 bool supports(const Layer& l) {
-  if (l.op != "QLinearConv" || l.outputs.size() != 1 || l.inputs.size() < 8 || l.inputs.size() > 9) return false;
-  for (int i = 0; i < 8; ++i)
-    if (!l.has_input(i)) return false;
-  const TensorInfo &x = l.in(0), &y = l.out(0), &w = l.in(3), &wz = l.in(5);
-  if (x.dtype != DType::UInt8 || x.layout != Layout::NHWC || y.layout != Layout::NHWC || x.rank() != 4) return false;
-  if (y.dtype != DType::UInt8 && y.dtype != DType::Int8) return false;
-  if (w.dtype != DType::Int8 || !w.const_data || wz.dtype != DType::Int8 || !wz.const_data) return false;
-  const ConvParams p = params_of(l);
-  if (!p.ok || p.nsp != 2 || p.group != p.C || p.M != p.C || p.k_size() > kMaxTaps) return false;
-  if (wz.numel() != 1 && !(wz.rank() == 1 && wz.shape[0] == p.M)) return false;
-  for (int64_t i = 0; i < wz.numel(); ++i)
-    if (wz.cdata<int8_t>()[i] != 0) return false;
-  const TensorInfo& ws = l.in(4);
-  if (ws.dtype != DType::Float32 || !(ws.numel() == 1 || (ws.rank() == 1 && ws.shape[0] == p.M))) return false;
-  if (!scalar(l, 1, DType::Float32) || !scalar(l, 2, DType::UInt8) || !scalar(l, 6, DType::Float32) ||
-      !scalar(l, 7, y.dtype))
-    return false;
-  if (l.inputs.size() > 8 && l.has_input(8) &&
-      (l.in(8).dtype != DType::Int32 || l.in(8).shape != std::vector<int64_t>{p.M}))
-    return false;
+  ConvParams p;
+  if (l.inputs.size() > 9 || !qnhwc::common_ok(l, &p)) return false;  // no residual
+  if (p.group != p.C || p.M != p.C || p.k_size() > kMaxTaps) return false;
   return qfused::activation_ok(l.attrs);
 }
 
 class QDwNhwcKernel : public Kernel {
  public:
-  explicit QDwNhwcKernel(const Layer& l) : p_(params_of(l)) {
+  explicit QDwNhwcKernel(const Layer& l) : p_(qnhwc::conv_params_of(l)) {
     taps_ = p_.k[1] * p_.k[2];
     C_ = p_.C;
     y_signed_ = l.out(0).dtype == DType::Int8;
@@ -72,16 +45,7 @@ class QDwNhwcKernel : public Kernel {
         wpack_[qdw::packed_w_index(c, t, taps_)] = w[c * taps_ + t];
         wsum_[c] += w[c * taps_ + t];
       }
-    const int64_t OW = p_.out[2], H = p_.in[1], W = p_.in[2];
-    off_.resize(p_.out[1] * OW * taps_);
-    for (int64_t oh = 0; oh < p_.out[1]; ++oh)
-      for (int64_t ow = 0; ow < OW; ++ow)
-        for (int64_t kh = 0; kh < p_.k[1]; ++kh)
-          for (int64_t kw = 0; kw < p_.k[2]; ++kw) {
-            const int64_t ih = oh * p_.s[1] - p_.pb[1] + kh * p_.d[1], iw = ow * p_.s[2] - p_.pb[2] + kw * p_.d[2];
-            const bool in = ih >= 0 && ih < H && iw >= 0 && iw < W;
-            off_[(oh * OW + ow) * taps_ + kh * p_.k[2] + kw] = in ? (int32_t)((ih * W + iw) * C_) : -1;
-          }
+    off_ = qnhwc::tap_offsets(p_);
   }
 
   size_t workspace_bytes() const override { return (size_t)(2 * qgemm::align64(cslots() * 4) + qgemm::align64(C_ + 32)); }

@@ -21,9 +21,20 @@
 
 #include "core/routine.h"
 #include "cpu/activation.h"
+#include "cpu/conv/conv_params.h"
 
 namespace snep {
 namespace qfused {
+
+// A QLinearConv's convolution geometry (x is input 0, w input 3).
+inline conv::ConvParams conv_params_of(const Layer& l) {
+  Layer t;
+  t.op = "Conv";
+  t.attrs = l.attrs;
+  t.inputs = {l.in(0), l.in(3)};
+  t.outputs = l.outputs;
+  return conv::conv_params(t);
+}
 
 inline bool activation_ok(const Attrs& a) {
   std::string k = a.get_string("activation", "");
