@@ -366,3 +366,22 @@ def test_qdq_model_tuned_onto_nhwc_gives_the_nchw_plans_bits(tmp_path, extra_out
     assert len(got) == (2 if extra_output else 1)
     for g_, w_ in zip(got, want):
         np.testing.assert_array_equal(g_, w_)
+
+
+@needs_avx512
+@pytest.mark.parametrize("desc", [IGEMM, DW])
+def test_nhwc_convs_refuse_images_past_int32_offsets(desc):
+    # the tap offsets are int32: an image of 2^31 or more bytes is left to other routines
+    if ("QLinearConv", desc) not in USABLE:
+        pytest.skip(f"{desc} needs AVX-512 VNNI")
+    a = to_engine({"group": 1 if desc == IGEMM else 512, "kernel_shape": [1, 1]})
+    a["_opset"] = 13
+    for hw, want in ((64, True), (2048, False)):
+        p = _engine.Plan(1)
+        x = p.add_arena_tensor(U8, [1, 512, hw, hw], 0, "nhwc")
+        w = np.zeros((512, 512 if desc == IGEMM else 1, 1, 1), np.int8)
+        consts = [(F, np.float32(0.1)), (U8, np.uint8(0)), (I8, w), (F, np.float32(0.1)), (I8, np.int8(0)),
+                  (F, np.float32(0.1)), (U8, np.uint8(0))]
+        ins = [x] + [p.add_constant(e, np.asarray(v)) for e, v in consts]
+        y = p.add_arena_tensor(U8, [1, 512, hw, hw], 0, "nhwc")
+        assert p.supports(desc, "c", "QLinearConv", a, ins, [y]) == want

@@ -2,6 +2,7 @@
 // share: the layer's geometry, the checks they both make, and the table of where each
 // output pixel's taps read the input.
 #pragma once
+#include <climits>
 #include <cstdint>
 #include <vector>
 
@@ -27,6 +28,7 @@ inline bool common_ok(const Layer& l, conv::ConvParams* p) {
   if (w.dtype != DType::Int8 || !w.const_data || wz.dtype != DType::Int8 || !wz.const_data) return false;
   *p = conv_params_of(l);
   if (!p->ok || p->nsp != 2) return false;
+  if (p->in_size() * p->C > INT32_MAX) return false;  // the tap offsets are int32
   if (wz.numel() != 1 && !(wz.rank() == 1 && wz.shape[0] == p->M)) return false;
   for (int64_t i = 0; i < wz.numel(); ++i)
     if (wz.cdata<int8_t>()[i] != 0) return false;
