@@ -215,22 +215,24 @@ def _time_candidates(grp, threads, rng, opset, deadline):
         const_bytes = sum(getattr(c.g.initializers.get(n), "nbytes", 0) for n in c.node.inputs if n)
         return plan, feeds, (COLD if const_bytes >= COLD_MIN_BYTES else 0), const_bytes
 
-    screened = []
+    screened = []  # (candidate, its one run, workspace bytes, the plan kept for timing or None)
     for c in grp:
         if time.monotonic() > deadline:
             break
-        plan, feeds, cold, _ = build(c)
-        screened.append((c, plan.time_median(feeds, 0, 1, 1, 0.0, cold), float(plan.workspace_bytes)))
-        del plan
+        built = build(c)
+        plan, feeds, cold, const_bytes = built
+        screened.append((c, plan.time_median(feeds, 0, 1, 1, 0.0, cold), float(plan.workspace_bytes),
+                         built if const_bytes <= KEEP_PLAN_BYTES else None))  # big ones are built again
+        del plan, built
     fastest = min((s[1] for s in screened), default=0.0)
     done, live = [], []
-    for c, once, ws in screened:
+    for c, once, ws, built in screened:
         if once > SCREEN_CUTOFF * fastest:
             done.append([c, once, ws])
             continue
         if time.monotonic() > deadline:
             break
-        plan, feeds, cold, const_bytes = build(c)
+        plan, feeds, cold, const_bytes = built or build(c)
         entry = [c, plan.time_median(feeds, 1, 2, 10, ROUND_BUDGET_US, cold), ws]
         if const_bytes > KEEP_PLAN_BYTES:
             for _ in range(PROFILE_ROUNDS - 1):

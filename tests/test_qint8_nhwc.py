@@ -84,13 +84,12 @@ def test_byte_reorder_to_nhwc_and_back(shape, dt, threads):
     x = rng.integers(np.iinfo(dt).min, np.iinfo(dt).max, size=shape, endpoint=True).astype(dt)
     # the raw bytes of the NHWC tensor: an arena tensor of the transposed shape aliasing it
     p = Plan(threads)
-    t = p.to_nhwc(x)
+    p.to_nhwc(x)
     phys = (shape[0],) + shape[2:] + (shape[1],)
     alias = p.plan.add_arena_tensor(ELEM[x.dtype], list(phys), 0, "nchw")
     p.output_from(alias, phys, ELEM[x.dtype], desc="cpu/copy")
     raw = p.run()
     np.testing.assert_array_equal(raw, np.moveaxis(x, 1, -1))
-    assert t >= 0
     p = Plan(threads)
     p.output_from(p.to_nhwc(x), shape, ELEM[x.dtype])
     np.testing.assert_array_equal(p.run(), x)

@@ -27,10 +27,7 @@ void qlinear_add_u8_avx512(const uint8_t* a, const uint8_t* b, int64_t b_step, u
   const __m512 vra = _mm512_set1_ps(ra), vrb = _mm512_set1_ps(rb);
   const __m512i vza = _mm512_set1_epi32(za), vzb = _mm512_set1_epi32(zb), vzc = _mm512_set1_epi32(zc);
   const __m512i vlo = _mm512_set1_epi32(lo);
-  // The roundings: b'*rb to float (half an ulp of it) and the fma (half an ulp of the
-  // sum); an ulp of x is at most |x| * 2^-23.
-  const float amax = (float)(za > 255 - za ? za : 255 - za), bmax = (float)(zb > 255 - zb ? zb : 255 - zb);
-  const float tol = (2.f * bmax * std::fabs(rb) + amax * std::fabs(ra)) * 0x1p-23f;
+  const float tol = qadd::add_u8_tol(za, zb, ra, rb);
   if (!(tol < 1.f / 64)) {  // huge ratios (or NaN): all in double
     qadd::add_u8(a, b, b_step, y, n, ra, rb, za, zb, zc, lo);
     return;

@@ -40,6 +40,36 @@ inline bool common_ok(const Layer& l, conv::ConvParams* p) {
            (l.in(8).dtype != DType::Int32 || l.in(8).shape != std::vector<int64_t>{p->M}));
 }
 
+// What a run reads from the layer's quantization inputs: x's zero point and scale, y's scale,
+// zero point and range (the activation's, minus yz, as the tile epilogues clamp), weight
+// scales and bias.
+struct RunQuant {
+  int32_t xz = 0, yz = 0;
+  float xs = 0.f, ys = 0.f, flo = 0.f, fhi = 0.f;
+  const float* wsc = nullptr;
+  bool ws_vec = false;
+  const int32_t* bias = nullptr;
+
+  RunQuant(const RunArgs& a, bool has_bias, bool ws_vec_, bool y_signed, const Activation& act) : ws_vec(ws_vec_) {
+    xz = static_cast<const uint8_t*>(a.in[2])[0];
+    xs = static_cast<const float*>(a.in[1])[0];
+    ys = static_cast<const float*>(a.in[6])[0];
+    wsc = static_cast<const float*>(a.in[4]);
+    bias = has_bias ? static_cast<const int32_t*>(a.in[8]) : nullptr;
+    yz = y_signed ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
+    int32_t qlo, qhi;
+    qfused::out_range(act, y_signed, ys, yz, &qlo, &qhi);
+    flo = (float)(qlo - yz);
+    fhi = (float)(qhi - yz);
+  }
+  // Output channel m: the int32 constant bias - xz * sum(w) (weight zero points 0, wrapping as
+  // the NCHW routines') and the float32 multiplier x_scale * w_scale / y_scale.
+  int32_t c0(int64_t m, int32_t wsum) const {
+    return (int32_t)((bias ? (uint32_t)bias[m] : 0u) - (uint32_t)xz * (uint32_t)wsum);
+  }
+  float mult(int64_t m) const { return xs * wsc[ws_vec ? m : 0] / ys; }
+};
+
 // [OH * OW][taps]: the element offset of the input pixel each tap of each output pixel reads,
 // -1 where the tap falls in the padding.
 inline std::vector<int32_t> tap_offsets(const conv::ConvParams& p) {

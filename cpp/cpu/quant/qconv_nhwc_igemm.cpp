@@ -10,7 +10,6 @@
 // the image is small); a block runs panel by panel, each panel's weights reused
 // over the block's tiles while they are in cache.
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -43,8 +42,6 @@ bool supports(const Layer& l) {
 class QConvNhwcKernel : public Kernel {
  public:
   explicit QConvNhwcKernel(const Layer& l) : p_(qnhwc::conv_params_of(l)), uk_(qigemm::kernel_for(p_.M)) {
-    mr_ = uk_.mr;
-    nr_ = uk_.nr;
     taps_ = p_.k[1] * p_.k[2];
     kq_ = p_.C / 4;
     npan_ = (p_.M + nr_ - 1) / nr_;
@@ -80,39 +77,31 @@ class QConvNhwcKernel : public Kernel {
     ws += qgemm::align64(p_.C);
     uint8_t* scratch = ws;
 
-    const int32_t xz = static_cast<const uint8_t*>(a.in[2])[0];
-    const float xs = static_cast<const float*>(a.in[1])[0], ys = static_cast<const float*>(a.in[6])[0];
-    const float* wsc = static_cast<const float*>(a.in[4]);
-    const int32_t* bias = has_bias_ ? static_cast<const int32_t*>(a.in[8]) : nullptr;
+    const qnhwc::RunQuant q(a, has_bias_, ws_vec_, y_signed_, act_);
     for (int64_t m = 0; m < npan_ * nr_; ++m) {
-      if (m >= p_.M) { c0[m] = 0; mult[m] = 0.f; continue; }
-      const uint32_t b = bias ? (uint32_t)bias[m] : 0u;
-      c0[m] = (int32_t)(b - (uint32_t)xz * (uint32_t)wsum_[m]);
-      mult[m] = xs * wsc[ws_vec_ ? m : 0] / ys;
+      c0[m] = m < p_.M ? q.c0(m, wsum_[m]) : 0;
+      mult[m] = m < p_.M ? q.mult(m) : 0.f;
     }
-    std::memset(pad, xz, p_.C);
+    std::memset(pad, q.xz, p_.C);
     qigemm::QITile base{};
     base.taps = taps_;
     base.kq = kq_;
-    base.yz = y_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
-    int32_t qlo, qhi;
-    qfused::out_range(act_, y_signed_, ys, base.yz, &qlo, &qhi);
-    base.flo = (float)(qlo - base.yz);
-    base.fhi = (float)(qhi - base.yz);
+    base.yz = q.yz;
+    base.flo = q.flo;
+    base.fhi = q.fhi;
     base.y_signed = y_signed_;
     base.ld = p_.M;
     if (has_z_) {
       base.z_signed = z_signed_;
       base.zz = z_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[11])[0] : (int32_t) static_cast<const uint8_t*>(a.in[11])[0];
-      base.zmult = static_cast<const float*>(a.in[10])[0] / ys;
+      base.zmult = static_cast<const float*>(a.in[10])[0] / q.ys;
     }
     const qfused::RoundedAdd radd = rounded_ ? qfused::RoundedAdd::of(a, sum_relu_) : qfused::RoundedAdd{};
     // the rounded residual's add fused into the tiles where its float32 error bound is small (as
     // qlinear_add_u8_avx512's), else run after each block by add_fn_ (huge ratios: in double)
     bool fuse_add = false;
     if (rounded_) {
-      const float amax = (float)std::max(radd.ya, 255 - radd.ya), bmax = (float)std::max(radd.zz, 255 - radd.zz);
-      const float tol = (2.f * bmax * std::fabs(radd.rb) + amax * std::fabs(radd.ra)) * 0x1p-23f;
+      const float tol = qadd::add_u8_tol(radd.ya, radd.zz, radd.ra, radd.rb);
       fuse_add = tol < 1.f / 64;
       base.rounded = fuse_add;
       base.ra = radd.ra;
@@ -203,7 +192,7 @@ class QConvNhwcKernel : public Kernel {
     return std::max<int64_t>(1, std::min(tiles_, std::max(kMinBlockTiles, bt)));
   }
 
-  // w [M][C][kh][kw] -> per panel of 64 channels [tap][C/4][64][4]; wsum[m] = sum of row m
+  // w [M][C][kh][kw] -> per panel of nr_ channels [tap][C/4][nr_][4]; wsum[m] = sum of row m
   void pack_weights(const int8_t* w) {
     wpack_.reset(npan_ * panel_bytes());
     std::memset(wpack_.data(), 0, npan_ * panel_bytes());
@@ -221,7 +210,7 @@ class QConvNhwcKernel : public Kernel {
 
   ConvParams p_;
   qigemm::QIKernel uk_;
-  int64_t mr_ = 6, nr_ = 64;  // uk_.mr, uk_.nr
+  const int64_t mr_ = uk_.mr, nr_ = uk_.nr;  // its tile
   int64_t taps_ = 1, kq_ = 0, npan_ = 0, ohw_ = 0, tiles_ = 0, bt_ = 1;
   bool y_signed_ = false, ws_vec_ = false, has_bias_ = false, has_z_ = false, z_signed_ = false;
   bool rounded_ = false, sum_relu_ = false;

@@ -19,7 +19,7 @@ namespace snep {
 namespace {
 
 using conv::ConvParams;
-constexpr int64_t kMaxTaps = 25;  // the kernel's pointer array (5x5)
+using qdw::kMaxTaps;
 
 bool supports(const Layer& l) {
   ConvParams p;
@@ -56,18 +56,14 @@ class QDwNhwcKernel : public Kernel {
     int32_t* c0 = reinterpret_cast<int32_t*>(ws);
     float* mult = reinterpret_cast<float*>(ws + qgemm::align64(cslots() * 4));
     uint8_t* pad = ws + 2 * qgemm::align64(cslots() * 4);
-    const int32_t xz = static_cast<const uint8_t*>(a.in[2])[0];
-    const float xs = static_cast<const float*>(a.in[1])[0], ys = static_cast<const float*>(a.in[6])[0];
-    const float* wsc = static_cast<const float*>(a.in[4]);
-    const int32_t* bias = has_bias_ ? static_cast<const int32_t*>(a.in[8]) : nullptr;
+    const qnhwc::RunQuant q(a, has_bias_, ws_vec_, y_signed_, act_);
     std::fill(c0, c0 + cslots(), 0);
     std::fill(mult, mult + cslots(), 0.f);
     for (int64_t c = 0; c < C_; ++c) {
-      const int64_t k = qdw::packed_c_index(c);
-      c0[k] = (int32_t)((bias ? (uint32_t)bias[c] : 0u) - (uint32_t)xz * (uint32_t)wsum_[c]);
-      mult[k] = xs * wsc[ws_vec_ ? c : 0] / ys;
+      c0[qdw::packed_c_index(c)] = q.c0(c, wsum_[c]);
+      mult[qdw::packed_c_index(c)] = q.mult(c);
     }
-    std::memset(pad, xz, C_ + 32);
+    std::memset(pad, q.xz, C_ + 32);
     qdw::NhwcRow base{};
     base.ow = p_.out[2];
     base.taps = taps_;
@@ -76,11 +72,9 @@ class QDwNhwcKernel : public Kernel {
     base.w = wpack_.data();
     base.c0 = c0;
     base.mult = mult;
-    base.yz = y_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
-    int32_t qlo, qhi;
-    qfused::out_range(act_, y_signed_, ys, base.yz, &qlo, &qhi);
-    base.flo = (float)(qlo - base.yz);
-    base.fhi = (float)(qhi - base.yz);
+    base.yz = q.yz;
+    base.flo = q.flo;
+    base.fhi = q.fhi;
     const uint8_t* x = static_cast<const uint8_t*>(a.in[0]);
     uint8_t* y = static_cast<uint8_t*>(a.out[0]);
     const int64_t OH = p_.out[1], OW = p_.out[2], in_img = p_.in_size() * C_, out_img = OH * OW * C_;

@@ -8,7 +8,7 @@ namespace qdw {
 
 void nhwc_row_avx512(const NhwcRow& r) {
   const int64_t taps = r.taps, C = r.C, np = pairs(taps), ng = groups(C);
-  const uint8_t* p[26];
+  const uint8_t* p[kMaxTaps + 1];  // + the partner of an odd last tap
   const __m512 flo = _mm512_set1_ps(r.flo), fhi = _mm512_set1_ps(r.fhi);
   const __m512i vyz = _mm512_set1_epi32(r.yz);
   for (int64_t i = 0; i < r.ow; ++i) {

@@ -15,6 +15,8 @@
 namespace snep {
 namespace qdw {
 
+constexpr int64_t kMaxTaps = 25;  // 5x5: the row kernel's pointer array
+
 struct NhwcRow {
   int64_t ow;                // output pixels in the row
   int64_t taps, C;
