@@ -73,3 +73,19 @@ def test_bench_reports_the_spread_of_block_pair_ratios(small_model):
     assert r["blocks"] == 4 and r["runs"] == 12
     assert 0 < r["ratio_q1"] <= r["ratio_q3"]
     assert r["rel_l2"] < 1e-4
+
+
+@pytest.mark.parametrize("given", [None, 50.0])
+def test_bench_layer_table_divides_by_a_measured_peak(small_model, capsys, given):
+    """`bench --layers`: the %peak column uses the peak measured on this core unless --peak is given."""
+    args = ["bench", small_model, "--threads", "1", "--budget", "0", "--layers", "3"]
+    main(args + (["--peak", str(given)] if given else []))
+    out = capsys.readouterr().out
+    import re
+    m = re.search(r"per-core fp32 peak (\d+) GFLOP/s \((measured|given)\)", out)
+    assert m and m.group(2) == ("given" if given else "measured")
+    if given:
+        assert int(m.group(1)) == 50
+    conv = next(line for line in out.splitlines() if " Conv " in line)
+    gflops, pct = map(float, conv.split()[-2:])
+    assert abs(pct - 100 * gflops / float(m.group(1))) <= 1.5  # rounding of the printed figures

@@ -1,8 +1,10 @@
 """tools/probes: standalone C programs that measure the machine (see each file's header)."""
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -25,3 +27,32 @@ def test_unit_scaling_probe(tmp_path):
         assert m, line
         one, a, b, scaling = map(float, m.groups())
         assert min(one, a, b) > 0 and abs(scaling - 2 * one / max(a, b)) < 0.02
+
+
+def _peak_in_subprocess(child_env, max_isa):
+    code = "import json; from softneuro_ep import _engine; print(json.dumps(_engine.measure_peak(5.0, 1)))"
+    out = subprocess.run([sys.executable, "-c", code], env=child_env(SNEP_MAX_ISA=max_isa), check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def test_measure_peak_names_the_isa_it_used():
+    """_engine.measure_peak: the widest FMA this CPU has; int8 only where AVX-512 VNNI is."""
+    info = _engine.cpu_info()
+    p = _engine.measure_peak(5.0, 1)
+    assert p["isa"] == ("avx512" if info["avx512f"] else "avx2" if info["avx2"] else "plain")
+    assert p["fp32_gflops"] > 0
+    assert (p["int8_gops"] > 0) == bool(info["avx512_vnni"])
+
+
+@pytest.mark.skipif(not _engine.cpu_info().get("avx512f"), reason="compares the AVX-512 chains with the others")
+def test_measure_peak_counts_vector_lanes(child_env):
+    """The vector chains run 16 (AVX-512) or 8 (AVX2) lanes per instruction where the plain
+    loop runs one: their figures stand apart by more than the clock can move."""
+    wide = _engine.measure_peak(5.0, 2)
+    avx2 = _peak_in_subprocess(child_env, "avx2")
+    plain = _peak_in_subprocess(child_env, "plain")
+    assert avx2["isa"] == "avx2" and plain["isa"] == "plain" and avx2["int8_gops"] == 0
+    assert wide["fp32_gflops"] > 1.4 * avx2["fp32_gflops"] > 1.4 * 4 * plain["fp32_gflops"]
+    if wide["int8_gops"]:  # vpdpbusd: 128 ops where vfmadd231ps does 32, at the same rate
+        assert 2.5 < wide["int8_gops"] / wide["fp32_gflops"] < 6

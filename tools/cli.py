@@ -222,7 +222,10 @@ def cmd_bench(a):
     if a.layers:
         from .layer_table import layer_rows, print_rows
         print()
-        print_rows(layer_rows(ours, feed, peak_gflops=a.peak * ours._threads if a.peak else None), top=a.layers)
+        from .. import _engine
+        peak = a.peak or _engine.measure_peak()["fp32_gflops"]  # this core, now: the clock moves
+        print(f"per-core fp32 peak {peak:.0f} GFLOP/s ({'given' if a.peak else 'measured'})")
+        print_rows(layer_rows(ours, feed, peak_gflops=peak * ours._threads), top=a.layers)
 
 
 def main(argv=None):
@@ -245,7 +248,8 @@ def main(argv=None):
     b.add_argument("--budget", type=float, default=20.0, help="seconds of timing")
     b.add_argument("--json", action="store_true")
     b.add_argument("--layers", type=int, default=0, metavar="N", help="also print the N slowest layers")
-    b.add_argument("--peak", type=float, default=100.0, help="per-core GFLOP/s peak for the %%peak column")
+    b.add_argument("--peak", type=float, default=None,
+                   help="per-core GFLOP/s for the %%peak column (default: measured on this core)")
     for s in (r, i, b):
         s.add_argument("--threads", type=int, default=0, help="intra-op threads (0: all cores)")
         s.add_argument("--batch", type=int, default=1)

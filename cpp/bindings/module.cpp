@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "core/cpu_features.h"
+#include "cpu/probe/peak_probe.h"
 #include "cpu/qgemm/qgemm.h"
 #include "core/executor.h"
 #include "core/thread_pool.h"
@@ -225,6 +226,18 @@ PYBIND11_MODULE(_engine, m) {
     });
     return ranges;
   });
+
+  m.def("measure_peak", [](double burst_ms, int reps) {
+    probe::Peak p;
+    {
+      py::gil_scoped_release nogil;
+      p = probe::measure_peak(burst_ms, reps);
+    }
+    py::dict d;
+    d["isa"] = p.isa; d["fp32_gflops"] = p.fp32; d["int8_gops"] = p.int8;
+    return d;
+  }, py::arg("burst_ms") = 20.0, py::arg("reps") = 3,
+     "One core's measured peak: fp32 FMA GFLOP/s and (AVX-512 VNNI) int8 GOP/s, best of reps bursts.");
 
   m.def("cpu_info", [] {
     py::dict d;
