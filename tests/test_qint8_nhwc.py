@@ -228,6 +228,52 @@ def test_igemm_rounded_residual_near_ties_and_huge_ratios(scales):
         assert (np.abs(s - np.floor(s) - 0.5) == 0).mean() > 0.1
 
 
+def float32_add_misses(ya, zb, yc, ra, rb):
+    """The (a, z) pairs whose output the fused add's float32 sum, s = fma(a - ya, ra, f32((z - zb) * rb)),
+    would get wrong: s rounds to another integer than the exact sum and the clamp to [0, 255] keeps
+    the difference. The lanes the kernels must redo exactly."""
+    a = np.arange(256, dtype=np.float64)[:, None] - ya
+    zb_ = np.arange(256, dtype=np.float64)[None, :] - zb
+    exact = a * np.float64(ra) + zb_ * np.float64(rb)
+    pb = (zb_.astype(np.float32) * np.float32(rb)).astype(np.float64)
+    s = (a * np.float64(ra) + pb).astype(np.float32).astype(np.float64)  # one rounding, as the fma
+    return np.clip(np.rint(s) + yc, 0, 255) != np.clip(np.rint(exact) + yc, 0, 255)
+
+
+@needs_vnni
+@pytest.mark.parametrize("m", [70, 16])  # the 6x64 and the 12x32 micro-kernel
+@pytest.mark.parametrize("threads", [1, 2])
+def test_igemm_rounded_residual_where_float32_rounds_the_wrong_way(m, threads):
+    # scales and zero points (found by search) whose float32 sum crosses a .5 tie for 7 of the 65536
+    # (a, z) pairs. The conv passes channel 0 through (weights +-1, unit multiplier), so a = 152 +- x
+    # takes those pairs' a values, and z is chosen so that most outputs are missed pairs.
+    ys, zs, ss = (np.float32(v) for v in (0.9526207447052002, 0.9981618523597717, 0.7024563550949097))
+    ya, zb, yc = 152, 165, 139
+    miss = float32_add_misses(ya, zb, yc, np.float32(ys / ss), np.float32(zs / ss))
+    assert miss.sum() == 7
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 256, size=(1, 4, 9, 9)).astype(np.uint8)
+    x[0, 0] = rng.choice([41, 63, 67, 71], size=(9, 9))  # a = 152 + x: 193 215 219 223, 152 - x: 111 85 81
+    w = np.zeros((m, 4, 3, 3), np.int8)
+    w[:, 0, 1, 1] = np.where(np.arange(m) % 2 == 0, 1, -1)
+    attrs = {"group": 1, "strides": [1, 1], "dilations": [1, 1], "pads": [1] * 4, "kernel_shape": [3, 3]}
+    inputs = [x, np.asarray(np.float32(1.0)), np.asarray(0, np.uint8), w, np.full(m, ys, np.float32),
+              np.zeros(m, np.int8), np.asarray(ys), np.asarray(ya, np.uint8), np.zeros(m, np.int32)]
+    oshape = (1, m, 9, 9)
+    q1 = REFS["QLinearConv"].compute(inputs, attrs)[0]
+    z = rng.integers(0, 256, size=oshape).astype(np.uint8)
+    for a in np.unique(q1):
+        zs_a = np.flatnonzero(miss[a])
+        if zs_a.size:
+            sel = q1 == a
+            z[sel] = rng.choice(zs_a, size=int(sel.sum())).astype(np.uint8)
+    assert miss[q1, z].sum() >= m * 40  # outputs the float32 form alone would get wrong
+    extra = [z, np.asarray(zs), np.asarray(zb, np.uint8), np.asarray(ss), np.asarray(yc, np.uint8)]
+    want = REFS["QLinearAdd"].compute([q1, inputs[6], inputs[7]] + extra, {})[0]
+    got = run_nhwc(inputs + extra, attrs, oshape, np.uint8, threads)
+    np.testing.assert_array_equal(got, want)
+
+
 @needs_vnni
 def test_igemm_refuses_what_it_does_not_compute():
     rng = np.random.default_rng(0)

@@ -18,9 +18,7 @@ using namespace detail;
     a##i##1 = _mm512_dpbusd_epi32(a##i##1, x, w1);     \
   }
 #define SNEP_QJ_STORE(i)                                                       \
-  if (t.rounded) {                                                             \
-    store16(t, a##i##0, i, 0); store16(t, a##i##1, i, 1);                      \
-  } else {                                                                     \
+  {                                                                            \
     const __m512i r##i[2] = {a##i##0, a##i##1};                                \
     store_row<2>(t, r##i, i);                                                  \
   }

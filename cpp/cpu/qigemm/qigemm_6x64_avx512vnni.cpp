@@ -20,10 +20,7 @@ using namespace detail;
     a##i##3 = _mm512_dpbusd_epi32(a##i##3, x, w3);     \
   }
 #define SNEP_QI_STORE(i)                                                       \
-  if (t.rounded) {                                                             \
-    store16(t, a##i##0, i, 0); store16(t, a##i##1, i, 1);                      \
-    store16(t, a##i##2, i, 2); store16(t, a##i##3, i, 3);                      \
-  } else {                                                                     \
+  {                                                                            \
     const __m512i r##i[4] = {a##i##0, a##i##1, a##i##2, a##i##3};              \
     store_row<4>(t, r##i, i);                                                  \
   }

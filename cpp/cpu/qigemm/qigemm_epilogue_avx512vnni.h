@@ -19,76 +19,90 @@ inline __attribute__((always_inline)) __m512i bcast4(const uint8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// One vector of 16 channels of pixel i: requantize and store (masked to nc).
-inline __attribute__((always_inline)) void store16(const QITile& t, __m512i acc, int i, int v) {
+// One vector of 16 channels of pixel i with the rounded residual, its lanes near a tie redone
+// exactly (store_row's fallback for such rows): requantize to a, add z, store (masked to nc).
+inline __attribute__((always_inline)) void store16_rounded(const QITile& t, __m512i acc, int i, int v) {
   const int c = 16 * v;
   if (c >= t.nc || i >= t.mr) return;
   const int left = t.nc - c;
   const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
   __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, _mm512_loadu_si512(t.c0 + c))),
                            _mm512_loadu_ps(t.mult + c));
-  if (t.z && !t.rounded) {
-    const __m128i zb = _mm_maskz_loadu_epi8(m, t.z + i * t.ld + c);
-    const __m512i zi = t.z_signed ? _mm512_cvtepi8_epi32(zb) : _mm512_cvtepu8_epi32(zb);
-    f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(zi, _mm512_set1_epi32(t.zz))),
-                                       _mm512_set1_ps(t.zmult)));
-  }
   f = _mm512_min_ps(_mm512_max_ps(f, _mm512_set1_ps(t.flo)), _mm512_set1_ps(t.fhi));
   const __m512i q = _mm512_add_epi32(_mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
                                      _mm512_set1_epi32(t.yz));
   uint8_t* yr = t.y + i * t.ld + c;
-  if (t.rounded) {  // a = q (u8), then the add of z
-    const uint8_t* zr = t.z + i * t.ld + c;
-    const __m512i zi = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, zr));
-    const __m512 pb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(zi, _mm512_set1_epi32(t.zb))),
-                                    _mm512_set1_ps(t.rb));
-    const __m512 s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q, _mm512_set1_epi32(t.ya))),
-                                     _mm512_set1_ps(t.ra), pb);
-    const __m512 r = _mm512_roundscale_ps(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 d = _mm512_abs_ps(_mm512_sub_ps(s, r));  // distance to the nearest integer
-    if (_mm512_mask_cmp_ps_mask(m, d, _mm512_set1_ps(0.5f - t.tol), _CMP_GE_OQ)) {  // near a tie: exactly
-      alignas(16) uint8_t a[16];
-      _mm_store_si128(reinterpret_cast<__m128i*>(a), _mm512_cvtepi32_epi8(q));
-      qadd::add_u8(a, zr, 1, yr, left >= 16 ? 16 : left, t.ra, t.rb, t.ya, t.zb, t.yc, t.lo);
-      return;
-    }
-    const __m512i q2 = _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(r), _mm512_set1_epi32(t.yc)),
-                                        _mm512_set1_epi32(t.lo));
-    _mm_mask_storeu_epi8(yr, m, _mm512_cvtusepi32_epi8(q2));  // saturates above 255
+  const uint8_t* zr = t.z + i * t.ld + c;
+  const __m512i zi = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, zr));
+  const __m512 pb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(zi, _mm512_set1_epi32(t.zb))),
+                                  _mm512_set1_ps(t.rb));
+  const __m512 s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q, _mm512_set1_epi32(t.ya))),
+                                   _mm512_set1_ps(t.ra), pb);
+  const __m512 r = _mm512_roundscale_ps(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 d = _mm512_abs_ps(_mm512_sub_ps(s, r));  // distance to the nearest integer
+  if (_mm512_mask_cmp_ps_mask(m, d, _mm512_set1_ps(0.5f - t.tol), _CMP_GE_OQ)) {  // near a tie: exactly
+    alignas(16) uint8_t a[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(a), _mm512_cvtepi32_epi8(q));
+    qadd::add_u8(a, zr, 1, yr, left >= 16 ? 16 : left, t.ra, t.rb, t.ya, t.zb, t.yc, t.lo);
     return;
   }
-  // q lies in the output type's range after the clamp: vpmovdb's truncation keeps it (u8 or s8)
-  _mm_mask_storeu_epi8(yr, m, _mm512_cvtepi32_epi8(q));
+  const __m512i q2 = _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(r), _mm512_set1_epi32(t.yc)),
+                                      _mm512_set1_epi32(t.lo));
+  _mm_mask_storeu_epi8(yr, m, _mm512_cvtusepi32_epi8(q2));  // saturates above 255
 }
 
-// The NV vectors (16 channels each, NV = 2 or 4) of pixel i without the rounded residual:
-// store16's arithmetic, the results packed to bytes with saturating packs (exact: q lies in
-// the output type's range) and one store instead of one vpmovdb per vector.
+// The NV vectors (16 channels each, NV = 2 or 4) of pixel i requantized (and the residual added),
+// the results
+// packed to bytes with saturating packs (exact: without the rounded residual q lies in the output
+// type's range; with it the packs' saturation is the add's clamp to [0, 255], lo applied after
+// as a byte max) and one store instead of one vpmovdb per vector.
+// The rounded residual here: a - ya is the requantized value before its zero point is added
+// (a's zero point is ya), kept in float, so s = (a - ya) * ra + (z - zb) * rb is the same
+// float32 sum as store16_rounded's. A row with a lane within tol of a tie goes through
+// store16_rounded, whose near-tie lanes are redone exactly.
 template <int NV>
 inline __attribute__((always_inline)) void store_row(const QITile& t, const __m512i (&acc)[NV], int i) {
   if (i >= t.mr) return;
   __m512i q[NV];
+  __mmask16 near = 0;
   for (int v = 0; v < NV; ++v) {
     const int c = 16 * v;
+    const int left = t.nc - c;
+    const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
     __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[v], _mm512_loadu_si512(t.c0 + c))),
                              _mm512_loadu_ps(t.mult + c));
-    if (t.z) {
-      const int left = t.nc - c;
-      const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    if (t.z && !t.rounded) {
       const __m128i zb = _mm_maskz_loadu_epi8(m, t.z + i * t.ld + c);
       const __m512i zi = t.z_signed ? _mm512_cvtepi8_epi32(zb) : _mm512_cvtepu8_epi32(zb);
       f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(zi, _mm512_set1_epi32(t.zz))),
                                          _mm512_set1_ps(t.zmult)));
     }
     f = _mm512_min_ps(_mm512_max_ps(f, _mm512_set1_ps(t.flo)), _mm512_set1_ps(t.fhi));
-    q[v] = _mm512_add_epi32(_mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                            _mm512_set1_epi32(t.yz));
+    if (t.rounded) {
+      const __m512 qa = _mm512_roundscale_ps(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m512 zf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, t.z + i * t.ld + c)));
+      const __m512 pb = _mm512_mul_ps(_mm512_sub_ps(zf, _mm512_set1_ps((float)t.zb)), _mm512_set1_ps(t.rb));
+      const __m512 s = _mm512_fmadd_ps(qa, _mm512_set1_ps(t.ra), pb);
+      // s minus its nearest integer (AVX512DQ vreduceps): exact, in [-0.5, 0.5]
+      const __m512 d = _mm512_reduce_ps(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      near |= _mm512_mask_cmp_ps_mask(m, _mm512_abs_ps(d), _mm512_set1_ps(0.5f - t.tol), _CMP_GE_OQ);
+      q[v] = _mm512_add_epi32(_mm512_cvt_roundps_epi32(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                              _mm512_set1_epi32(t.yc));
+    } else {
+      q[v] = _mm512_add_epi32(_mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                              _mm512_set1_epi32(t.yz));
+    }
+  }
+  if (near) {  // rare: the row again, lane by lane where needed
+    for (int v = 0; v < NV; ++v) store16_rounded(t, acc[v], i, v);
+    return;
   }
   // after the packs, dword 4k + s holds channels 16s + 4k .. 16s + 4k + 3
   const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   const __m512i w01 = _mm512_packs_epi32(q[0], q[1]);
   const __m512i w23 = NV == 4 ? _mm512_packs_epi32(q[NV - 2], q[NV - 1]) : w01;
-  const __m512i b = t.y_signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
+  __m512i b = t.y_signed && !t.rounded ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
+  if (t.rounded) b = _mm512_max_epu8(b, _mm512_set1_epi8((char)t.lo));
   const int n = t.nc < 16 * NV ? t.nc : 16 * NV;
   const __mmask64 m = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
   _mm512_mask_storeu_epi8(t.y + i * t.ld, m, _mm512_permutexvar_epi32(perm, b));
