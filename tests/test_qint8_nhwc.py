@@ -275,6 +275,26 @@ def test_igemm_rounded_residual_where_float32_rounds_the_wrong_way(m, threads):
 
 
 @needs_vnni
+@pytest.mark.parametrize("mult", [1e3, 1e5], ids=["packs-saturate", "float-clamp"])
+@pytest.mark.parametrize("ydt", [np.uint8, np.int8])
+@pytest.mark.parametrize("act", ["", "Relu", "Clip"])
+def test_igemm_saturates_large_multipliers(mult, ydt, act):
+    # x_scale * w_scale / y_scale far above 1: most outputs saturate. Up to the point where
+    # (acc + c0) * mult could reach 2^30 the clamp is the byte packs' saturation plus a byte
+    # max / min (1e3 here); past it the float clamp (1e5)
+    rng = np.random.default_rng(7)
+    inputs, attrs, oshape = conv_inputs(rng, 1, 4, 70, 6, 6, 1, 1, 0, 1, True, ydt, act, None)
+    inputs[1] = np.asarray(np.float32(1.0))
+    inputs[4] = np.full(70, mult * 0.05, np.float32)
+    inputs[6] = np.asarray(np.float32(0.05))
+    inputs[8] = rng.integers(-300, 300, size=(70,)).astype(np.int32)
+    want = REFS["QLinearConv"].compute(inputs, attrs)[0]
+    info = np.iinfo(ydt)
+    assert ((want == info.min) | (want == info.max)).mean() > 0.3 or act
+    np.testing.assert_array_equal(run_nhwc(inputs, attrs, oshape, ydt, 1), want)
+
+
+@needs_vnni
 def test_igemm_refuses_what_it_does_not_compute():
     rng = np.random.default_rng(0)
 

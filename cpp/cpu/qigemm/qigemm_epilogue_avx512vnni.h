@@ -77,7 +77,7 @@ inline __attribute__((always_inline)) void store_row(const QITile& t, const __m5
       f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(zi, _mm512_set1_epi32(t.zz))),
                                          _mm512_set1_ps(t.zmult)));
     }
-    f = _mm512_min_ps(_mm512_max_ps(f, _mm512_set1_ps(t.flo)), _mm512_set1_ps(t.fhi));
+    if (t.fclamp || t.rounded) f = _mm512_min_ps(_mm512_max_ps(f, _mm512_set1_ps(t.flo)), _mm512_set1_ps(t.fhi));
     if (t.rounded) {
       const __m512 qa = _mm512_roundscale_ps(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       const __m512 zf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, t.z + i * t.ld + c)));
@@ -101,8 +101,16 @@ inline __attribute__((always_inline)) void store_row(const QITile& t, const __m5
   const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   const __m512i w01 = _mm512_packs_epi32(q[0], q[1]);
   const __m512i w23 = NV == 4 ? _mm512_packs_epi32(q[NV - 2], q[NV - 1]) : w01;
-  __m512i b = t.y_signed && !t.rounded ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
-  if (t.rounded) b = _mm512_max_epu8(b, _mm512_set1_epi8((char)t.lo));
+  __m512i b;
+  if (t.rounded) {
+    b = _mm512_max_epu8(_mm512_packus_epi16(w01, w23), _mm512_set1_epi8((char)t.lo));
+  } else if (t.y_signed) {
+    b = _mm512_packs_epi16(w01, w23);
+    if (!t.fclamp) b = _mm512_min_epi8(_mm512_max_epi8(b, _mm512_set1_epi8((char)t.qlo)), _mm512_set1_epi8((char)t.qhi));
+  } else {
+    b = _mm512_packus_epi16(w01, w23);
+    if (!t.fclamp) b = _mm512_min_epu8(_mm512_max_epu8(b, _mm512_set1_epi8((char)t.qlo)), _mm512_set1_epi8((char)t.qhi));
+  }
   const int n = t.nc < 16 * NV ? t.nc : 16 * NV;
   const __mmask64 m = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
   _mm512_mask_storeu_epi8(t.y + i * t.ld, m, _mm512_permutexvar_epi32(perm, b));

@@ -10,6 +10,7 @@
 // the image is small); a block runs panel by panel, each panel's weights reused
 // over the block's tiles while they are in cache.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -91,6 +92,18 @@ class QConvNhwcKernel : public Kernel {
     base.fhi = q.fhi;
     base.y_signed = y_signed_;
     base.ld = p_.M;
+    base.qlo = (int32_t)q.flo + q.yz;
+    base.qhi = (int32_t)q.fhi + q.yz;
+    {  // can (acc + c0) * mult (+ the residual's term) reach 2^30? |acc| <= taps * C * 255 * 128
+      double cmax = 0, mmax = 0;
+      for (int64_t m = 0; m < p_.M; ++m) {
+        cmax = std::max(cmax, std::fabs((double)c0[m]));
+        mmax = std::max(mmax, std::fabs((double)mult[m]));
+      }
+      double bound = ((double)taps_ * p_.C * 255 * 128 + cmax) * mmax;
+      if (has_z_) bound += 256.0 * std::fabs((double)static_cast<const float*>(a.in[10])[0] / q.ys);
+      base.fclamp = !(bound < 0x1p30);
+    }
     if (has_z_) {
       base.z_signed = z_signed_;
       base.zz = z_signed_ ? (int32_t) static_cast<const int8_t*>(a.in[11])[0] : (int32_t) static_cast<const uint8_t*>(a.in[11])[0];
