@@ -86,11 +86,9 @@ inline __attribute__((always_inline)) void store_row(const QITile& t, const __m5
       // s minus its nearest integer (AVX512DQ vreduceps): exact, in [-0.5, 0.5]
       const __m512 d = _mm512_reduce_ps(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       near |= _mm512_mask_cmp_ps_mask(m, _mm512_abs_ps(d), _mm512_set1_ps(0.5f - t.tol), _CMP_GE_OQ);
-      q[v] = _mm512_add_epi32(_mm512_cvt_roundps_epi32(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                              _mm512_set1_epi32(t.yc));
+      q[v] = _mm512_cvt_roundps_epi32(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     } else {
-      q[v] = _mm512_add_epi32(_mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                              _mm512_set1_epi32(t.yz));
+      q[v] = _mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     }
   }
   if (near) {  // rare: the row again, lane by lane where needed
@@ -99,8 +97,11 @@ inline __attribute__((always_inline)) void store_row(const QITile& t, const __m5
   }
   // after the packs, dword 4k + s holds channels 16s + 4k .. 16s + 4k + 3
   const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  const __m512i w01 = _mm512_packs_epi32(q[0], q[1]);
-  const __m512i w23 = NV == 4 ? _mm512_packs_epi32(q[NV - 2], q[NV - 1]) : w01;
+  // the zero point added to the int16 words with saturation: beyond int16 the sum stays beyond
+  // the byte range, on the side it was, so the final clamp is unchanged
+  const __m512i zp = _mm512_set1_epi16((short)(t.rounded ? t.yc : t.yz));
+  const __m512i w01 = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp);
+  const __m512i w23 = NV == 4 ? _mm512_adds_epi16(_mm512_packs_epi32(q[NV - 2], q[NV - 1]), zp) : w01;
   __m512i b;
   if (t.rounded) {
     b = _mm512_max_epu8(_mm512_packus_epi16(w01, w23), _mm512_set1_epi8((char)t.lo));
