@@ -1,6 +1,6 @@
 """ThreadPool.parallel_for: every index runs exactly once, whatever the split, and a thread
 that finishes its share takes slices from a slow thread's share (SNEP_POOL_STEAL=0 keeps one
-fixed chunk per thread)."""
+fixed chunk per thread). The int8 routines' qgemm::run_tasks splits the same way, one task per item."""
 import pytest
 
 from softneuro_ep import _engine
@@ -46,3 +46,20 @@ def test_fixed_split_without_stealing(monkeypatch):
     ranges = _engine._pool_trace(2, n, 1, 5000)
     assert _covered_once(ranges, n)
     assert sorted((b, e) for b, e, _ in ranges) == [(0, 80), (80, 160)]
+
+
+@pytest.mark.parametrize("delay_us", [0, 3000])
+def test_quantized_tasks_run_in_contiguous_shares(delay_us):
+    """qgemm::run_tasks (the int8 routines' split): worker w owns tasks [w n / 2, (w + 1) n / 2) and
+    runs them in order from the front; tasks it takes from the other's share come from the back."""
+    n = 40
+    order = _engine._owned_trace(2, n, delay_us)
+    assert sorted(t for t, _, _ in order) == list(range(n))
+    for w in (0, 1):
+        lo, hi = w * n // 2, (w + 1) * n // 2
+        own = [t for t, s, _ in order if s == w and lo <= t < hi]
+        stolen = [t for t, s, _ in order if s == w and not lo <= t < hi]
+        assert own == list(range(lo, lo + len(own)))
+        assert stolen == sorted(stolen, reverse=True)
+    if delay_us:  # the slow caller's share is mostly run by the worker
+        assert sum(1 for _, _, by_caller in order if not by_caller) > n // 2

@@ -227,6 +227,23 @@ PYBIND11_MODULE(_engine, m) {
     return ranges;
   });
 
+  // qgemm::run_tasks's order: (task, worker slot, run by the caller) as run, the caller sleeping
+  // delay_us per task.
+  m.def("_owned_trace", [](int threads, int64_t n, int caller_delay_us) {
+    py::gil_scoped_release nogil;
+    ThreadPool pool(threads);
+    const auto caller = std::this_thread::get_id();
+    std::mutex mu;
+    std::vector<std::tuple<int64_t, int, bool>> order;
+    qgemm::run_tasks(&pool, n, qgemm::scratch_slots(), [&](int64_t t, int w) {
+      const bool by_caller = std::this_thread::get_id() == caller;
+      if (by_caller && caller_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(caller_delay_us));
+      std::lock_guard<std::mutex> g(mu);
+      order.emplace_back(t, w, by_caller);
+    });
+    return order;
+  });
+
   m.def("measure_peak", [](double burst_ms, int reps) {
     probe::Peak p;
     {

@@ -89,6 +89,8 @@ void ThreadPool::run_tasks(int64_t ntasks, const std::function<void(int64_t)>& f
 }
 
 namespace {
+constexpr int64_t kMaxShares = 64;  // threads that take part in stealing (more: a fixed split)
+
 // A share of slices [front, back) in one word, so the owner (taking the front) and a thief
 // (taking the back) never both get the last slice.
 struct Share {
@@ -113,7 +115,6 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   int64_t nt = std::min<int64_t>(num_threads(), (n + grain - 1) / grain);
   if (nt <= 1) { fn(0, n); return; }
   constexpr int64_t kMaxSlices = 8;   // per thread's share
-  constexpr int64_t kMaxShares = 64;  // threads that take part in stealing (more: the fixed split)
   const int64_t per = std::max<int64_t>(1, std::min<int64_t>(kMaxSlices, n / (nt * grain)));
   if (!steal_ || per == 1 || nt > kMaxShares) {
     const int64_t chunk = (n + nt - 1) / nt;
@@ -125,13 +126,22 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   }
   // nt * per slices of near-equal size; thread t owns slices [t * per, (t + 1) * per).
   const int64_t slices = nt * per;
+  run_owned(slices, (int)nt, [&](int64_t s, int) { fn(s * n / slices, (s + 1) * n / slices); });
+}
+
+void ThreadPool::run_owned(int64_t n, int nw, const std::function<void(int64_t, int)>& fn) {
+  if (n <= 0) return;
+  if (nw <= 1 || n >= (int64_t(1) << 32)) {  // (a share packs two 32-bit indices)
+    for (int64_t i = 0; i < n; ++i) fn(i, 0);
+    return;
+  }
+  nw = (int)std::min<int64_t>({(int64_t)nw, n, kMaxShares});
   Share shares[kMaxShares];
-  for (int64_t t = 0; t < nt; ++t) shares[t].fb.store(Share::pack(t * per, (t + 1) * per), std::memory_order_relaxed);
-  auto run_slice = [&](int64_t s) { fn(s * n / slices, (s + 1) * n / slices); };
-  run_tasks(nt, [&](int64_t t) {
-    for (int64_t s; (s = shares[t].take(false)) >= 0;) run_slice(s);
-    for (int64_t k = 1; k < nt; ++k)
-      for (int64_t s; (s = shares[(t + k) % nt].take(true)) >= 0;) run_slice(s);
+  for (int64_t w = 0; w < nw; ++w) shares[w].fb.store(Share::pack(w * n / nw, (w + 1) * n / nw), std::memory_order_relaxed);
+  run_tasks(nw, [&](int64_t w) {
+    for (int64_t i; (i = shares[w].take(false)) >= 0;) fn(i, (int)w);
+    for (int64_t k = 1; k < nw; ++k)
+      for (int64_t i; (i = shares[(w + k) % nw].take(true)) >= 0;) fn(i, (int)w);
   });
 }
 

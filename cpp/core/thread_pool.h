@@ -28,6 +28,10 @@ class ThreadPool {
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
   // fn(task) for task in [0, ntasks), one call per task.
   void run_tasks(int64_t ntasks, const std::function<void(int64_t)>& fn);
+  // fn(item, w) for item in [0, n) over nw workers: worker w owns items [w n / nw, (w + 1) n / nw),
+  // runs them in order, then takes items from the back of the others' shares. w < nw names the
+  // worker (its scratch); no two calls with one w run at once.
+  void run_owned(int64_t n, int nw, const std::function<void(int64_t, int)>& fn);
 
  private:
   // One parallel call. Workers hold it by shared_ptr, so a worker that wakes

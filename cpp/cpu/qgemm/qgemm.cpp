@@ -196,10 +196,12 @@ void run_tasks(ThreadPool* pool, int64_t ntasks, int nslots, const std::function
     for (int64_t t = 0; t < ntasks; ++t) fn(t, 0);
     return;
   }
-  std::atomic<int64_t> next{0};
-  pool->run_tasks(nw, [&](int64_t w) {
-    for (int64_t t = next.fetch_add(1); t < ntasks; t = next.fetch_add(1)) fn(t, (int)w);
-  });
+  // Worker w owns tasks [w * ntasks / nw, (w + 1) * ntasks / nw) and runs them front to back,
+  // then takes tasks from the back of the others' shares (a core slowed by its host catches
+  // up). Contiguous runs, not a shared counter: routines order their tasks so that a run
+  // shares data (a pixel range, a group of weight panels); a counter dealt neighbouring tasks
+  // to different threads. ResNet50 QDQ at 2 threads, in-process A/B: 0.97-0.98 of the time.
+  pool->run_owned(ntasks, (int)nw, fn);
 }
 
 }  // namespace qgemm

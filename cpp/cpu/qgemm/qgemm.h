@@ -63,7 +63,8 @@ void pack_b_quad(const uint8_t* const r[4], int64_t nc, int nr, int64_t kq, int6
 void add_colsum(const uint8_t* const r[4], int64_t nc, int32_t* colsum);
 
 // Runs fn(task, slot) for task in [0, ntasks) over the pool; slot < nslots
-// identifies the worker's scratch.
+// identifies the worker's scratch. Each worker runs a contiguous share of the tasks
+// in order (ThreadPool::run_owned): neighbouring tasks should share data.
 void run_tasks(ThreadPool* pool, int64_t ntasks, int nslots, const std::function<void(int64_t, int)>& fn);
 // Scratch slots sized at prepare time (threads that can run at once).
 int scratch_slots();

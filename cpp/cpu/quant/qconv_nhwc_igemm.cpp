@@ -149,7 +149,9 @@ class QConvNhwcKernel : public Kernel {
     const int64_t in_img = p_.in_size() * p_.C, out_img = ohw_ * p_.M;
 
     qgemm::run_tasks(a.pool, p_.N * nblk * ncg, qgemm::scratch_slots(), [&](int64_t t, int slot) {
-      const int64_t g = t % ncg, blk = (t / ncg) % nblk, n = t / (ncg * nblk);
+      // channel groups outermost: run_tasks gives each thread a contiguous run of tasks, so one
+      // thread keeps one group's weights; within a group, images then pixel blocks in order
+      const int64_t g = t / (p_.N * nblk), blk = t % nblk, n = (t / nblk) % p_.N;
       const int64_t t0 = blk * bt, t1 = std::min(tiles_, t0 + bt);
       const int64_t px0 = t0 * mr_, px1 = std::min(ohw_, t1 * mr_);
       const uint8_t* xn = x + n * in_img;
