@@ -199,11 +199,20 @@ class QConvNhwcKernel : public Kernel {
   int64_t slot_bytes() const { return qgemm::align64(bt_ * taps_ * mr_ * (int64_t)sizeof(void*)); }
 
   // Tiles per block: a block reads every weight panel once, so the fewer blocks the less
-  // weight traffic (a 7x7 plane is one block); bounded so that the block's input pixels and
-  // its outputs (which the rounded residual's add reads back) stay in L2.
+  // weight traffic (a 7x7 plane is one block: 3x3 512 -> 512 has 2.4 MB of weights, more than
+  // L2, which three blocks streamed three times); bounded so that the input rows under the
+  // block's outputs and the outputs themselves (which the rounded residual's add reads back)
+  // stay in L2. Neighbouring taps read the same input pixels: the footprint is the rows, not
+  // taps x C bytes per output pixel.
+  int64_t block_input_bytes(int64_t bt) const {
+    const int64_t OW = p_.out[2], H = p_.in[1], W = p_.in[2];
+    const int64_t out_rows = (std::min(ohw_, bt * mr_) + OW - 1) / OW + 1;  // may straddle one more row
+    const int64_t in_rows = std::min(H, (out_rows - 1) * p_.s[1] + (p_.k[1] - 1) * p_.d[1] + 1);
+    return in_rows * W * p_.C;
+  }
   int64_t block_tiles() const {
-    const int64_t in_tile = mr_ * taps_ * p_.C, out_tile = mr_ * p_.M;
-    const int64_t bt = std::min(kBlockBytes / in_tile, kBlockBytes / out_tile);
+    int64_t bt = std::max<int64_t>(1, std::min(tiles_, kBlockBytes / (mr_ * p_.M)));
+    while (bt > kMinBlockTiles && block_input_bytes(bt) > kBlockBytes) bt = bt * 3 / 4;
     return std::max<int64_t>(1, std::min(tiles_, std::max(kMinBlockTiles, bt)));
   }
 
