@@ -61,6 +61,8 @@ class QConvNhwcKernel : public Kernel {
     pack_weights(l.in(3).cdata<int8_t>());
     // input offset of each output pixel's taps; -1 where the tap reads padding
     off_ = qnhwc::tap_offsets(p_);
+    dense_ = taps_ == 1 && p_.s[1] == 1 && p_.s[2] == 1 && p_.pb[1] == 0 && p_.pb[2] == 0 &&
+             p_.out[1] == p_.in[1] && p_.out[2] == p_.in[2];
   }
 
   size_t workspace_bytes() const override {
@@ -156,13 +158,18 @@ class QConvNhwcKernel : public Kernel {
       const int64_t px0 = t0 * mr_, px1 = std::min(ohw_, t1 * mr_);
       const uint8_t* xn = x + n * in_img;
       const uint8_t** ptrs = reinterpret_cast<const uint8_t**>(scratch + slot * slot_bytes());
-      for (int64_t tt = t0; tt < t1; ++tt)
-        for (int64_t tap = 0; tap < taps_; ++tap)
-          for (int i = 0; i < mr_; ++i) {
-            const int64_t px = std::min(tt * mr_ + i, ohw_ - 1);
-            const int32_t o = off_[px * taps_ + tap];
-            ptrs[((tt - t0) * taps_ + tap) * mr_ + i] = o >= 0 ? xn + o : pad;
-          }
+      if (dense_) {  // output pixel px reads input pixel px: no offset table
+        const int64_t last = ohw_ - 1;
+        for (int64_t px = t0 * mr_; px < t1 * mr_; ++px) ptrs[px - t0 * mr_] = xn + std::min(px, last) * p_.C;
+      } else {
+        for (int64_t tt = t0; tt < t1; ++tt)
+          for (int64_t tap = 0; tap < taps_; ++tap)
+            for (int i = 0; i < mr_; ++i) {
+              const int64_t px = std::min(tt * mr_ + i, ohw_ - 1);
+              const int32_t o = off_[px * taps_ + tap];
+              ptrs[((tt - t0) * taps_ + tap) * mr_ + i] = o >= 0 ? xn + o : pad;
+            }
+      }
       const int64_t pn0 = g * pan_per, pn1 = std::min(npan_, pn0 + pan_per);
       for (int64_t pn = pn0; pn < pn1; ++pn) {
         qigemm::QITile tl = base;
@@ -238,6 +245,7 @@ class QConvNhwcKernel : public Kernel {
   int64_t taps_ = 1, kq_ = 0, npan_ = 0, ohw_ = 0, tiles_ = 0, bt_ = 1;
   bool y_signed_ = false, ws_vec_ = false, has_bias_ = false, has_z_ = false, z_signed_ = false;
   bool rounded_ = false, sum_relu_ = false;
+  bool dense_ = false;  // 1x1, stride 1, no padding: output pixel px reads input pixel px
   Activation act_;
   qadd::AddU8Fn add_fn_ = nullptr;
   qgemm::ByteBuf wpack_;  // 64-byte aligned
