@@ -20,7 +20,7 @@ using namespace detail;
 #define SNEP_QJ_STORE(i)                                                       \
   {                                                                            \
     const __m512i r##i[2] = {a##i##0, a##i##1};                                \
-    store_row<2>(t, r##i, i);                                                  \
+    store_row<2, MODE>(t, r##i, i);                                            \
   }
 #define SNEP_QJ_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
@@ -36,7 +36,17 @@ void qigemm_12x32_avx512vnni(const QITile& t) {
       SNEP_QJ_ROWS(SNEP_QJ_STEP)
     }
   }
-  SNEP_QJ_ROWS(SNEP_QJ_STORE)
+  // one epilogue path per tile (store_row's MODE)
+  if (!t.z) {
+    constexpr int MODE = kPlain;
+    SNEP_QJ_ROWS(SNEP_QJ_STORE)
+  } else if (!t.rounded) {
+    constexpr int MODE = kAddZ;
+    SNEP_QJ_ROWS(SNEP_QJ_STORE)
+  } else {
+    constexpr int MODE = kRounded;
+    SNEP_QJ_ROWS(SNEP_QJ_STORE)
+  }
 }
 
 }  // namespace qigemm

@@ -22,7 +22,7 @@ using namespace detail;
 #define SNEP_QI_STORE(i)                                                       \
   {                                                                            \
     const __m512i r##i[4] = {a##i##0, a##i##1, a##i##2, a##i##3};              \
-    store_row<4>(t, r##i, i);                                                  \
+    store_row<4, MODE>(t, r##i, i);                                            \
   }
 #define SNEP_QI_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
@@ -40,7 +40,17 @@ void qigemm_6x64_avx512vnni(const QITile& t) {
       SNEP_QI_ROWS(SNEP_QI_STEP)
     }
   }
-  SNEP_QI_ROWS(SNEP_QI_STORE)
+  // one epilogue path per tile (store_row's MODE)
+  if (!t.z) {
+    constexpr int MODE = kPlain;
+    SNEP_QI_ROWS(SNEP_QI_STORE)
+  } else if (!t.rounded) {
+    constexpr int MODE = kAddZ;
+    SNEP_QI_ROWS(SNEP_QI_STORE)
+  } else {
+    constexpr int MODE = kRounded;
+    SNEP_QI_ROWS(SNEP_QI_STORE)
+  }
 }
 
 }  // namespace qigemm
