@@ -36,17 +36,7 @@ void qigemm_12x32_avx512vnni(const QITile& t) {
       SNEP_QJ_ROWS(SNEP_QJ_STEP)
     }
   }
-  // one epilogue path per tile (store_row's MODE)
-  if (!t.z) {
-    constexpr int MODE = kPlain;
-    SNEP_QJ_ROWS(SNEP_QJ_STORE)
-  } else if (!t.rounded) {
-    constexpr int MODE = kAddZ;
-    SNEP_QJ_ROWS(SNEP_QJ_STORE)
-  } else {
-    constexpr int MODE = kRounded;
-    SNEP_QJ_ROWS(SNEP_QJ_STORE)
-  }
+  SNEP_QIGEMM_STORE_TILE(SNEP_QJ_ROWS, SNEP_QJ_STORE)  // one epilogue path per tile
 }
 
 }  // namespace qigemm

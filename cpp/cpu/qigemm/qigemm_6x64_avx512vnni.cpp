@@ -40,17 +40,7 @@ void qigemm_6x64_avx512vnni(const QITile& t) {
       SNEP_QI_ROWS(SNEP_QI_STEP)
     }
   }
-  // one epilogue path per tile (store_row's MODE)
-  if (!t.z) {
-    constexpr int MODE = kPlain;
-    SNEP_QI_ROWS(SNEP_QI_STORE)
-  } else if (!t.rounded) {
-    constexpr int MODE = kAddZ;
-    SNEP_QI_ROWS(SNEP_QI_STORE)
-  } else {
-    constexpr int MODE = kRounded;
-    SNEP_QI_ROWS(SNEP_QI_STORE)
-  }
+  SNEP_QIGEMM_STORE_TILE(SNEP_QI_ROWS, SNEP_QI_STORE)  // one epilogue path per tile
 }
 
 }  // namespace qigemm

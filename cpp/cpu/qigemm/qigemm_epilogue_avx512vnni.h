@@ -123,6 +123,20 @@ inline __attribute__((always_inline)) void store_row(const QITile& t, const __m5
   _mm512_mask_storeu_epi8(t.y + i * t.ld, m, _mm512_permutexvar_epi32(perm, b));
 }
 
+// A tile's rows through store_row with the tile's MODE: ROWS(STORE) expands STORE(i) per row i,
+// which calls store_row<NV, MODE>(t, ...). Used by both micro-kernels after their K loop.
+#define SNEP_QIGEMM_STORE_TILE(ROWS, STORE) \
+  if (!t.z) {                               \
+    constexpr int MODE = kPlain;            \
+    ROWS(STORE)                             \
+  } else if (!t.rounded) {                  \
+    constexpr int MODE = kAddZ;             \
+    ROWS(STORE)                             \
+  } else {                                  \
+    constexpr int MODE = kRounded;          \
+    ROWS(STORE)                             \
+  }
+
 }  // namespace detail
 
 }  // namespace qigemm
