@@ -52,14 +52,13 @@ inline __attribute__((always_inline)) void store16_rounded(const QITile& t, __m5
 }
 
 // The NV vectors (16 channels each, NV = 2 or 4) of pixel i requantized (and the residual added),
-// the results
-// packed to bytes with saturating packs (exact: without the rounded residual q lies in the output
-// type's range; with it the packs' saturation is the add's clamp to [0, 255], lo applied after
-// as a byte max) and one store instead of one vpmovdb per vector.
+// packed to bytes with saturating packs and stored at once. The packs' saturation is the clamp:
+// to the output type, then a byte max / min to the activation's range where the float clamp was
+// left out (fclamp 0), or a byte max to lo for the rounded residual's add.
 // The rounded residual here: a - ya is the requantized value before its zero point is added
-// (a's zero point is ya), kept in float, so s = (a - ya) * ra + (z - zb) * rb is the same
-// float32 sum as store16_rounded's. A row with a lane within tol of a tie goes through
-// store16_rounded, whose near-tie lanes are redone exactly.
+// (ya, the conv's output zero point, is yz), kept in float, so s = (a - ya) * ra + (z - zb) * rb
+// is the same float32 sum as store16_rounded's. A row with a lane within tol of a tie goes
+// through store16_rounded, whose near-tie lanes are redone exactly.
 // MODE: kPlain, kAddZ (the additive residual) or kRounded, fixed per tile by the caller so that
 // each row's code holds only its own path: with all three tested in every row the epilogue of
 // a 12x32 tile ran at a quarter of the speed its instructions allow (K = 16: 79% of the kernel's
