@@ -289,8 +289,7 @@ def test_igemm_saturates_large_multipliers(mult, ydt, act):
     inputs[6] = np.asarray(np.float32(0.05))
     inputs[8] = rng.integers(-300, 300, size=(70,)).astype(np.int32)
     want = REFS["QLinearConv"].compute(inputs, attrs)[0]
-    info = np.iinfo(ydt)
-    assert ((want == info.min) | (want == info.max)).mean() > 0.3 or act
+    assert ((want == want.min()) | (want == want.max())).mean() > 0.3  # at the range's or activation's ends
     np.testing.assert_array_equal(run_nhwc(inputs, attrs, oshape, ydt, 1), want)
 
 

@@ -37,7 +37,7 @@ struct QITile {
   int rounded;
   float ra, rb, tol;
   int32_t ya, zb, yc, lo;
-  // fclamp 0: no requantized value can reach +-2^31, so the clamp to [qlo, qhi] (the output
+  // fclamp 0: no requantized value can reach +-2^30 (checked per run), so the clamp to [qlo, qhi] (the output
   // range met with the activation's) is left to the byte packs' saturation and a byte max / min
   int fclamp;
   int32_t qlo, qhi;

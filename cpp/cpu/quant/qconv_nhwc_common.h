@@ -44,7 +44,7 @@ inline bool common_ok(const Layer& l, conv::ConvParams* p) {
 // zero point and range (the activation's, minus yz, as the tile epilogues clamp), weight
 // scales and bias.
 struct RunQuant {
-  int32_t xz = 0, yz = 0;
+  int32_t xz = 0, yz = 0, qlo = 0, qhi = 0;  // qlo / qhi: the output range met with the activation's
   float xs = 0.f, ys = 0.f, flo = 0.f, fhi = 0.f;
   const float* wsc = nullptr;
   bool ws_vec = false;
@@ -57,7 +57,6 @@ struct RunQuant {
     wsc = static_cast<const float*>(a.in[4]);
     bias = has_bias ? static_cast<const int32_t*>(a.in[8]) : nullptr;
     yz = y_signed ? (int32_t) static_cast<const int8_t*>(a.in[7])[0] : (int32_t) static_cast<const uint8_t*>(a.in[7])[0];
-    int32_t qlo, qhi;
     qfused::out_range(act, y_signed, ys, yz, &qlo, &qhi);
     flo = (float)(qlo - yz);
     fhi = (float)(qhi - yz);

@@ -59,10 +59,10 @@ class QConvNhwcKernel : public Kernel {
     sum_relu_ = rounded_ && l.attrs.get_string("activation", "") == "Relu";
     if (rounded_) add_fn_ = qadd::best_add_u8();
     pack_weights(l.in(3).cdata<int8_t>());
-    // input offset of each output pixel's taps; -1 where the tap reads padding
-    off_ = qnhwc::tap_offsets(p_);
     dense_ = taps_ == 1 && p_.s[1] == 1 && p_.s[2] == 1 && p_.pb[1] == 0 && p_.pb[2] == 0 &&
              p_.out[1] == p_.in[1] && p_.out[2] == p_.in[2];
+    // input offset of each output pixel's taps; -1 where the tap reads padding (dense: not needed)
+    if (!dense_) off_ = qnhwc::tap_offsets(p_);
   }
 
   size_t workspace_bytes() const override {
@@ -94,8 +94,8 @@ class QConvNhwcKernel : public Kernel {
     base.fhi = q.fhi;
     base.y_signed = y_signed_;
     base.ld = p_.M;
-    base.qlo = (int32_t)q.flo + q.yz;
-    base.qhi = (int32_t)q.fhi + q.yz;
+    base.qlo = q.qlo;
+    base.qhi = q.qhi;
     {  // can (acc + c0) * mult (+ the residual's term) reach 2^30? |acc| <= taps * C * 255 * 128
       double cmax = 0, mmax = 0;
       for (int64_t m = 0; m < p_.M; ++m) {
