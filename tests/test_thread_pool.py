@@ -63,3 +63,79 @@ def test_quantized_tasks_run_in_contiguous_shares(delay_us):
         assert stolen == sorted(stolen, reverse=True)
     if delay_us:  # the slow caller's share is mostly run by the worker
         assert sum(1 for _, _, by_caller in order if not by_caller) > n // 2
+
+
+# ---- spinning after a run (session.intra_op.allow_spinning) ----------------------------------
+
+def _conv_model():
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((32, 32, 3, 3)).astype(np.float32), "w")
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 64, 64])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def _session(threads, spinning=None):
+    import softneuro_ep as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    if spinning is not None:
+        so.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    return ort.InferenceSession(_conv_model(), so, providers=["SoftNeuroExecutionProvider"],
+                                provider_options=[{"tuning": "none"}])
+
+
+def _thread_cpu_s(ids):
+    import psutil
+    return sum(t.user_time + t.system_time for t in psutil.Process().threads() if t.id in ids)
+
+
+def _new_threads(make):
+    import psutil
+    before = {t.id for t in psutil.Process().threads()}
+    obj = make()
+    return obj, {t.id for t in psutil.Process().threads()} - before
+
+
+def _feed():
+    import numpy as np
+    return {"x": np.random.default_rng(1).standard_normal((1, 32, 64, 64)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("spinning,lingers", [(None, True), ("1", True), ("0", False), ("no", False)])
+def test_workers_spin_after_a_run_unless_disabled(spinning, lingers):
+    """As onnxruntime's: after a run a session's workers keep spinning (30 ms) so that the next run
+    finds them awake; only "1" (the default) keeps that on. Measured as the workers' CPU time while
+    the caller sleeps 0.15 s after a run."""
+    import time
+    s, workers = _new_threads(lambda: _session(2, spinning))
+    assert workers, "a 2-thread session starts a worker"
+    feed = _feed()
+    for _ in range(3):
+        s.run(None, feed)
+    c0 = _thread_cpu_s(workers)
+    time.sleep(0.15)
+    spent = _thread_cpu_s(workers) - c0
+    if lingers:
+        assert spent >= 0.012, f"workers spent {spent * 1e3:.1f} ms spinning; expected about 30"
+    else:
+        assert spent <= 0.008, f"workers spent {spent * 1e3:.1f} ms after the run; expected under 1"
+
+
+def test_lingering_workers_stop_when_another_plan_runs():
+    """A session's lingering workers must not compete with another session's runs: once another
+    plan (here a 1-thread session) starts a run, they go to sleep."""
+    import time
+    a, workers = _new_threads(lambda: _session(2))
+    b = _session(1)
+    feed = _feed()
+    a.run(None, feed)
+    b.run(None, feed)
+    c0 = _thread_cpu_s(workers)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.15:
+        b.run(None, feed)
+    spent = _thread_cpu_s(workers) - c0
+    assert spent <= 0.008, f"the first session's workers spun {spent * 1e3:.1f} ms while the other ran"

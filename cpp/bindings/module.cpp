@@ -175,6 +175,7 @@ PYBIND11_MODULE(_engine, m) {
            py::arg("feeds"), py::arg("warmup") = 2, py::arg("min_reps") = 5, py::arg("max_reps") = 50,
            py::arg("budget_us") = 20000.0, py::arg("cold") = 0)
       .def("set_arena_bytes", &Plan::set_arena_bytes)
+      .def("set_linger_us", &Plan::set_linger_us, py::arg("us"))
       .def("finalize", [](Plan& p) { py::gil_scoped_release nogil; p.finalize(); })
       .def("run", [](Plan& p, const py::list& feeds) { return run_plan(p, feeds, false); })
       .def("run_profiled", [](Plan& p, const py::list& feeds) { return run_plan(p, feeds, true); })

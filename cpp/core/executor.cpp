@@ -262,6 +262,7 @@ void Plan::run(const std::vector<const void*>& feeds, const std::vector<void*>& 
   SNEP_CHECK(finalized_, FailError, "plan not finalized");
   SNEP_CHECK((int)feeds.size() == n_inputs_ && (int)outs.size() == n_outputs_, InvalidArgumentError,
              "wrong number of feeds or outputs for this plan");
+  ThreadPool::note_run();  // another plan's lingering workers stop spinning
   auto c = acquire();
   struct Releaser { Plan* p; std::unique_ptr<Context>* c; ~Releaser() { p->release(std::move(*c)); } } rel{this, &c};
   for (size_t i = 0; i < tensors_.size(); ++i) {

@@ -85,6 +85,8 @@ class Plan {
   size_t arena_bytes() const { return arena_bytes_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
   int num_threads() const { return pool_.num_threads(); }
+  // How long the workers keep spinning after a run (see ThreadPool); a session's plan sets it.
+  void set_linger_us(double us) { pool_.set_linger_us(us); }
   int num_inputs() const { return n_inputs_; }
   int num_outputs() const { return n_outputs_; }
 

@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -13,6 +14,17 @@ static inline void cpu_relax() {
   _mm_pause();
 #endif
 }
+
+// Jobs started by any pool in the process: a lingering worker stops spinning once another
+// pool (another session, or a profiling plan) has work, so it never competes with it.
+static std::atomic<uint64_t> g_jobs{0};
+
+static inline int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void ThreadPool::note_run() { g_jobs.fetch_add(1, std::memory_order_acq_rel); }
 
 ThreadPool::ThreadPool(int num_threads) {
   const char* st = std::getenv("SNEP_POOL_STEAL");
@@ -43,8 +55,7 @@ void ThreadPool::work(Job& job) {
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    // Spin a little before sleeping: steps of one run follow each other closely.
-    for (int spins = 0; generation_.load(std::memory_order_acquire) == seen && spins < 20000; ++spins) cpu_relax();
+    spin_before_sleep(seen);
     std::shared_ptr<Job> job;
     {
       std::unique_lock<std::mutex> lk(m_);
@@ -54,6 +65,21 @@ void ThreadPool::worker_loop() {
       job = job_;
     }
     if (job) work(*job);
+  }
+}
+
+void ThreadPool::spin_before_sleep(uint64_t seen) {
+  const int64_t start = now_ns();
+  const uint64_t jobs = g_jobs.load(std::memory_order_acquire);
+  const int64_t linger = std::max(kShortSpinNs, linger_ns_.load(std::memory_order_relaxed));
+  for (;;) {
+    for (int i = 0; i < 32; ++i) {  // a clock read every 32 pauses (about 0.5 us)
+      if (generation_.load(std::memory_order_acquire) != seen) return;
+      cpu_relax();
+    }
+    const int64_t t = now_ns() - start;
+    if (t > linger) return;
+    if (t > kShortSpinNs && g_jobs.load(std::memory_order_acquire) != jobs) return;  // another pool's turn
   }
 }
 
@@ -83,6 +109,7 @@ void ThreadPool::run_tasks(int64_t ntasks, const std::function<void(int64_t)>& f
     job_ = job;
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
+  g_jobs.fetch_add(1, std::memory_order_acq_rel);
   cv_.notify_all();
   work(*job);
   while (job->done.load(std::memory_order_acquire) < ntasks) cpu_relax();

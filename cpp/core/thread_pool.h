@@ -3,6 +3,11 @@
 // thread done with its share takes slices from the back of the others'. On a
 // VM a core can run at half speed for a while (its host sibling busy), and a
 // fixed split would wait for the slow one.
+// Between jobs a worker spins before it sleeps: at least kShortSpinNs (the steps of one run
+// follow each other closely), and up to the pool's linger time after its last job while no
+// other pool in the process has started a job since (a session's plan lingers like
+// onnxruntime's spinning workers, so the next run finds its workers awake; an idle vCPU
+// comes back slow on a VM for several milliseconds).
 // The caller thread takes part and returns as soon as every task is done (it
 // never waits for a slow-to-wake worker to check in). When another run
 // already holds the pool (concurrent run() calls on one session), the range
@@ -24,6 +29,11 @@ class ThreadPool {
   explicit ThreadPool(int num_threads);
   ~ThreadPool();
   int num_threads() const { return (int)workers_.size() + 1; }
+  // How long a worker keeps spinning after its last job (never less than kShortSpinNs).
+  void set_linger_us(double us) { linger_ns_.store((int64_t)(us * 1e3), std::memory_order_relaxed); }
+  static constexpr int64_t kShortSpinNs = 300000;
+  // A plan starts a run (any pool, any thread count): lingering workers of other pools stop.
+  static void note_run();
   // fn(begin, end) over chunks of at least `grain` items.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
   // fn(task) for task in [0, ntasks), one call per task.
@@ -47,6 +57,9 @@ class ThreadPool {
   std::shared_ptr<Job> fresh_job();
   void worker_loop();
 
+  void spin_before_sleep(uint64_t seen);
+
+  std::atomic<int64_t> linger_ns_{0};
   bool steal_ = true;  // SNEP_POOL_STEAL=0: one fixed chunk per thread (for A/B measurements)
   std::vector<std::thread> workers_;
   std::mutex busy_;  // held by the run that owns the workers
