@@ -14,10 +14,11 @@ import time
 import numpy as np
 
 
-# onnxruntime's idle workers keep spinning for tens of milliseconds after a run
-# (measured: a session run 20 ms after an onnxruntime block still read 1.5-2x
-# slow on 2 cores, 100 ms after it as fast as alone), so every block starts
-# after this pause, whichever engine ran before it.
+# onnxruntime's idle workers keep spinning for about 35 ms after a run (measured:
+# a session run 20 ms after an onnxruntime block still read 1.5-2x slow on 2
+# cores, 100 ms after it as fast as alone), and this engine's for 30 ms (as
+# onnxruntime's: see session.LINGER_MS), so every block starts after this pause,
+# whichever engine ran before it.
 IDLE_GAP_S = 0.1
 
 
