@@ -15,16 +15,19 @@ static inline void cpu_relax() {
 #endif
 }
 
-// Jobs started by any pool in the process: a lingering worker stops spinning once another
-// pool (another session, or a profiling plan) has work, so it never competes with it.
-static std::atomic<uint64_t> g_jobs{0};
+// The pool whose plan started a run or a job last, in the whole process: a worker stops
+// spinning as soon as another pool has work, so it never competes with it. The tuner times
+// each candidate of a layer in its own plan, round-robin, and a short candidate's whole timing
+// fitted in the previous candidate's workers' spin: its two threads then shared the cores with
+// that worker and often read their single-thread time.
+static std::atomic<const ThreadPool*> g_active{nullptr};
 
 static inline int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
-void ThreadPool::note_run() { g_jobs.fetch_add(1, std::memory_order_acq_rel); }
+void ThreadPool::note_run() const { g_active.store(this, std::memory_order_release); }
 
 ThreadPool::ThreadPool(int num_threads) {
   const char* st = std::getenv("SNEP_POOL_STEAL");
@@ -70,16 +73,14 @@ void ThreadPool::worker_loop() {
 
 void ThreadPool::spin_before_sleep(uint64_t seen) {
   const int64_t start = now_ns();
-  const uint64_t jobs = g_jobs.load(std::memory_order_acquire);
   const int64_t linger = std::max(kShortSpinNs, linger_ns_.load(std::memory_order_relaxed));
   for (;;) {
     for (int i = 0; i < 32; ++i) {  // a clock read every 32 pauses (about 0.5 us)
       if (generation_.load(std::memory_order_acquire) != seen) return;
       cpu_relax();
     }
-    const int64_t t = now_ns() - start;
-    if (t > linger) return;
-    if (t > kShortSpinNs && g_jobs.load(std::memory_order_acquire) != jobs) return;  // another pool's turn
+    if (g_active.load(std::memory_order_acquire) != this) return;  // another pool's turn
+    if (now_ns() - start > linger) return;
   }
 }
 
@@ -109,10 +110,25 @@ void ThreadPool::run_tasks(int64_t ntasks, const std::function<void(int64_t)>& f
     job_ = job;
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
-  g_jobs.fetch_add(1, std::memory_order_acq_rel);
+  note_run();
   cv_.notify_all();
   work(*job);
   while (job->done.load(std::memory_order_acquire) < ntasks) cpu_relax();
+}
+
+void ThreadPool::run_on_each(const std::function<void(int)>& fn) {
+  const int nt = num_threads();
+  if (nt == 1) {
+    fn(0);
+    return;
+  }
+  std::atomic<int> arrived{0};
+  run_tasks(nt, [&](int64_t t) {
+    arrived.fetch_add(1, std::memory_order_acq_rel);
+    const int64_t t0 = now_ns();
+    while (arrived.load(std::memory_order_acquire) < nt && now_ns() - t0 < 20000000) cpu_relax();
+    fn((int)t);
+  });
 }
 
 namespace {

@@ -3,11 +3,11 @@
 // thread done with its share takes slices from the back of the others'. On a
 // VM a core can run at half speed for a while (its host sibling busy), and a
 // fixed split would wait for the slow one.
-// Between jobs a worker spins before it sleeps: at least kShortSpinNs (the steps of one run
-// follow each other closely), and up to the pool's linger time after its last job while no
-// other pool in the process has started a job since (a session's plan lingers like
-// onnxruntime's spinning workers, so the next run finds its workers awake; an idle vCPU
-// comes back slow on a VM for several milliseconds).
+// Between jobs a worker spins before it sleeps: kShortSpinNs (the steps of one run follow
+// each other closely), or the pool's linger time where that is longer (a session's plan
+// lingers like onnxruntime's spinning workers, so the next run finds its workers awake; an
+// idle vCPU comes back slow on a VM for several milliseconds); and not at all once another
+// pool in the process has started a run or a job.
 // The caller thread takes part and returns as soon as every task is done (it
 // never waits for a slow-to-wake worker to check in). When another run
 // already holds the pool (concurrent run() calls on one session), the range
@@ -32,12 +32,17 @@ class ThreadPool {
   // How long a worker keeps spinning after its last job (never less than kShortSpinNs).
   void set_linger_us(double us) { linger_ns_.store((int64_t)(us * 1e3), std::memory_order_relaxed); }
   static constexpr int64_t kShortSpinNs = 300000;
-  // A plan starts a run (any pool, any thread count): lingering workers of other pools stop.
-  static void note_run();
+  // This pool's plan starts a run (any thread count): other pools' spinning workers sleep.
+  void note_run() const;
   // fn(begin, end) over chunks of at least `grain` items.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
   // fn(task) for task in [0, ntasks), one call per task.
   void run_tasks(int64_t ntasks, const std::function<void(int64_t)>& fn);
+  // fn(t) for t in [0, num_threads()), each on its own thread: every task waits (up to 20 ms, in
+  // case another run holds the workers) until all have started, so an idle worker is woken and
+  // takes part instead of the caller running its task too. Afterwards every thread is awake
+  // (spinning), as inside a run. For per-thread work such as flushing each core's L2.
+  void run_on_each(const std::function<void(int)>& fn);
   // fn(item, w) for item in [0, n) over nw workers: worker w owns items [w n / nw, (w + 1) n / nw),
   // runs them in order, then takes items from the back of the others' shares. w < nw names the
   // worker (its scratch); no two calls with one w run at once.
