@@ -56,3 +56,20 @@ def test_measure_peak_counts_vector_lanes(child_env):
     assert wide["fp32_gflops"] > 1.4 * avx2["fp32_gflops"] > 1.4 * 4 * plain["fp32_gflops"]
     if wide["int8_gops"]:  # vpdpbusd: 128 ops where vfmadd231ps does 32, at the same rate
         assert 2.5 < wide["int8_gops"] / wide["fp32_gflops"] < 6
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.skipif(not _engine.cpu_info().get("avx512f"), reason="the tile is AVX-512")
+def test_tile_probe_runs_near_the_fma_peak(tmp_path):
+    """tools/probes/tile_probe.c (the direct conv's 4x6 register tile from L1) builds with its
+    documented command and reads a figure of the FMA peak's order: its 24 FMAs per step are the
+    bound, so it cannot pass the register-only peak by more than the clock moves."""
+    exe = tmp_path / "tile_probe"
+    src = os.path.join(os.path.dirname(__file__), "..", "tools", "probes", "tile_probe.c")
+    subprocess.run(["gcc", "-O2", src, "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    figures = [float(re.fullmatch(r"4x6 tile from L1: ([\d.]+) GFLOP/s", line).group(1))
+               for line in out.strip().splitlines()]
+    assert len(figures) == 3
+    peak = _engine.measure_peak(50.0, 3)["fp32_gflops"]
+    assert 0.3 * peak < max(figures) < 1.3 * peak, (figures, peak)
