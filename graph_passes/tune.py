@@ -192,6 +192,7 @@ COLD_MIN_BYTES = 16 << 10
 PROFILE_ROUNDS = 3           # timings of each candidate, interleaved with the layer's other candidates
 ROUND_BUDGET_US = 7000.0     # per round (the three together: about the single timing's old budget)
 SCREEN_CUTOFF = 8.0          # candidates this much slower than a layer's fastest single run are not timed further
+SCREEN_RECHECK = 64.0        # ... once a second single run agrees, for those up to this much slower
 KEEP_PLAN_BYTES = 64 << 20   # layers with more constant bytes time their rounds back to back, one plan at a time
 
 
@@ -226,9 +227,12 @@ def _time_candidates(grp, threads, rng, opset, deadline):
         del plan, built
     fastest = min((s[1] for s in screened), default=0.0)
     # A fresh plan's first run can read many times its speed (its worker threads' first
-    # wake-up, first touches): a candidate over the cutoff gets one more run before it is cut.
+    # wake-up, first touches; 21x measured): a candidate over the cutoff but within
+    # SCREEN_RECHECK x the fastest gets one more run before it is cut (reference routines,
+    # hundreds of times slower, do not).
     for k, (c, once, ws, built) in enumerate(screened):
-        if once > SCREEN_CUTOFF * fastest and built is not None and time.monotonic() <= deadline:
+        if SCREEN_CUTOFF * fastest < once <= SCREEN_RECHECK * fastest and built is not None and \
+                time.monotonic() <= deadline:
             plan, feeds, cold, _ = built
             screened[k] = (c, min(once, plan.time_median(feeds, 0, 1, 1, 0.0, cold)), ws, built)
     done, live = [], []

@@ -174,4 +174,14 @@ void evict_from_caches(const std::vector<const void*>& blocks) {
   }
 }
 
+std::vector<std::pair<const void*, size_t>> live_block_ranges(const std::vector<const void*>& blocks) {
+  std::lock_guard<std::mutex> g(live_mutex());
+  std::vector<std::pair<const void*, size_t>> out;
+  for (const void* p : blocks) {
+    auto it = live_blocks().find(p);
+    if (it != live_blocks().end()) out.emplace_back(p, it->second.size);
+  }
+  return out;
+}
+
 }  // namespace snep

@@ -6,6 +6,7 @@
 // packed weights its kernels allocated from every cache level (cold profiles).
 #pragma once
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace snep {
@@ -58,4 +59,6 @@ class BigAllocArenaScope {
 void evict_from_caches(const std::vector<const void*>& blocks);
 // Flushes [p, p + bytes) out of all cache levels.
 void evict_range(const void* p, size_t bytes);
+// The still-live blocks of `blocks` with their sizes (freed ones left out), to evict in parts.
+std::vector<std::pair<const void*, size_t>> live_block_ranges(const std::vector<const void*>& blocks);
 }  // namespace snep

@@ -233,13 +233,24 @@ void Plan::chill_constants(const Context& c, int cold) {
     if (junk.size() < n) junk.assign(n, 0.f);
     for (size_t i = 0; i < n; i += 16) junk[i] += 1.f;
   });
-  if (cold == kColdMemory)
+  if (cold == kColdMemory) {
+    // the packed weights and constants, each thread evicting its share of every range's lines
+    // (the plan's steps own the blocks: none is freed during its run)
+    std::vector<std::pair<const void*, size_t>> ev;
     for (const Step& s : steps_) {
-      evict_from_caches(s.owned);
+      for (const auto& r : live_block_ranges(s.owned)) ev.push_back(r);
       for (int id : s.in)
         if (id >= 0 && tensors_[id].kind == Kind::Constant && tensors_[id].data)
-          evict_range(tensors_[id].data->p, tensors_[id].bytes());
+          ev.emplace_back(tensors_[id].data->p, tensors_[id].bytes());
     }
+    const int nt = pool_.num_threads();
+    pool_.run_on_each([&](int t) {
+      for (const auto& r : ev) {
+        const size_t lines = (r.second + 63) / 64, b = lines * t / nt, e = lines * (t + 1) / nt;
+        if (b < e) evict_range(static_cast<const char*>(r.first) + b * 64, std::min(r.second, e * 64) - b * 64);
+      }
+    });
+  }
   std::vector<std::pair<const char*, size_t>> ranges;
   for (const Step& s : steps_)
     for (int id : s.in)
