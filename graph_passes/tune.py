@@ -128,7 +128,7 @@ def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=
     others are fed random values, in another layout they are arena tensors of
     that layout (zero-filled: timings do not depend on values). layout: a
     descriptor's layout field (IN>OUT for routines that convert)."""
-    plan = _engine.Plan(threads)
+    plan = _engine.Plan(threads, shared_pool=True)  # candidates share one set of awake workers
     ins, feeds, sig_in = [], [], []
     arena = 0
     in_layout, out_layout = split_layout(layout)

@@ -153,11 +153,12 @@ def test_run_on_each_puts_one_task_on_each_thread(idle_us):
     assert _engine._each_trace(1, idle_us, True) == [1]
 
 
-def _qdw_plan(routine, threads, c=384, h=14):
-    """A one-step plan: the portable int8 depthwise 3x3 conv on [1, c, h, h] (about 20 us a thread)."""
+def _qdw_plan(routine, threads, c=384, h=14, shared_pool=True):
+    """A one-step plan: the portable int8 depthwise 3x3 conv on [1, c, h, h] (about 20 us a thread);
+    on the process's shared pool of that thread count, as the tuner's candidate plans are."""
     import numpy as np
     U8, I8, F32, I32 = 2, 3, 1, 6
-    p = _engine.Plan(threads)
+    p = _engine.Plan(threads, shared_pool=shared_pool)
     nb = (_engine.physical_bytes(U8, [1, c, h, h], "nchw") + 63) // 64 * 64
     x = p.add_arena_tensor(U8, [1, c, h, h], 0, "nchw")
     y = p.add_arena_tensor(U8, [1, c, h, h], nb, "nchw")
@@ -194,3 +195,30 @@ def test_two_thread_candidates_are_timed_with_both_threads():
         if min(best[0], best[3]) <= 0.86 * one:
             return
     raise AssertionError(f"2 threads {best[0]:.1f} / {best[3]:.1f} us against 1 thread {one:.1f}")
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_plans_timed_from_two_threads_at_once(shared):
+    """Two tuners at once (two sessions created in two Python threads): plans on one shared pool,
+    or each on its own, timed concurrently (time_median releases the GIL). The run that finds the
+    shared workers busy runs alone on its caller, and a timing's wake-up barrier must not wait
+    for workers another run holds: both finish, with positive figures, well inside the time a
+    20 ms wait per barrier would take (about 2 x 12 timings x 11 runs x 3 barriers: 16 s)."""
+    import threading
+    import time
+    plans = [_qdw_plan("cpu:qint8:nchw/depthwise", 2, shared_pool=shared) for _ in range(2)]
+    out = [[], []]
+
+    def time_it(k):
+        for _ in range(12):
+            out[k].append(plans[k].time_median([], 1, 2, 10, 7000.0, 2))
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=time_it, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert all(len(o) == 12 and min(o) > 0 for o in out)
+    assert time.perf_counter() - t0 < 10.0

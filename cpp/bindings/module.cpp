@@ -142,7 +142,7 @@ PYBIND11_MODULE(_engine, m) {
   });
 
   py::class_<Plan>(m, "Plan")
-      .def(py::init<int>(), py::arg("num_threads"))
+      .def(py::init<int, bool>(), py::arg("num_threads"), py::arg("shared_pool") = false)
       .def("add_arena_tensor", [](Plan& p, int dt, std::vector<int64_t> shape, size_t off, const std::string& layout) {
              return p.add_arena_tensor((DType)dt, std::move(shape), off, parse_layout(layout)); },
            py::arg("dtype"), py::arg("shape"), py::arg("offset"), py::arg("layout") = "nchw")

@@ -6,6 +6,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <cstring>
 #include <numeric>
 
@@ -23,7 +26,18 @@ AlignedBuffer::~AlignedBuffer() { big_free(p); }
 
 size_t Plan::Tensor::bytes() const { return (size_t)physical_numel(shape, layout) * dtype_size(dtype); }
 
-Plan::Plan(int num_threads) : pool_(num_threads) {}
+static std::shared_ptr<ThreadPool> shared_pool_of(int num_threads) {
+  static std::mutex mu;
+  static auto* pools = new std::map<int, std::shared_ptr<ThreadPool>>();  // never freed: workers live to exit
+  std::lock_guard<std::mutex> g(mu);
+  auto& p = (*pools)[num_threads];
+  if (!p) p = std::make_shared<ThreadPool>(num_threads);
+  return p;
+}
+
+Plan::Plan(int num_threads, bool shared_pool)
+    : pool_holder_(shared_pool ? shared_pool_of(num_threads) : std::make_shared<ThreadPool>(num_threads)),
+      pool_(*pool_holder_) {}
 
 int Plan::add_arena_tensor(DType dt, std::vector<int64_t> shape, size_t offset, Layout layout) {
   SNEP_CHECK(layout == Layout::Plain || shape.size() >= 2, InvalidArgumentError,

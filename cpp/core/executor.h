@@ -45,7 +45,10 @@ class Plan {
     std::vector<const void*> owned;  // blocks big_alloc'd by the kernel's prepare (packed weights)
   };
 
-  explicit Plan(int num_threads);
+  // shared_pool: the process's one pool of that thread count, for the tuner's candidate plans
+  // (timed one after another: one set of workers stays awake across them; each plan's own
+  // pool had to wake its sleeping workers at every timing, 0.9 ms on a VM).
+  explicit Plan(int num_threads, bool shared_pool = false);
 
   int add_arena_tensor(DType dt, std::vector<int64_t> shape, size_t offset, Layout layout = Layout::Plain);
   int add_constant(DType dt, std::vector<int64_t> shape, const void* src);
@@ -104,7 +107,8 @@ class Plan {
   void chill_constants(const Context& c, int cold);
   void check_view(const Step& s, const std::string& name) const;
 
-  ThreadPool pool_;
+  std::shared_ptr<ThreadPool> pool_holder_;
+  ThreadPool& pool_;
   HugeArena weights_;  // the kernels' packed weights (declared first: outlives steps_)
   std::vector<Tensor> tensors_;
   std::vector<Step> steps_;

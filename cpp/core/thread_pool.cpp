@@ -98,6 +98,10 @@ void ThreadPool::run_tasks(int64_t ntasks, const std::function<void(int64_t)>& f
     for (int64_t t = 0; t < ntasks; ++t) fn(t);
     return;
   }
+  dispatch(ntasks, fn);
+}
+
+void ThreadPool::dispatch(int64_t ntasks, const std::function<void(int64_t)>& fn) {
   std::shared_ptr<Job> job;
   {
     std::lock_guard<std::mutex> g(m_);
@@ -122,11 +126,21 @@ void ThreadPool::run_on_each(const std::function<void(int)>& fn) {
     fn(0);
     return;
   }
+  std::unique_lock<std::mutex> own(busy_, std::try_to_lock);
+  if (!own.owns_lock()) {  // another run holds the workers (a shared pool): no barrier to wait at
+    for (int t = 0; t < nt; ++t) fn(t);
+    return;
+  }
   std::atomic<int> arrived{0};
-  run_tasks(nt, [&](int64_t t) {
+  dispatch(nt, [&](int64_t t) {
     arrived.fetch_add(1, std::memory_order_acq_rel);
     const int64_t t0 = now_ns();
-    while (arrived.load(std::memory_order_acquire) < nt && now_ns() - t0 < 20000000) cpu_relax();
+    // spin briefly, then yield: with other threads runnable (another plan's run at the same
+    // time) a spinning caller would keep its own worker off the CPU for a time slice
+    for (int i = 0; arrived.load(std::memory_order_acquire) < nt && now_ns() - t0 < 20000000; ++i) {
+      if (i < 1024) cpu_relax();
+      else std::this_thread::yield();
+    }
     fn((int)t);
   });
 }

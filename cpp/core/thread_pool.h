@@ -38,8 +38,8 @@ class ThreadPool {
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
   // fn(task) for task in [0, ntasks), one call per task.
   void run_tasks(int64_t ntasks, const std::function<void(int64_t)>& fn);
-  // fn(t) for t in [0, num_threads()), each on its own thread: every task waits (up to 20 ms, in
-  // case another run holds the workers) until all have started, so an idle worker is woken and
+  // fn(t) for t in [0, num_threads()), each on its own thread: every task waits (up to 20 ms)
+  // until all have started (all on the caller, without waiting, when another run holds the pool), so an idle worker is woken and
   // takes part instead of the caller running its task too. Afterwards every thread is awake
   // (spinning), as inside a run. For per-thread work such as flushing each core's L2.
   void run_on_each(const std::function<void(int)>& fn);
@@ -59,6 +59,7 @@ class ThreadPool {
     std::atomic<int64_t> done{0};
   };
   static void work(Job& job);
+  void dispatch(int64_t ntasks, const std::function<void(int64_t)>& fn);  // busy_ held, ntasks > 1
   std::shared_ptr<Job> fresh_job();
   void worker_loop();
 
