@@ -149,8 +149,8 @@ def test_run_on_each_puts_one_task_on_each_thread(idle_us):
     timing): after the pool sat idle, the caller must not run the sleeping worker's task too
     (run_tasks lets it: tiny tasks are all taken before the worker wakes)."""
     for _ in range(20):
-        assert sorted(_engine._each_trace(2, idle_us, True)) == [0, 1]
-    assert _engine._each_trace(1, idle_us, True) == [1]
+        assert sorted(_engine._each_trace(2, idle_us)) == [0, 1]
+    assert _engine._each_trace(1, idle_us) == [1]
 
 
 def _qdw_plan(routine, threads, c=384, h=14, shared_pool=True):
@@ -177,9 +177,10 @@ def _qdw_plan(routine, threads, c=384, h=14, shared_pool=True):
 
 
 def test_two_thread_candidates_are_timed_with_both_threads():
-    """The tuner times a layer's candidates round-robin, each in its own plan (tune._time_candidates).
-    A short 2-thread candidate must read its 2-thread speed there, not its 1-thread one: before the
-    workers were woken at the start of each timing (and other pools' workers sent to sleep), the
+    """The tuner times a layer's candidates round-robin, each in its own plan on the shared pool
+    (tune._time_candidates). A short 2-thread candidate must read its 2-thread speed there, not its
+    1-thread one: before the workers were woken at the start of each timing (and each plan had its
+    own pool, the others' workers still spinning), the
     tuner's figures for MobileNetV2's 14x14 depthwise convs at 2 threads read their 1-thread
     time in about half of the sessions (29.5 against 20 us). This checks the property; it does not
     catch every biased run (the bias came and went with the host)."""

@@ -246,16 +246,14 @@ PYBIND11_MODULE(_engine, m) {
   });
 
   // ThreadPool::run_on_each after the pool sat idle idle_us: per task, whether the caller ran it.
-  m.def("_each_trace", [](int threads, int idle_us, bool rendezvous) {
+  m.def("_each_trace", [](int threads, int idle_us) {
     py::gil_scoped_release nogil;
     ThreadPool pool(threads);
     pool.run_tasks(threads, [](int64_t) {});  // the workers have run once, then go idle
     std::this_thread::sleep_for(std::chrono::microseconds(idle_us));
     const auto caller = std::this_thread::get_id();
     std::vector<int> by_caller(threads, -1);
-    auto fn = [&](int64_t t) { by_caller[t] = std::this_thread::get_id() == caller; };
-    if (rendezvous) pool.run_on_each([&](int t) { fn(t); });
-    else pool.run_tasks(threads, fn);
+    pool.run_on_each([&](int t) { by_caller[t] = std::this_thread::get_id() == caller; });
     return by_caller;
   });
 

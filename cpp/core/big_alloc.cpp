@@ -165,15 +165,6 @@ void evict_range(const void* p, size_t bytes) {
 #endif
 }
 
-void evict_from_caches(const std::vector<const void*>& blocks) {
-  // under the lock: a block cannot be freed (and unmapped) while it is flushed
-  std::lock_guard<std::mutex> g(live_mutex());
-  for (const void* p : blocks) {
-    auto it = live_blocks().find(p);
-    if (it != live_blocks().end()) evict_range(p, it->second.size);
-  }
-}
-
 std::vector<std::pair<const void*, size_t>> live_block_ranges(const std::vector<const void*>& blocks) {
   std::lock_guard<std::mutex> g(live_mutex());
   std::vector<std::pair<const void*, size_t>> out;

@@ -54,11 +54,8 @@ class BigAllocArenaScope {
   HugeArena* prev_;
 };
 
-// Flushes every still-live block of `blocks` out of all cache levels (clflushopt
-// where the CPU has it); freed blocks are skipped.
-void evict_from_caches(const std::vector<const void*>& blocks);
-// Flushes [p, p + bytes) out of all cache levels.
+// Flushes [p, p + bytes) out of all cache levels (clflushopt where the CPU has it).
 void evict_range(const void* p, size_t bytes);
-// The still-live blocks of `blocks` with their sizes (freed ones left out), to evict in parts.
+// The still-live blocks of `blocks` with their sizes (freed ones left out), for evict_range.
 std::vector<std::pair<const void*, size_t>> live_block_ranges(const std::vector<const void*>& blocks);
 }  // namespace snep

@@ -6,10 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <cstring>
 #include <numeric>
 
 #include "core/big_alloc.h"
@@ -320,9 +320,9 @@ void Plan::run(const std::vector<const void*>& feeds, const std::vector<void*>& 
 
 double Plan::time_median(const std::vector<const void*>& feeds, const std::vector<void*>& outs,
                          int warmup, int min_reps, int max_reps, double budget_us, int cold) {
-  // The workers awake first: the tuner times candidates round-robin, each in its own plan, so
-  // this plan's workers went to sleep when another's ran; a short layer's warm-up and first
-  // repetitions were then run by the caller alone while they woke.
+  // The workers awake first: they sleep once another plan has run (plans with pools of their
+  // own, timed one after another), and a short layer's warm-up and first repetitions were then
+  // run by the caller alone while they woke.
   pool_.note_run();
   pool_.run_on_each([](int) {});
   for (int i = 0; i < warmup; ++i) run(feeds, outs);

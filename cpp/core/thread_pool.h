@@ -39,9 +39,10 @@ class ThreadPool {
   // fn(task) for task in [0, ntasks), one call per task.
   void run_tasks(int64_t ntasks, const std::function<void(int64_t)>& fn);
   // fn(t) for t in [0, num_threads()), each on its own thread: every task waits (up to 20 ms)
-  // until all have started (all on the caller, without waiting, when another run holds the pool), so an idle worker is woken and
-  // takes part instead of the caller running its task too. Afterwards every thread is awake
-  // (spinning), as inside a run. For per-thread work such as flushing each core's L2.
+  // until all have started, so an idle worker is woken and takes part instead of the caller
+  // running its task too; afterwards every thread is awake (spinning), as inside a run. For
+  // per-thread work such as flushing each core's L2. When another run holds the pool (a
+  // shared pool), all tasks run on the caller without waiting.
   void run_on_each(const std::function<void(int)>& fn);
   // fn(item, w) for item in [0, n) over nw workers: worker w owns items [w n / nw, (w + 1) n / nw),
   // runs them in order, then takes items from the back of the others' shares. w < nw names the
