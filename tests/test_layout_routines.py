@@ -232,15 +232,19 @@ def test_conv16c(algo, data):
 
 # Shapes past the hypothesis draw (<= 40 channels): groups of 4 output blocks and a
 # ragged last group, several input-block chunks, tiles crossing rows (1x1 convs run
-# as one row), pieces splitting rows and columns. (C, M, H, W, k, stride, pad)
+# as one row, strided ones too: each column computes its input pixel), pieces splitting
+# rows and columns. (C, M, H, W, k, stride, pad)
 BIG_CONVS = [(200, 80, 9, 9, 1, 1, 0), (40, 72, 10, 11, 3, 1, 1), (48, 64, 13, 13, 3, 2, 1),
-             (100, 36, 6, 20, 1, 2, 0), (33, 130, 7, 7, 3, 1, 1)]
+             (100, 36, 6, 20, 1, 2, 0), (33, 130, 7, 7, 3, 1, 1), (64, 48, 13, 11, 1, 2, 0),
+             (40, 64, 15, 16, 1, 3, 0)]
 # developer overrides of the tiling (read at prepare): the defaults, then tiny chunks and pieces,
-# the groups walked outside and inside the pieces, each weight-prefetch mode (none, burst, spread)
+# the groups walked outside and inside the pieces, each weight-prefetch mode (none, burst, spread),
+# the 1x1 tiles without their own path
 TILINGS = [{}, {"SNEP_C16_WL1": "1", "SNEP_C16_PX": "5", "SNEP_C16_ORDER": "0"},
            {"SNEP_C16_OCG": "3", "SNEP_C16_PF": "0", "SNEP_C16_ORDER": "1"},
            {"SNEP_C16_OCG": "2", "SNEP_C16_PX": "1000", "SNEP_C16_ORDER": "0", "SNEP_C16_PF": "1"},
-           {"SNEP_C16_WL1": "1", "SNEP_C16_PX": "7", "SNEP_C16_ORDER": "1"}]
+           {"SNEP_C16_WL1": "1", "SNEP_C16_PX": "7", "SNEP_C16_ORDER": "1"},
+           {"SNEP_C16_PW": "0", "SNEP_C16_WL1": "1"}]  # 1x1 convs through the general tile
 
 
 @needs_avx512

@@ -143,7 +143,7 @@ class Conv16cKernel : public Kernel {
   // a chunk of input blocks keeps its weights (<= kWeightL1Bytes) in L1 while
   // every tile of a piece of about kPiecePixels outputs uses them. A 1x1,
   // stride 1, unpadded conv is one row of H*W columns, so tiles cross rows.
-  // SNEP_C16_{OCG,UR,WL1,PX,PF,ORDER} override the choices (experiments, tests).
+  // SNEP_C16_{OCG,UR,WL1,PX,PF,ORDER,PW} override the choices (experiments, tests).
   static constexpr int64_t kWeightL1Bytes = 24 * 1024, kPiecePixels = 96, kPieceOuterWeightBytes = 1 << 20;
   void plan_direct(const ConvParams& p) {
     const int64_t KK = g_.KH * g_.KW;
@@ -151,11 +151,20 @@ class Conv16cKernel : public Kernel {
     g_.ur = std::max<int64_t>(1, std::min<int64_t>(env_int("SNEP_C16_UR", 16), layout::kConvMaxUr[g_.ocg]));
     const int64_t wbytes = KK * 16 * g_.ocg * 16 * 4;
     g_.icb_chunk = std::max<int64_t>(1, env_int("SNEP_C16_WL1", kWeightL1Bytes) / wbytes);
+    g_.pw = (int)env_int("SNEP_C16_PW", 1);
     const bool pointwise = g_.KH == 1 && g_.KW == 1 && g_.SH == 1 && g_.SW == 1 && g_.PH == 0 && g_.PW == 0 &&
                            p.pe[1] == 0 && p.pe[2] == 0;
+    const bool strided_1x1 = !pointwise && !g_.plain_in && g_.pw && g_.KH == 1 && g_.KW == 1 && g_.PH == 0 && g_.PW == 0 &&
+                             p.pe[1] == 0 && p.pe[2] == 0;
     if (pointwise) {
       g_.IW = g_.OW = g_.IW * g_.IH;
       g_.IH = g_.OH = 1;
+      g_.ow_lo = 0;
+      g_.ow_hi = g_.OW;
+    } else if (strided_1x1) {  // tiles across the output rows (the kernel computes each pixel's input)
+      g_.sub_ow = g_.OW;
+      g_.OW *= g_.OH;
+      g_.OH = 1;
       g_.ow_lo = 0;
       g_.ow_hi = g_.OW;
     }
