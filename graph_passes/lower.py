@@ -4,7 +4,8 @@ Feeds and graph outputs are bound to caller buffers (outputs are written in
 place, no copy); every other produced tensor gets an arena slot from
 memory_plan. A graph output that is a feed, a constant, or listed twice is
 produced by an Identity copy step so each output buffer has one writer.
-Concats whose inputs can be written in place become views (concat_alias).
+Concats whose inputs can be written in place become views (concat_alias); a
+conv's output may take its dying residual's slot (inplace_residual).
 """
 import os
 
@@ -17,6 +18,7 @@ from .dtypes import NP_TO_ONNX
 from .adapt import PLAIN, insert_adapts
 from .ir import Node
 from .concat_alias import alias_concats, contiguous_parts
+from .inplace_residual import residual_aliases
 from .memory_plan import plan_memory
 from .shapes import is_static
 
@@ -105,6 +107,12 @@ def lower(g, types, feed_names, num_threads, routine_choice=None):
             raise NotImpl(f"{node.where()}: the shape of '{name}' depends on data (not supported yet)")
         sizes[name] = _engine.physical_bytes(v.elem_type, list(v.shape), layout_of.get(name, PLAIN))
     placement, views = _concat_views(g, types, layout_of, first, sizes)
+    aliases = residual_aliases(g.nodes, routine_choice, first, last, sizes, layout_of, set(placement))
+    for y in aliases:  # a chain (a block's output is the next block's residual) shares one root
+        root = aliases[y]
+        while root in aliases:
+            root = aliases[root]
+        placement[y] = placement[root] = (root, 0)
     spans = {k: (first[k], last[k], sizes[k]) for k in first if k not in placement}
     for name, (root, off) in placement.items():  # a root spans its members' lifetimes and bytes
         s0, e0, n0 = spans.get(root, (first[name], last[name], 0))

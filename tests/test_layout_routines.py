@@ -269,6 +269,37 @@ def test_conv16c_direct_tiling(shape, tiling, monkeypatch):
 
 
 @needs_avx512
+@pytest.mark.parametrize("shape", BIG_CONVS, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("tiling", [0, 1, 2, 5])
+def test_conv16c_direct_residual_in_place(shape, tiling, monkeypatch):
+    """The output written over the residual (one arena slot, as lower.py places a dying
+    residual): each tile adds the residual at its first pass over the input channels,
+    before partial sums overwrite it (tiling 1: one input block per pass)."""
+    c, m, h, w, k, s, pad = shape
+    for key, val in TILINGS[tiling].items():
+        monkeypatch.setenv(key, val)
+    rng = np.random.default_rng(hash(shape) % 2**32 + 1)
+    x = rng.uniform(-1, 1, (1, c, h, w)).astype(np.float32)
+    wt = rng.uniform(-1, 1, (m, c, k, k)).astype(np.float32)
+    bias = rng.uniform(-1, 1, m).astype(np.float32)
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [pad] * 4, "activation": "Relu"}
+    out_shape = (1, m, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
+    z = rng.uniform(-1, 1, out_shape).astype(np.float32)
+    want = REFS["Conv"].compute([x, wt, bias, z], attrs)[0]
+    for threads in (1, 2):
+        b = PlanBuilder(threads)
+        xi = b.reorder_in(x)
+        zi = b.reorder_in(z)
+        z_off = b.off - (_engine.physical_bytes(F, list(out_shape), "nchw16c") + 63) // 64 * 64
+        y, off = b.arena(out_shape, "nchw16c", offset=z_off)
+        b.step("Conv", [xi, b.const(wt), b.const(bias), zi], [y], D16, attrs)
+        b.reorder_out(y, out_shape)
+        b.raw_out(off, out_shape)
+        got, raw = b.run()
+        check(got, raw, want, 1e-4, 1e-4, f"{shape} {TILINGS[tiling]} threads={threads} in place")
+
+
+@needs_avx512
 @given(data=st.data())
 @FAST
 def test_conv_plain_in_16c_out(data):

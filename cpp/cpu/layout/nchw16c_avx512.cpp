@@ -157,9 +157,11 @@ __attribute__((always_inline)) inline void finish_tile(const ConvArgs& g, __m512
 // right padding) each kernel column kw covers tile columns [plo, phi) only.
 // Input blocks [icb0, icb1) only: kFirst starts from the bias (else from the
 // partial sums already in y), kLast applies residual, activation and pad-lane
-// zeroing (else stores the partial sums). PLAIN: the input is NCHW (channel c
-// of a pixel is a plane apart; only the real channels of the last block are read).
-enum { kFirst = 1, kLast = 2 };
+// zeroing (else stores the partial sums). kZInY: the residual lies where y is written
+// (an in-place residual), so kFirst starts from bias + residual and kLast adds none.
+// PLAIN: the input is NCHW (channel c of a pixel is a plane apart; only the real
+// channels of the last block are read).
+enum { kFirst = 1, kLast = 2, kZInY = 4 };
 alignas(64) const float kZeroPixel[16] = {};
 template <int UR, int NOC, bool CHECK, bool PLAIN>
 __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const float* xn, const float* wg,
@@ -170,7 +172,8 @@ __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const flo
   for (int j = 0; j < NOC; ++j) {
     if (flags & kFirst) {
       __m512 b = _mm512_loadu_ps(bias + (ocb0 + j) * 16);
-      for (int p = 0; p < UR; ++p) acc[j][p] = b;
+      const float* zb = zn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
+      for (int p = 0; p < UR; ++p) acc[j][p] = flags & kZInY ? _mm512_add_ps(b, _mm512_loadu_ps(zb + p * 16)) : b;
     } else {
       const float* yb = yn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
       for (int p = 0; p < UR; ++p) acc[j][p] = _mm512_loadu_ps(yb + p * 16);
@@ -252,7 +255,8 @@ __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const flo
   }
   // The activation is chosen once per tile, not per vector: a switch inside the store loop
   // kept that loop rolled, which put the accumulators on the stack.
-  with_act(g.act.kind, [&](auto act) { finish_tile<UR, NOC, decltype(act)::value>(g, acc, zn, yn, ocb0, oh, ow0); });
+  const float* zl = flags & kZInY ? nullptr : zn;
+  with_act(g.act.kind, [&](auto act) { finish_tile<UR, NOC, decltype(act)::value>(g, acc, zl, yn, ocb0, oh, ow0); });
 }
 
 // The tile of a 1x1 conv without padding: one_tile without the kernel-tap loops and with
@@ -287,7 +291,12 @@ __attribute__((always_inline)) inline void pw_tile(const ConvArgs& g, const floa
     for (int j = 0; j < NOC; ++j) w[j] = _mm512_load_ps(wp + j * 16);
     for (int p = 0; p < UR; ++p) {
       __m512 b = _mm512_set1_ps(xp[xo[p]]);
-      for (int j = 0; j < NOC; ++j) acc[j][p] = _mm512_fmadd_ps(b, w[j], _mm512_loadu_ps(bias + (ocb0 + j) * 16));
+      for (int j = 0; j < NOC; ++j) {
+        __m512 add = _mm512_loadu_ps(bias + (ocb0 + j) * 16);
+        if (flags & kZInY)
+          add = _mm512_add_ps(add, _mm512_loadu_ps(zn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0 + p) * 16));
+        acc[j][p] = _mm512_fmadd_ps(b, w[j], add);
+      }
     }
     ic0 = 1;
   } else {
@@ -318,7 +327,8 @@ __attribute__((always_inline)) inline void pw_tile(const ConvArgs& g, const floa
     }
     return;
   }
-  with_act(g.act.kind, [&](auto act) { finish_tile<UR, NOC, decltype(act)::value>(g, acc, zn, yn, ocb0, oh, ow0); });
+  const float* zl = flags & kZInY ? nullptr : zn;
+  with_act(g.act.kind, [&](auto act) { finish_tile<UR, NOC, decltype(act)::value>(g, acc, zl, yn, ocb0, oh, ow0); });
 }
 
 // `count` tiles side by side (columns ow0, ow0 + UR, ...) in one call: with few
@@ -425,13 +435,14 @@ void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const flo
     const float* xn = x + n * ximg;
     const float* wg = w + grp * wgrp;
     const float* zn = z ? z + n * yimg : nullptr;
+    const bool z_in_y = z && z == y;  // the plan wrote the output over the residual (lower.py)
     float* yn = y + n * yimg;
     const int64_t tiles = (oh1 - oh0) * ((ow1 - ow0 + ur - 1) / ur);
     const int64_t wicb = g.KH * g.KW * noc * 256;  // weight floats per input block of this group
     // input blocks in chunks whose weights stay in L1 while every tile of the piece uses them
     for (int64_t c0 = 0; c0 < g.ICB; c0 += g.icb_chunk) {
       const int64_t c1 = imin(g.ICB, c0 + g.icb_chunk);
-      const int flags = (c0 == 0 ? kFirst : 0) | (c1 == g.ICB ? kLast : 0);
+      const int flags = (c0 == 0 ? kFirst : 0) | (c1 == g.ICB ? kLast : 0) | (z_in_y ? kZInY : 0);
       // The next chunk's weights (after the last chunk, the next group's first: packed
       // contiguously) stream into L2 a slice per tile; without it each chunk's first tile
       // waits on memory. The last group's last chunk has nothing after it.
