@@ -269,6 +269,23 @@ def test_conv16c_direct_tiling(shape, tiling, monkeypatch):
 
 
 @needs_avx512
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("pads", [[0, 0, 1, 2], [0, 0, 2, 0], [1, 0, 0, 0]])
+def test_conv16c_1x1_with_pads(stride, pads):
+    """A padded 1x1 (output rows and columns past the input: bias only) stays on the general
+    tile; an unpadded one takes the tap-free tile, which reads an input pixel for every output."""
+    rng = np.random.default_rng(stride * 10 + sum(pads))
+    x = rng.uniform(-1, 1, (1, 40, 9, 11)).astype(np.float32)
+    wt = rng.uniform(-1, 1, (48, 40, 1, 1)).astype(np.float32)
+    bias = rng.uniform(-1, 1, 48).astype(np.float32)
+    attrs = {"kernel_shape": [1, 1], "strides": [stride, stride], "pads": pads}
+    want = REFS["Conv"].compute([x, wt, bias], attrs)[0]
+    for threads in (1, 2):
+        got, raw = run_blocked("Conv", [x, wt, bias], attrs, want.shape, D16, threads, const=(1, 2))
+        check(got, raw, want, 1e-4, 1e-4, f"pads {pads} stride {stride} threads={threads}")
+
+
+@needs_avx512
 @pytest.mark.parametrize("shape", BIG_CONVS, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("tiling", [0, 1, 2, 5])
 def test_conv16c_direct_residual_in_place(shape, tiling, monkeypatch):

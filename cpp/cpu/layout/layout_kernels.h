@@ -40,9 +40,10 @@ struct ConvArgs {
   // the start of each tile, 2 (default) a few lines before each kernel tap of the tile
   int prefetch = 2;
   int piece_outer = 0;          // direct conv: items walk every group of a piece before the next piece
-  int pw = 1;                   // direct conv: 1x1 unpadded tiles (stride 1 or 2) take the tap-free path
-  // direct conv, a strided 1x1 without padding: the output is flattened to OH = 1, OW = H*W,
-  // column q being pixel (q / sub_ow, q % sub_ow) of the real output (IH, IW, SH, SW stay real)
+  // direct conv, a 1x1 without padding (NCHW16c input): tiles take the tap-free path. Its output
+  // is one row: stride 1, the input too (IH = OH = 1); strided, sub_ow > 0 and column q is pixel
+  // (q / sub_ow, q % sub_ow) of the real output (IH, IW, SH, SW stay real)
+  int pw = 0;
   int64_t sub_ow = 0;
   int plain_in = 0;             // direct conv: x is NCHW (C channels), y still NCHW16c
   int64_t C = 0;                // input channels (read when plain_in)

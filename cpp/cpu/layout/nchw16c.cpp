@@ -161,11 +161,11 @@ class Conv16cKernel : public Kernel {
     g_.ur = std::max<int64_t>(1, std::min<int64_t>(env_int("SNEP_C16_UR", 16), layout::kConvMaxUr[g_.ocg]));
     const int64_t wbytes = KK * 16 * g_.ocg * 16 * 4;
     g_.icb_chunk = std::max<int64_t>(1, env_int("SNEP_C16_WL1", weight_l1_bytes()) / wbytes);
-    g_.pw = (int)env_int("SNEP_C16_PW", 1);
-    const bool pointwise = g_.KH == 1 && g_.KW == 1 && g_.SH == 1 && g_.SW == 1 && g_.PH == 0 && g_.PW == 0 &&
-                           p.pe[1] == 0 && p.pe[2] == 0;
-    const bool strided_1x1 = !pointwise && !g_.plain_in && g_.pw && g_.KH == 1 && g_.KW == 1 && g_.PH == 0 && g_.PW == 0 &&
-                             p.pe[1] == 0 && p.pe[2] == 0;
+    const bool unpadded_1x1 = g_.KH == 1 && g_.KW == 1 && g_.PH == 0 && g_.PW == 0 && p.pe[1] == 0 && p.pe[2] == 0;
+    const bool pointwise = unpadded_1x1 && g_.SH == 1 && g_.SW == 1;
+    // Every output pixel of an unpadded 1x1 reads an input pixel: the tap-free tile (NCHW16c input).
+    g_.pw = unpadded_1x1 && !g_.plain_in && env_int("SNEP_C16_PW", 1) != 0;
+    const bool strided_1x1 = g_.pw && !pointwise;
     if (pointwise) {
       g_.IW = g_.OW = g_.IW * g_.IH;
       g_.IH = g_.OH = 1;

@@ -259,13 +259,13 @@ __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const flo
   with_act(g.act.kind, [&](auto act) { finish_tile<UR, NOC, decltype(act)::value>(g, acc, zl, yn, ocb0, oh, ow0); });
 }
 
-// The tile of a 1x1 conv without padding: one_tile without the kernel-tap loops and with
-// the bias folded into the first FMA (one_tile's acc = bias copies took a port-0/5 slot
-// each: 3% of a 64-channel tile). The same sums in the same order as one_tile. Column p
-// of the tile reads input pixel offset xo(p): XO = 1 or 2, columns XO pixels apart in row
-// oh (a stride-1 conv is flattened to one row of H*W pixels); XO = 0, the output is
-// flattened (ConvArgs::sub_ow): column q is pixel (q / sub_ow, q % sub_ow) of a strided
-// conv, so its tiles run across the rows (a 7-wide row took tiles of 4 + 3 columns).
+// The tile of a 1x1 conv without padding (ConvArgs::pw): one_tile without the kernel-tap
+// loops and with the bias folded into the first FMA (one_tile's acc = bias copies took a
+// port-0/5 slot each: 3% of a 64-channel tile). The same sums in the same order as
+// one_tile. XO = 1: stride 1, input and output flattened to one row of H*W pixels, column
+// p reads pixel ow0 + p; XO = 0: strided, the output flattened (ConvArgs::sub_ow), column q
+// reads the pixel of output (q / sub_ow, q % sub_ow), so tiles run across the rows (a
+// 7-wide row took tiles of 4 + 3 columns).
 template <int UR, int NOC, int XO>
 __attribute__((always_inline)) inline void pw_tile(const ConvArgs& g, const float* xn, const float* wg,
                                                    const float* bias, const float* zn, float* yn, int64_t ocb0,
@@ -281,9 +281,9 @@ __attribute__((always_inline)) inline void pw_tile(const ConvArgs& g, const floa
       if (++c == g.sub_ow) c = 0, ++r;
     }
   } else {
-    for (int p = 0; p < UR; ++p) xo[p] = p * XO * 16;
+    for (int p = 0; p < UR; ++p) xo[p] = p * 16;
   }
-  const float* xp = xn + icb0 * xs_c + (XO == 0 ? 0 : (oh * g.SH * g.IW + ow0 * XO) * 16);
+  const float* xp = xn + icb0 * xs_c + (XO == 0 ? 0 : ow0 * 16);
   const float* wp = wg + icb0 * NOC * 256;
   int ic0 = 0;
   if (flags & kFirst) {  // the first product onto the bias
@@ -338,15 +338,13 @@ void conv_tile(const ConvArgs& g, const float* xn, const float* wg, const float*
                int64_t ocb0, int64_t oh, int64_t ow0, int64_t icb0, int64_t icb1, int flags, int64_t count,
                PrefetchCursor* pf) {
   if constexpr (!CHECK && !PLAIN) {
-    if (g.sub_ow > 0 || (g.pw && g.KH == 1 && g.KW == 1 && g.PH == 0 && g.PW == 0 && (g.SW == 1 || g.SW == 2))) {
+    if (g.pw) {
       for (int64_t t = 0; t < count; ++t) {
         pf->step();
         if (g.sub_ow > 0)
           pw_tile<UR, NOC, 0>(g, xn, wg, bias, zn, yn, ocb0, oh, ow0 + t * UR, icb0, icb1, flags, pf);
-        else if (g.SW == 1)
-          pw_tile<UR, NOC, 1>(g, xn, wg, bias, zn, yn, ocb0, oh, ow0 + t * UR, icb0, icb1, flags, pf);
         else
-          pw_tile<UR, NOC, 2>(g, xn, wg, bias, zn, yn, ocb0, oh, ow0 + t * UR, icb0, icb1, flags, pf);
+          pw_tile<UR, NOC, 1>(g, xn, wg, bias, zn, yn, ocb0, oh, ow0 + t * UR, icb0, icb1, flags, pf);
       }
       return;
     }
