@@ -151,6 +151,20 @@ __attribute__((always_inline)) inline void finish_tile(const ConvArgs& g, __m512
   }
 }
 
+// The residual added to the accumulators at the end of a tile's first pass when it lies
+// where y is written (kZInY): before the partial sums overwrite it, and late in the tile,
+// so its loads (often from L3) overlap the FMAs instead of holding up the first ones.
+template <int UR, int NOC>
+__attribute__((always_inline)) inline void add_residual_in_y(const ConvArgs& g, __m512 (&acc)[NOC][UR],
+                                                             const float* zn, int64_t ocb0, int64_t oh, int64_t ow0) {
+#pragma GCC unroll 4
+  for (int j = 0; j < NOC; ++j) {
+    const float* zb = zn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
+#pragma GCC unroll 16
+    for (int p = 0; p < UR; ++p) acc[j][p] = _mm512_add_ps(acc[j][p], _mm512_loadu_ps(zb + p * 16));
+  }
+}
+
 // One register tile: NOC blocks of 16 output channels x UR output columns of
 // row oh, starting at ow0. Without CHECK every kernel column is inside the
 // input for every column of the tile; with CHECK (tiles touching the left or
@@ -158,7 +172,7 @@ __attribute__((always_inline)) inline void finish_tile(const ConvArgs& g, __m512
 // Input blocks [icb0, icb1) only: kFirst starts from the bias (else from the
 // partial sums already in y), kLast applies residual, activation and pad-lane
 // zeroing (else stores the partial sums). kZInY: the residual lies where y is written
-// (an in-place residual), so kFirst starts from bias + residual and kLast adds none.
+// (an in-place residual), so the first pass adds it at its end and kLast adds none.
 // PLAIN: the input is NCHW (channel c of a pixel is a plane apart; only the real
 // channels of the last block are read).
 enum { kFirst = 1, kLast = 2, kZInY = 4 };
@@ -172,8 +186,7 @@ __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const flo
   for (int j = 0; j < NOC; ++j) {
     if (flags & kFirst) {
       __m512 b = _mm512_loadu_ps(bias + (ocb0 + j) * 16);
-      const float* zb = zn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
-      for (int p = 0; p < UR; ++p) acc[j][p] = flags & kZInY ? _mm512_add_ps(b, _mm512_loadu_ps(zb + p * 16)) : b;
+      for (int p = 0; p < UR; ++p) acc[j][p] = b;
     } else {
       const float* yb = yn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
       for (int p = 0; p < UR; ++p) acc[j][p] = _mm512_loadu_ps(yb + p * 16);
@@ -244,6 +257,7 @@ __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const flo
       }
     }
   }
+  if ((flags & kZInY) && (flags & kFirst)) add_residual_in_y<UR, NOC>(g, acc, zn, ocb0, oh, ow0);
   if (!(flags & kLast)) {  // partial sums
 #pragma GCC unroll 4
     for (int j = 0; j < NOC; ++j) {
@@ -291,12 +305,7 @@ __attribute__((always_inline)) inline void pw_tile(const ConvArgs& g, const floa
     for (int j = 0; j < NOC; ++j) w[j] = _mm512_load_ps(wp + j * 16);
     for (int p = 0; p < UR; ++p) {
       __m512 b = _mm512_set1_ps(xp[xo[p]]);
-      for (int j = 0; j < NOC; ++j) {
-        __m512 add = _mm512_loadu_ps(bias + (ocb0 + j) * 16);
-        if (flags & kZInY)
-          add = _mm512_add_ps(add, _mm512_loadu_ps(zn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0 + p) * 16));
-        acc[j][p] = _mm512_fmadd_ps(b, w[j], add);
-      }
+      for (int j = 0; j < NOC; ++j) acc[j][p] = _mm512_fmadd_ps(b, w[j], _mm512_loadu_ps(bias + (ocb0 + j) * 16));
     }
     ic0 = 1;
   } else {
@@ -318,6 +327,7 @@ __attribute__((always_inline)) inline void pw_tile(const ConvArgs& g, const floa
       }
     }
   }
+  if ((flags & kZInY) && (flags & kFirst)) add_residual_in_y<UR, NOC>(g, acc, zn, ocb0, oh, ow0);
   if (!(flags & kLast)) {  // partial sums
 #pragma GCC unroll 4
     for (int j = 0; j < NOC; ++j) {
