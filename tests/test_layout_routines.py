@@ -247,24 +247,30 @@ TILINGS = [{}, {"SNEP_C16_WL1": "1", "SNEP_C16_PX": "5", "SNEP_C16_ORDER": "0"},
            {"SNEP_C16_PW": "0", "SNEP_C16_WL1": "1"}]  # 1x1 convs through the general tile
 
 
-@needs_avx512
-@pytest.mark.parametrize("shape", BIG_CONVS, ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("tiling", range(len(TILINGS)))
-def test_conv16c_direct_tiling(shape, tiling, monkeypatch):
+def big_conv_case(shape, tiling, monkeypatch, seed=0):
+    """One BIG_CONVS shape under one TILINGS setting, with bias, Relu and a residual:
+    (inputs x, w, bias, z; attrs; the reference output)."""
     c, m, h, w, k, s, pad = shape
     for key, val in TILINGS[tiling].items():
         monkeypatch.setenv(key, val)
-    rng = np.random.default_rng(hash(shape) % 2**32)
+    rng = np.random.default_rng(hash(shape) % 2**32 + seed)
     x = rng.uniform(-1, 1, (1, c, h, w)).astype(np.float32)
     wt = rng.uniform(-1, 1, (m, c, k, k)).astype(np.float32)
     bias = rng.uniform(-1, 1, m).astype(np.float32)
     attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [pad] * 4, "activation": "Relu"}
     out_shape = (1, m, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
     z = rng.uniform(-1, 1, out_shape).astype(np.float32)
-    ref = REFS["Conv"]
-    want = ref.compute([x, wt, bias, z], attrs)[0]
+    inputs = [x, wt, bias, z]
+    return inputs, attrs, REFS["Conv"].compute(inputs, attrs)[0]
+
+
+@needs_avx512
+@pytest.mark.parametrize("shape", BIG_CONVS, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("tiling", range(len(TILINGS)))
+def test_conv16c_direct_tiling(shape, tiling, monkeypatch):
+    inputs, attrs, want = big_conv_case(shape, tiling, monkeypatch)
     for threads in (1, 2):
-        got, raw = run_blocked("Conv", [x, wt, bias, z], attrs, out_shape, D16, threads, const=(1, 2))
+        got, raw = run_blocked("Conv", inputs, attrs, want.shape, D16, threads, const=(1, 2))
         check(got, raw, want, 1e-4, 1e-4, f"{shape} {TILINGS[tiling]} threads={threads}")
 
 
@@ -290,28 +296,18 @@ def test_conv16c_1x1_with_pads(stride, pads):
 @pytest.mark.parametrize("tiling", [0, 1, 2, 5])
 def test_conv16c_direct_residual_in_place(shape, tiling, monkeypatch):
     """The output written over the residual (one arena slot, as lower.py places a dying
-    residual): each tile adds the residual at its first pass over the input channels,
-    before partial sums overwrite it (tiling 1: one input block per pass)."""
-    c, m, h, w, k, s, pad = shape
-    for key, val in TILINGS[tiling].items():
-        monkeypatch.setenv(key, val)
-    rng = np.random.default_rng(hash(shape) % 2**32 + 1)
-    x = rng.uniform(-1, 1, (1, c, h, w)).astype(np.float32)
-    wt = rng.uniform(-1, 1, (m, c, k, k)).astype(np.float32)
-    bias = rng.uniform(-1, 1, m).astype(np.float32)
-    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [pad] * 4, "activation": "Relu"}
-    out_shape = (1, m, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
-    z = rng.uniform(-1, 1, out_shape).astype(np.float32)
-    want = REFS["Conv"].compute([x, wt, bias, z], attrs)[0]
+    residual): each tile adds the residual at the end of its first pass over the input
+    channels, before partial sums overwrite it (tiling 1: one input block per pass)."""
+    (x, wt, bias, z), attrs, want = big_conv_case(shape, tiling, monkeypatch, seed=1)
     for threads in (1, 2):
         b = PlanBuilder(threads)
         xi = b.reorder_in(x)
+        z_off = b.off  # the next arena tensor's offset: z's, and y's too
         zi = b.reorder_in(z)
-        z_off = b.off - (_engine.physical_bytes(F, list(out_shape), "nchw16c") + 63) // 64 * 64
-        y, off = b.arena(out_shape, "nchw16c", offset=z_off)
+        y, off = b.arena(want.shape, "nchw16c", offset=z_off)
         b.step("Conv", [xi, b.const(wt), b.const(bias), zi], [y], D16, attrs)
-        b.reorder_out(y, out_shape)
-        b.raw_out(off, out_shape)
+        b.reorder_out(y, want.shape)
+        b.raw_out(off, want.shape)
         got, raw = b.run()
         check(got, raw, want, 1e-4, 1e-4, f"{shape} {TILINGS[tiling]} threads={threads} in place")
 

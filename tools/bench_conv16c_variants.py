@@ -12,12 +12,11 @@ A variant is NAME=ENV=VALUE,...; `_threads=N` in a variant gives it its own thre
 Shapes: C in, M out, H square input, K square kernel (pad K//2), S stride; Relu fused.
 """
 import argparse
-import os
 import statistics
 
 import numpy as np
 
-from .bench_variants import parse_variant  # NAME=KEY=VALUE,... -> (name, {key: value})
+from .bench_variants import env_switches, parse_variant  # NAME=KEY=VALUE,... -> (name, {key: value})
 
 F32 = 1  # onnx TensorProto.FLOAT
 SHAPES = {
@@ -45,9 +44,7 @@ def build_plan(shape, env, threads, seed=0):
     pad = k // 2
     oh = (h + 2 * pad - k) // s + 1
     rng = np.random.default_rng(seed)
-    old = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
+    with env_switches(env):
         p = _engine.Plan(threads)
         xb = (_engine.physical_bytes(F32, [1, c, h, h], "nchw16c") + 63) // 64 * 64
         x = p.add_arena_tensor(F32, [1, c, h, h], 0, "nchw16c")
@@ -58,12 +55,6 @@ def build_plan(shape, env, threads, seed=0):
         attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [pad] * 4, "activation": "Relu", "_opset": 17}
         p.add_step("conv", "Conv", attrs, [x, w, b], [y], "cpu:float32:nchw16c/direct")
         p.finalize()  # the kernel reads its switches here
-    finally:
-        for key, v in old.items():
-            if v is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = v
     return p, 2 * c * m * oh * oh * k * k
 
 

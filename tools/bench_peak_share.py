@@ -81,21 +81,13 @@ def share_rounds(session, feed, rounds=5, repeats=10, peak_fn=None, against=None
 
 def session_under(data, threads, feed, env):
     """A session whose plan is built (at its first run) with the environment switches `env` set."""
-    import os
     import softneuro_ep as snep
+    from .bench_variants import env_switches
     so = snep.SessionOptions()
     so.intra_op_num_threads = threads
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with env_switches(env):
         s = snep.InferenceSession(data, so)
         s.run(None, feed)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return s
 
 
@@ -118,13 +110,14 @@ def main(argv=None):
         from .models import build
         data = build(a.model).SerializeToString()
     import softneuro_ep as snep
+    from .bench_variants import parse_variant
     so = snep.SessionOptions()
     so.intra_op_num_threads = a.threads
     s = snep.InferenceSession(data, so)
     inp = s.get_inputs()[0]
     x = np.random.default_rng(0).standard_normal([d if isinstance(d, int) else 1 for d in inp.shape])
     feed = {inp.name: x.astype(np.float32)}
-    env = dict(kv.split("=", 1) for kv in a.against.split(",") if kv)
+    env = parse_variant("against=" + a.against)[1]
     against = session_under(data, a.threads, feed, env) if env else None
     out, peaks = share_rounds(s, feed, a.rounds, a.repeats, against=against)
     print(f"{a.model}, {a.threads} thread(s), {a.rounds} rounds; fp32 FMA peak per core "

@@ -12,6 +12,8 @@ pause between blocks), and the medians are compared. On this shared VM even sess
 plan read up to 10% apart in such a run: repeat it before reading a difference between plans.
 """
 import argparse
+import contextlib
+import os
 import time
 
 import numpy as np
@@ -27,6 +29,22 @@ def parse_variant(text):
         k, _, v = part.partition("=")
         opts[k] = v
     return name, opts
+
+
+@contextlib.contextmanager
+def env_switches(env):
+    """The environment variables `env` set for the block (the engine's developer switches are
+    read when a plan is finalized), the previous values back after it."""
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def main(argv=None):

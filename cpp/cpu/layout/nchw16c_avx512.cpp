@@ -151,18 +151,50 @@ __attribute__((always_inline)) inline void finish_tile(const ConvArgs& g, __m512
   }
 }
 
-// The residual added to the accumulators at the end of a tile's first pass when it lies
-// where y is written (kZInY): before the partial sums overwrite it, and late in the tile,
-// so its loads (often from L3) overlap the FMAs instead of holding up the first ones.
+enum { kFirst = 1, kLast = 2, kZInY = 4 };  // pass flags of a tile (see one_tile)
+
+// A later pass over a tile starts from the partial sums the earlier ones stored in y.
 template <int UR, int NOC>
-__attribute__((always_inline)) inline void add_residual_in_y(const ConvArgs& g, __m512 (&acc)[NOC][UR],
-                                                             const float* zn, int64_t ocb0, int64_t oh, int64_t ow0) {
-#pragma GCC unroll 4
+__attribute__((always_inline)) inline void load_partial_sums(const ConvArgs& g, __m512 (&acc)[NOC][UR],
+                                                             const float* yn, int64_t ocb0, int64_t oh, int64_t ow0) {
   for (int j = 0; j < NOC; ++j) {
-    const float* zb = zn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
-#pragma GCC unroll 16
-    for (int p = 0; p < UR; ++p) acc[j][p] = _mm512_add_ps(acc[j][p], _mm512_loadu_ps(zb + p * 16));
+    const float* yb = yn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
+    for (int p = 0; p < UR; ++p) acc[j][p] = _mm512_loadu_ps(yb + p * 16);
   }
+}
+
+// The end of a pass over a tile. A residual that lies where y is written (kZInY) is added
+// at the end of the first pass: before the partial sums overwrite it, and late in the tile,
+// so its loads (often from L3) overlap the FMAs instead of holding up the first ones. Then
+// the partial sums are stored, or (kLast) the epilogue runs. The activation is chosen once
+// per tile, not per vector: a switch inside the store loop kept that loop rolled, which
+// put the accumulators on the stack.
+template <int UR, int NOC>
+__attribute__((always_inline)) inline void end_pass(const ConvArgs& g, __m512 (&acc)[NOC][UR], const float* zn,
+                                                    float* yn, int64_t ocb0, int64_t oh, int64_t ow0, int flags) {
+  if ((flags & kZInY) && (flags & kFirst)) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NOC; ++j) {
+      const float* zb = zn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
+#pragma GCC unroll 16
+      for (int p = 0; p < UR; ++p) acc[j][p] = _mm512_add_ps(acc[j][p], _mm512_loadu_ps(zb + p * 16));
+    }
+  }
+  if (!(flags & kLast)) {  // partial sums
+#pragma GCC unroll 4
+    for (int j = 0; j < NOC; ++j) {
+      float* yb = yn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
+#pragma GCC unroll 16
+      for (int p = 0; p < UR; ++p) _mm512_storeu_ps(yb + p * 16, acc[j][p]);
+    }
+    return;
+  }
+  const float* zl = flags & kZInY ? nullptr : zn;
+  // always_inline: the two tile kinds share this lambda, and GCC outlined it (accumulators
+  // through the stack) once it had two callers
+  with_act(g.act.kind, [&](auto act) __attribute__((always_inline)) {
+    finish_tile<UR, NOC, decltype(act)::value>(g, acc, zl, yn, ocb0, oh, ow0);
+  });
 }
 
 // One register tile: NOC blocks of 16 output channels x UR output columns of
@@ -175,7 +207,6 @@ __attribute__((always_inline)) inline void add_residual_in_y(const ConvArgs& g, 
 // (an in-place residual), so the first pass adds it at its end and kLast adds none.
 // PLAIN: the input is NCHW (channel c of a pixel is a plane apart; only the real
 // channels of the last block are read).
-enum { kFirst = 1, kLast = 2, kZInY = 4 };
 alignas(64) const float kZeroPixel[16] = {};
 template <int UR, int NOC, bool CHECK, bool PLAIN>
 __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const float* xn, const float* wg,
@@ -183,15 +214,13 @@ __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const flo
                                                     int64_t oh, int64_t ow0, int64_t icb0, int64_t icb1, int flags,
                                                     PrefetchCursor* pf) {
   __m512 acc[NOC][UR];
-  for (int j = 0; j < NOC; ++j) {
-    if (flags & kFirst) {
+  if (flags & kFirst)
+    for (int j = 0; j < NOC; ++j) {
       __m512 b = _mm512_loadu_ps(bias + (ocb0 + j) * 16);
       for (int p = 0; p < UR; ++p) acc[j][p] = b;
-    } else {
-      const float* yb = yn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
-      for (int p = 0; p < UR; ++p) acc[j][p] = _mm512_loadu_ps(yb + p * 16);
     }
-  }
+  else
+    load_partial_sums<UR, NOC>(g, acc, yn, ocb0, oh, ow0);
   const int64_t xs_c = g.IH * g.IW * 16;  // one block of 16 input channels, in either layout
   const int64_t ps = PLAIN ? 1 : 16, cs = PLAIN ? g.IH * g.IW : 1;  // pixel and channel strides
   const int64_t wstep = NOC * 256;
@@ -257,20 +286,7 @@ __attribute__((always_inline)) inline void one_tile(const ConvArgs& g, const flo
       }
     }
   }
-  if ((flags & kZInY) && (flags & kFirst)) add_residual_in_y<UR, NOC>(g, acc, zn, ocb0, oh, ow0);
-  if (!(flags & kLast)) {  // partial sums
-#pragma GCC unroll 4
-    for (int j = 0; j < NOC; ++j) {
-      float* yb = yn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
-#pragma GCC unroll 16
-      for (int p = 0; p < UR; ++p) _mm512_storeu_ps(yb + p * 16, acc[j][p]);
-    }
-    return;
-  }
-  // The activation is chosen once per tile, not per vector: a switch inside the store loop
-  // kept that loop rolled, which put the accumulators on the stack.
-  const float* zl = flags & kZInY ? nullptr : zn;
-  with_act(g.act.kind, [&](auto act) { finish_tile<UR, NOC, decltype(act)::value>(g, acc, zl, yn, ocb0, oh, ow0); });
+  end_pass<UR, NOC>(g, acc, zn, yn, ocb0, oh, ow0, flags);
 }
 
 // The tile of a 1x1 conv without padding (ConvArgs::pw): one_tile without the kernel-tap
@@ -309,10 +325,7 @@ __attribute__((always_inline)) inline void pw_tile(const ConvArgs& g, const floa
     }
     ic0 = 1;
   } else {
-    for (int j = 0; j < NOC; ++j) {
-      const float* yb = yn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
-      for (int p = 0; p < UR; ++p) acc[j][p] = _mm512_loadu_ps(yb + p * 16);
-    }
+    load_partial_sums<UR, NOC>(g, acc, yn, ocb0, oh, ow0);
   }
   for (int64_t icb = icb0; icb < icb1; ++icb, xp += xs_c, wp += NOC * 256, ic0 = 0) {
     pf->issue(pf->per_tap);
@@ -327,18 +340,7 @@ __attribute__((always_inline)) inline void pw_tile(const ConvArgs& g, const floa
       }
     }
   }
-  if ((flags & kZInY) && (flags & kFirst)) add_residual_in_y<UR, NOC>(g, acc, zn, ocb0, oh, ow0);
-  if (!(flags & kLast)) {  // partial sums
-#pragma GCC unroll 4
-    for (int j = 0; j < NOC; ++j) {
-      float* yb = yn + (((ocb0 + j) * g.OH + oh) * g.OW + ow0) * 16;
-#pragma GCC unroll 16
-      for (int p = 0; p < UR; ++p) _mm512_storeu_ps(yb + p * 16, acc[j][p]);
-    }
-    return;
-  }
-  const float* zl = flags & kZInY ? nullptr : zn;
-  with_act(g.act.kind, [&](auto act) { finish_tile<UR, NOC, decltype(act)::value>(g, acc, zl, yn, ocb0, oh, ow0); });
+  end_pass<UR, NOC>(g, acc, zn, yn, ocb0, oh, ow0, flags);
 }
 
 // `count` tiles side by side (columns ow0, ow0 + UR, ...) in one call: with few
