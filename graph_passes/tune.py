@@ -54,6 +54,7 @@ class TuneResult:
     predicted_us: float
     profiled: int = 0                      # measurements taken now
     cached: int = 0                        # measurements read from the cache
+    rechecked: int = 0                     # ... of which timed again now (a second opinion, profile_cache)
     candidates: Dict[str, Dict[str, float]] = field(default_factory=dict)  # node -> {descriptor: us}
     adapts: List[tuple] = field(default_factory=list)  # (tensor, from layout, to layout, us) DPRS chose
     planner: object = None             # quant_tune.QuantPlanner when qint8 variants were considered
@@ -520,12 +521,17 @@ def choose_routines(g, types, threads, opts, cache=None):
     # Measurements: cache first, then the harness for what is missing.
     times = {k: v for k, v in known.items() if v != UNSUPPORTED}
     result.cached = len(times)
-    groups, seen = [], set(times)
+    # A layer with a cached timing that wants a second opinion (profile_cache.unsettled: one
+    # sample, or two that disagree, taken minutes ago) is timed again, all its candidates
+    # together, so they meet one host state; the cache keeps each row's fastest samples.
+    recheck = cache.unsettled(machine, sorted(times)) if cache is not None and todo else set()
+    groups, seen = [], set()
     for cands in todo:  # layers with equal signatures are measured once
+        keys = [(c.r["descriptor"], c.r["version"], c.sig) for c in cands]
+        again = not recheck.isdisjoint(keys)
         grp = []
-        for c in cands:
-            key = (c.r["descriptor"], c.r["version"], c.sig)
-            if key not in seen:
+        for c, key in zip(cands, keys):
+            if key not in seen and (again or key not in times):
                 seen.add(key)
                 grp.append(c)
         if grp:
@@ -540,7 +546,8 @@ def choose_routines(g, types, threads, opts, cache=None):
             break
         for c, us, ws in _time_candidates(grp, threads, rng, g.opset, deadline):
             key = (c.r["descriptor"], c.r["version"], c.sig)
-            times[key] = us
+            result.rechecked += key in times
+            times[key] = min(us, times.get(key, math.inf))
             fresh.append((*key, us))
             ws_key = (WS_PREFIX + c.r["descriptor"], c.r["version"], c.sig)  # the kernel's scratch, for memory budgets
             wsizes[ws_key] = ws

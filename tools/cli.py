@@ -69,9 +69,9 @@ def cmd_profile(a):
         rows.append({"index": k, "node": node.name, "op": node.op, "chosen": t.choice.get(node.name) if t else None,
                      "candidates_us": cands})
     if a.json:
-        print(json.dumps({"model": name, "layers": rows, "profiled": t.profiled, "cached": t.cached}, indent=1))
+        print(json.dumps({"model": name, "layers": rows, "profiled": t.profiled, "cached": t.cached, "rechecked": t.rechecked}, indent=1))
         return
-    print(f"model: {name}   measured now: {t.profiled}, from cache: {t.cached}")
+    print(f"model: {name}   measured now: {t.profiled}, from cache: {t.cached} ({t.rechecked} timed again for a second opinion)")
     for r in rows:
         if not r["candidates_us"]:
             continue
