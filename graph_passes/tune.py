@@ -525,7 +525,7 @@ def choose_routines(g, types, threads, opts, cache=None):
     # sample, or two that disagree, taken minutes ago) is timed again, all its candidates
     # together, so they meet one host state; the cache keeps each row's fastest samples.
     recheck = cache.unsettled(machine, sorted(times)) if cache is not None and todo else set()
-    groups, seen = [], set()
+    groups, second_opinions, seen = [], [], set()
     for cands in todo:  # layers with equal signatures are measured once
         keys = [(c.r["descriptor"], c.r["version"], c.sig) for c in cands]
         again = not recheck.isdisjoint(keys)
@@ -534,8 +534,9 @@ def choose_routines(g, types, threads, opts, cache=None):
             if key not in seen and (again or key not in times):
                 seen.add(key)
                 grp.append(c)
-        if grp:
-            groups.append(grp)
+        if grp:  # missing timings first: a profile budget spent on second opinions would leave layers untimed
+            (groups if any(k not in times for k in keys) else second_opinions).append(grp)
+    groups += second_opinions
     bar = _progress(sum(len(grp) for grp in groups), opts.progress)
     deadline = time.monotonic() + opts.profile_budget_s
     fresh = []

@@ -143,3 +143,32 @@ def test_with_settled_rows_nothing_is_timed_again(tmp_path, monkeypatch):
     db.close()
     t2 = _tuned(path)
     assert t2.profiled == 0 and t2.rechecked == 0 and t2.choice == t1.choice
+
+
+def test_missing_timings_are_taken_before_second_opinions(tmp_path, monkeypatch):
+    """A profile budget spent on second opinions must not leave a new layer untimed."""
+    from softneuro_ep.graph_passes import tune
+    path = str(tmp_path / "c.sqlite")
+    _tuned(path)  # the conv is cached ...
+    db = sqlite3.connect(path)
+    db.execute("UPDATE profile SET measured_at=?", (time.time() - 2 * RECHECK_AFTER_S,))  # ... one sample, old
+    db.commit()
+    db.close()
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((32, 32, 3, 3)).astype(np.float32), "w")
+    w2 = numpy_helper.from_array(rng.standard_normal((16, 32, 1, 1)).astype(np.float32), "w2")
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["h"], pads=[1, 1, 1, 1], name="conv"),
+                           helper.make_node("Conv", ["h", "w2"], ["y"], name="new_conv")], "g",
+                          [helper.make_tensor_value_info("x", 1, [1, 32, 20, 20])],
+                          [helper.make_tensor_value_info("y", 1, [1, 16, 20, 20])], [w, w2])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    order = []
+    real = tune._time_candidates
+
+    def recording(grp, *a, **k):
+        order.append(grp[0].node.name)
+        return real(grp, *a, **k)
+    monkeypatch.setattr(tune, "_time_candidates", recording)
+    s = ort.InferenceSession(model, providers=[("SoftNeuroExecutionProvider", {"profile_cache": path})])
+    t = next(iter(s._plans.values())).tuned
+    assert order == ["new_conv", "conv"] and t.rechecked > 0
