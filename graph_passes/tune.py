@@ -194,7 +194,12 @@ PROFILE_ROUNDS = 3           # timings of each candidate, interleaved with the l
 ROUND_BUDGET_US = 7000.0     # per round (the three together: about the single timing's old budget)
 SCREEN_CUTOFF = 8.0          # candidates this much slower than a layer's fastest single run are not timed further
 SCREEN_RECHECK = 64.0        # ... once a second single run agrees, for those up to this much slower
-KEEP_PLAN_BYTES = 64 << 20   # layers with more constant bytes time their rounds back to back, one plan at a time
+# Layers with more constant bytes time their rounds back to back, one plan at a time: the
+# round-robin holds every candidate's plan (packed weights, Winograd's 4x transformed ones)
+# at once. At 64 MB, ResNet50's first session peaked at 796 MB RSS against 478 with a warm
+# cache; at 4 MB 652 (and at 0 no lower); slow spells across minutes are met by the profile
+# cache's second opinions.
+KEEP_PLAN_BYTES = 4 << 20
 
 
 def _time_candidates(grp, threads, rng, opset, deadline):
