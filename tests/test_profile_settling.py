@@ -99,7 +99,9 @@ def _conv_model():
 
 
 def _tuned(path):
-    s = ort.InferenceSession(_conv_model(), providers=[("SoftNeuroExecutionProvider", {"profile_cache": path})])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1  # timings less at the mercy of a busy second core
+    s = ort.InferenceSession(_conv_model(), so, providers=[("SoftNeuroExecutionProvider", {"profile_cache": path})])
     x = np.random.default_rng(1).standard_normal((1, 32, 20, 20)).astype(np.float32)
     s.run(None, {"x": x})
     return next(iter(s._plans.values())).tuned
@@ -123,11 +125,11 @@ def test_a_slow_spells_profile_is_timed_again_by_a_later_session(tmp_path):
     t2 = _tuned(path)
     # the layer was timed again (all its candidates), the slow sample is not what DPRS read
     assert t2.rechecked >= len(t2.candidates["conv"]) >= 2
-    assert t2.candidates["conv"][winner] < 10 * true_us
+    assert t2.candidates["conv"][winner] < 50 * true_us  # the fresh sample (the fastest of the two)
     med, second, samples = sqlite3.connect(path).execute(
         "SELECT median_us, second_us, samples FROM profile WHERE routine=? AND median_us>=0 AND samples=2",
         (winner,)).fetchone()
-    assert med < 10 * true_us and second == 50 * true_us
+    assert med == t2.candidates["conv"][winner] and second == 50 * true_us
     t3 = _tuned(path)  # minutes have not passed: no third opinion yet
     assert t3.rechecked == 0 and t3.profiled == 0
     assert t3.candidates["conv"] == t2.candidates["conv"]
@@ -169,6 +171,27 @@ def test_missing_timings_are_taken_before_second_opinions(tmp_path, monkeypatch)
         order.append(grp[0].node.name)
         return real(grp, *a, **k)
     monkeypatch.setattr(tune, "_time_candidates", recording)
-    s = ort.InferenceSession(model, providers=[("SoftNeuroExecutionProvider", {"profile_cache": path})])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1  # as _tuned: the same machine key
+    s = ort.InferenceSession(model, so, providers=[("SoftNeuroExecutionProvider", {"profile_cache": path})])
     t = next(iter(s._plans.values())).tuned
     assert order == ["new_conv", "conv"] and t.rechecked > 0
+
+
+def test_adapt_timings_get_second_opinions_too(tmp_path):
+    path = str(tmp_path / "c.sqlite")
+    _tuned(path)
+    db = sqlite3.connect(path)
+    n = db.execute("SELECT count(*) FROM profile WHERE routine LIKE '%/reorder%' AND median_us >= 0").fetchone()[0]
+    assert n > 0  # DPRS priced the Reorders between NCHW and NCHW16c
+    old = time.time() - 2 * RECHECK_AFTER_S
+    db.execute("UPDATE profile SET second_us=median_us, samples=2, measured_at=?", (old,))  # all settled ...
+    db.execute("UPDATE profile SET median_us=1e6, second_us=NULL, samples=1 "       # ... but the Reorders
+               "WHERE routine LIKE '%/reorder%' AND median_us >= 0")
+    db.commit()
+    db.close()
+    t2 = _tuned(path)
+    assert t2.profiled == 0 and t2.rechecked >= 1  # no layer re-timed, the adapts were
+    rows = sqlite3.connect(path).execute("SELECT median_us, second_us, samples FROM profile "
+                                         "WHERE routine LIKE '%/reorder%' AND median_us >= 0").fetchall()
+    assert any(s == 2 and m < 1e6 and sec == 1e6 for m, sec, s in rows), rows

@@ -168,3 +168,31 @@ def test_all_nchw16c_plans_and_budgeted_plans_are_not_layout_checked(tmp_path):
     budgeted = ort.InferenceSession(_model(), so, providers=[("SoftNeuroExecutionProvider", {
         "profile_cache": str(cache), "dtypes": "float32", "memory_limit_mb": "512"})])
     assert _spec(budgeted, x).tuned.layout_check is None
+
+
+def test_a_cached_verdict_wants_a_second_opinion_too(tmp_path):
+    # whole-plan timings are profile rows like any other: one sample, minutes old, is timed again, and
+    # each plan's fastest sample decides (a slow spell on the first timing does not stay)
+    from softneuro_ep.profile_cache import RECHECK_AFTER_S
+    cache = tmp_path / "cache.sqlite"
+    x = np.random.default_rng(4).standard_normal((1, 4, 16, 16)).astype(np.float32)
+    _spec(_session(cache, 1), x)
+    with sqlite3.connect(cache) as con:
+        _rig_plain(con)
+        con.execute("DELETE FROM profile WHERE routine LIKE 'plan/%'")  # only the rigged plans' verdict below
+    first = _spec(_session(cache, 1), x).tuned.layout_check
+    assert first["cached"] is False
+    import time
+    with sqlite3.connect(cache) as con:  # the DPRS plan's timing as a slow spell left it, long ago
+        con.execute("UPDATE profile SET median_us = 1e9, second_us = NULL, samples = 1, measured_at = ? "
+                    "WHERE routine = 'plan/layout_check/dprs'", (time.time() - 2 * RECHECK_AFTER_S,))
+        con.execute("UPDATE profile SET measured_at = ? WHERE routine = 'plan/layout_check/blocked'",
+                    (time.time() - 2 * RECHECK_AFTER_S,))
+    again = _spec(_session(cache, 1), x).tuned.layout_check
+    assert again["cached"] is False and again["dprs_us"] < 1e8, again
+    with sqlite3.connect(cache) as con:
+        med, second, samples = con.execute("SELECT median_us, second_us, samples FROM profile "
+                                           "WHERE routine = 'plan/layout_check/dprs'").fetchone()
+    assert med < 1e8 and second == 1e9 and samples == 2
+    third = _spec(_session(cache, 1), x).tuned.layout_check  # just measured: read, not re-timed
+    assert third["cached"] is True and third["dprs_us"] == med
