@@ -89,19 +89,25 @@ def test_a_version_1_cache_is_upgraded_in_place(tmp_path):
     assert not list(tmp_path.glob("*.corrupt-*"))
 
 
-def _conv_model():
+def _conv_model(then_1x1=False):
+    """A 3x3 conv "conv" (32 -> 32 on 20x20); then_1x1: followed by a 1x1 conv "new_conv" (32 -> 16)."""
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.standard_normal((32, 32, 3, 3)).astype(np.float32), "w")
-    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], name="conv")], "g",
-                          [helper.make_tensor_value_info("x", 1, [1, 32, 20, 20])],
-                          [helper.make_tensor_value_info("y", 1, [1, 32, 20, 20])], [w])
+    nodes = [helper.make_node("Conv", ["x", "w"], ["h" if then_1x1 else "y"], pads=[1, 1, 1, 1], name="conv")]
+    inits = [w]
+    if then_1x1:
+        inits.append(numpy_helper.from_array(rng.standard_normal((16, 32, 1, 1)).astype(np.float32), "w2"))
+        nodes.append(helper.make_node("Conv", ["h", "w2"], ["y"], name="new_conv"))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [1, 32, 20, 20])],
+                          [helper.make_tensor_value_info("y", 1, [1, 16 if then_1x1 else 32, 20, 20])], inits)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
-def _tuned(path):
+def _tuned(path, then_1x1=False):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1  # timings less at the mercy of a busy second core
-    s = ort.InferenceSession(_conv_model(), so, providers=[("SoftNeuroExecutionProvider", {"profile_cache": path})])
+    s = ort.InferenceSession(_conv_model(then_1x1), so,
+                             providers=[("SoftNeuroExecutionProvider", {"profile_cache": path})])
     x = np.random.default_rng(1).standard_normal((1, 32, 20, 20)).astype(np.float32)
     s.run(None, {"x": x})
     return next(iter(s._plans.values())).tuned
@@ -156,14 +162,6 @@ def test_missing_timings_are_taken_before_second_opinions(tmp_path, monkeypatch)
     db.execute("UPDATE profile SET measured_at=?", (time.time() - 2 * RECHECK_AFTER_S,))  # ... one sample, old
     db.commit()
     db.close()
-    rng = np.random.default_rng(0)
-    w = numpy_helper.from_array(rng.standard_normal((32, 32, 3, 3)).astype(np.float32), "w")
-    w2 = numpy_helper.from_array(rng.standard_normal((16, 32, 1, 1)).astype(np.float32), "w2")
-    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["h"], pads=[1, 1, 1, 1], name="conv"),
-                           helper.make_node("Conv", ["h", "w2"], ["y"], name="new_conv")], "g",
-                          [helper.make_tensor_value_info("x", 1, [1, 32, 20, 20])],
-                          [helper.make_tensor_value_info("y", 1, [1, 16, 20, 20])], [w, w2])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     order = []
     real = tune._time_candidates
 
@@ -171,10 +169,7 @@ def test_missing_timings_are_taken_before_second_opinions(tmp_path, monkeypatch)
         order.append(grp[0].node.name)
         return real(grp, *a, **k)
     monkeypatch.setattr(tune, "_time_candidates", recording)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1  # as _tuned: the same machine key
-    s = ort.InferenceSession(model, so, providers=[("SoftNeuroExecutionProvider", {"profile_cache": path})])
-    t = next(iter(s._plans.values())).tuned
+    t = _tuned(path, then_1x1=True)
     assert order == ["new_conv", "conv"] and t.rechecked > 0
 
 

@@ -4,6 +4,7 @@ plan is also timed with them on all threads and the faster plan is kept
 everywhere; the check must then run, keep a plan whose routines match its
 verdict, and leave outputs unchanged."""
 import sqlite3
+import time
 
 import numpy as np
 from onnx import helper, numpy_helper
@@ -116,14 +117,21 @@ def _rig_plain(con):
     con.execute(f"UPDATE profile SET median_us = 2.0 WHERE {layers} AND routine LIKE 'cpu:float32:nchw16c/%'")
 
 
+def _profiled_then_rigged_plain(cache, x):
+    """A 1-thread session profiles into `cache`, then the cache is rigged so DPRS picks NCHW (and its
+    plan gets layout-checked); returns that next session."""
+    _spec(_session(cache, 1), x)
+    with sqlite3.connect(cache) as con:
+        _rig_plain(con)
+        con.execute("DELETE FROM profile WHERE routine LIKE 'plan/%'")  # the rigged plans' verdict only
+    return _session(cache, 1)
+
+
 def test_plain_layout_choices_are_checked_against_nchw16c_on_the_whole_plan(tmp_path):
     cache = tmp_path / "cache.sqlite"
     x = np.random.default_rng(3).standard_normal((1, 4, 16, 16)).astype(np.float32)
     want = _session(tmp_path / "ref.sqlite", 1).run(None, {"x": x})[0]
-    _spec(_session(cache, 1), x)
-    with sqlite3.connect(cache) as con:
-        _rig_plain(con)
-    sess = _session(cache, 1)
+    sess = _profiled_then_rigged_plain(cache, x)
     spec = _spec(sess, x)
     check = spec.tuned.layout_check
     assert check is not None and check["layers"] >= 2, check
@@ -176,13 +184,8 @@ def test_a_cached_verdict_wants_a_second_opinion_too(tmp_path):
     from softneuro_ep.profile_cache import RECHECK_AFTER_S
     cache = tmp_path / "cache.sqlite"
     x = np.random.default_rng(4).standard_normal((1, 4, 16, 16)).astype(np.float32)
-    _spec(_session(cache, 1), x)
-    with sqlite3.connect(cache) as con:
-        _rig_plain(con)
-        con.execute("DELETE FROM profile WHERE routine LIKE 'plan/%'")  # only the rigged plans' verdict below
-    first = _spec(_session(cache, 1), x).tuned.layout_check
+    first = _spec(_profiled_then_rigged_plain(cache, x), x).tuned.layout_check
     assert first["cached"] is False
-    import time
     with sqlite3.connect(cache) as con:  # the DPRS plan's timing as a slow spell left it, long ago
         con.execute("UPDATE profile SET median_us = 1e9, second_us = NULL, samples = 1, measured_at = ? "
                     "WHERE routine = 'plan/layout_check/dprs'", (time.time() - 2 * RECHECK_AFTER_S,))
