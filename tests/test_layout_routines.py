@@ -13,93 +13,21 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from softneuro_ep import InvalidArgument, _engine
-from softneuro_ep.graph_passes.attrs import to_engine
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
 from refs import REFS  # noqa: E402
-from refs.layout import from_blocked, to_blocked, to_nhwc  # noqa: E402
-from refs.linalg import draw_activation  # noqa: E402
+from refs.layout import from_blocked  # noqa: E402
 from refs.pool_resize import _pool_geometry, pool_ref  # noqa: E402
-
-F = 1  # TensorProto.FLOAT
-OPSET = 17
-REORDER = "cpu:float32/reorder"
-D16 = "cpu:float32:nchw16c/direct"
-FAST = settings(max_examples=int(os.environ.get("SNEP_LAYOUT_EXAMPLES", "25")), deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from layout_plans import (ACT_ATTRS, BIG_CONVS, D16, FAST, REORDER, PlanBuilder, arr, draw_conv,  # noqa: E402
+                          physical_shape, to_layout)
 
 HAVE_AVX512 = any(r["usable"] for r in _engine.routines("Conv") if r["descriptor"] == "cpu:float32:nchw16c/direct")
 needs_avx512 = pytest.mark.skipif(not HAVE_AVX512, reason="NCHW16c routines need AVX-512")
-
-BLOCK = {"nchw16c": 16, "nchw8c": 8}
-
-
-def physical_shape(shape, layout):
-    if layout == "nhwc":
-        return (shape[0],) + tuple(shape[2:]) + (shape[1],)
-    b = BLOCK[layout]
-    return (shape[0], -(-shape[1] // b)) + tuple(shape[2:]) + (b,)
-
-
-def to_layout(x, layout):
-    return to_nhwc(x) if layout == "nhwc" else to_blocked(x, BLOCK[layout])
-
-
-class PlanBuilder:
-    def __init__(self, threads):
-        self.plan = _engine.Plan(threads)
-        self.off = 0
-        self.feeds = []
-        self.n_out = 0
-        self.k = 0
-
-    def arena(self, shape, layout, offset=None):
-        if offset is None:
-            offset = self.off
-            self.off += (_engine.physical_bytes(F, list(shape), layout) + 63) // 64 * 64
-        return self.plan.add_arena_tensor(F, list(shape), offset, layout), offset
-
-    def feed(self, x):
-        self.feeds.append(np.ascontiguousarray(x, np.float32))
-        return self.plan.add_input(F, list(x.shape), len(self.feeds) - 1)
-
-    def const(self, x):
-        return self.plan.add_constant(F, np.ascontiguousarray(x, np.float32))
-
-    def step(self, op, ins, outs, desc, attrs=None):
-        a = to_engine(attrs or {})
-        a["_opset"] = OPSET
-        self.k += 1
-        self.plan.add_step(f"{op.lower()}{self.k}", op, a, ins, outs, desc)
-
-    def reorder_in(self, x, layout="nchw16c"):
-        t, _ = self.arena(x.shape, layout)
-        self.step("Reorder", [self.feed(x)], [t], REORDER)
-        return t
-
-    def output(self, shape):
-        o = self.plan.add_output(F, list(shape), self.n_out)
-        self.n_out += 1
-        return o
-
-    def reorder_out(self, t, shape):
-        o = self.output(shape)
-        self.step("Reorder", [t], [o], REORDER)
-
-    def raw_out(self, offset, shape, layout="nchw16c"):
-        """Copies the physical bytes of the tensor at `offset` to an output."""
-        ps = physical_shape(shape, layout)
-        alias, _ = self.arena(ps, "nchw", offset)
-        self.step("Identity", [alias], [self.output(ps)], "cpu/copy")
-
-    def run(self):
-        self.plan.set_arena_bytes(max(self.off, 64))
-        self.plan.finalize()
-        return self.plan.run(self.feeds)
 
 
 def run_blocked(op, inputs, attrs, out_shape, desc, threads, const=(), plain=()):
@@ -133,11 +61,6 @@ def check(got, raw, want, rtol, atol, what=""):
     pad = raw[:, -1, ..., c - (raw.shape[1] - 1) * 16:]
     assert not pad.any(), f"{what}: pad lanes not zero"
     np.testing.assert_array_equal(from_blocked(raw, c), got)
-
-
-def arr(draw, shape, lo=-1.0, hi=1.0):
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    return rng.uniform(lo, hi, size=shape).astype(np.float32)
 
 
 # ---- Reorder ------------------------------------------------------------------------
@@ -184,38 +107,6 @@ def test_reorder_plain_copy_and_rejects():
 
 # ---- Conv ------------------------------------------------------------------------------
 
-def draw_conv(draw, depthwise):
-    n = draw(st.integers(1, 2))
-    c = draw(st.integers(1, 40))
-    m = c if depthwise else draw(st.integers(1, 40))
-    ks = [draw(st.integers(1, 5 if depthwise else 3)) for _ in range(2)]
-    strides = [draw(st.integers(1, 2 if depthwise else 3)) for _ in range(2)]
-    dil = [draw(st.integers(1, 2)) for _ in range(2)]
-    pads = [draw(st.integers(0, 2)) for _ in range(4)]
-    ap = draw(st.sampled_from(["NOTSET"] * 4 + ["VALID", "SAME_UPPER", "SAME_LOWER"]))
-    xs = []
-    for i in range(2):
-        ext = (ks[i] - 1) * dil[i] + 1
-        lo = max(1, ext - (pads[i] + pads[i + 2] if ap == "NOTSET" else 0))
-        xs.append(draw(st.integers(lo, max(lo, 15))))
-    attrs = {"kernel_shape": ks, "strides": strides, "dilations": dil, "group": c if depthwise else 1}
-    if ap == "NOTSET":
-        attrs["pads"] = pads
-    else:
-        attrs["auto_pad"] = ap
-    from refs.linalg import conv_geometry
-    out = conv_geometry(xs, ks, attrs)[4]
-    x = arr(draw, (n, c) + tuple(xs))
-    w = arr(draw, (m, 1 if depthwise else c) + tuple(ks))
-    bias = arr(draw, (m,)) if draw(st.booleans()) else None
-    z = arr(draw, (n, m) + tuple(out)) if draw(st.booleans()) else None
-    draw_activation(draw, attrs)
-    inputs = [x, w, bias, z]
-    while inputs[-1] is None:
-        inputs.pop()
-    return inputs, attrs, (n, m) + tuple(out)
-
-
 @needs_avx512
 @given(data=st.data())
 @FAST
@@ -230,13 +121,6 @@ def test_conv16c(algo, data):
     check(got, raw, want, rtol, atol, f"Conv {algo} {attrs} {[None if i is None else i.shape for i in inputs]}")
 
 
-# Shapes past the hypothesis draw (<= 40 channels): groups of 4 output blocks and a
-# ragged last group, several input-block chunks, tiles crossing rows (1x1 convs run
-# as one row, strided ones too: each column computes its input pixel), pieces splitting
-# rows and columns. (C, M, H, W, k, stride, pad)
-BIG_CONVS = [(200, 80, 9, 9, 1, 1, 0), (40, 72, 10, 11, 3, 1, 1), (48, 64, 13, 13, 3, 2, 1),
-             (100, 36, 6, 20, 1, 2, 0), (33, 130, 7, 7, 3, 1, 1), (64, 48, 13, 11, 1, 2, 0),
-             (40, 64, 15, 16, 1, 3, 0)]
 # developer overrides of the tiling (read at prepare): the defaults, then tiny chunks and pieces,
 # the groups walked outside and inside the pieces, each weight-prefetch mode (none, burst, spread),
 # the 1x1 tiles without their own path
@@ -444,12 +328,6 @@ def test_binary16c(op, data):
 
 
 # ---- activations -------------------------------------------------------------------------
-
-ACT_ATTRS = {
-    "HardSigmoid": {"alpha": st.sampled_from([0.2, 1 / 6, 0.5]), "beta": st.sampled_from([0.5, 0.3])},
-    "LeakyRelu": {"alpha": st.sampled_from([0.01, 0.1, 0.3])},
-}
-
 
 @needs_avx512
 @given(data=st.data())

@@ -1,0 +1,4 @@
+// The NHWC kernels (nhwc_kernels_impl.h) built for generic.
+#include "cpu/layout/nhwc_kernels_impl.h"
+
+SNEP_NHWC_ENTRY_POINTS(generic)

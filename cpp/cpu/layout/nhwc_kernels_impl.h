@@ -1,0 +1,127 @@
+// The bodies of the NHWC kernels (nhwc_kernels.h), included by one .cpp per ISA.
+// Everything here is in an anonymous namespace, so no copy compiled with wider
+// instructions can stand in for another at link time.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "cpu/activation.h"
+#include "cpu/layout/nhwc_kernels.h"
+
+namespace snep {
+namespace layout {
+namespace {
+
+// Channels per register-resident chunk: 4 zmm / 8 ymm accumulators.
+constexpr int kChunk = 64;
+
+inline float fmax_(float a, float b) { return a > b ? a : b; }
+inline float fmin_(float a, float b) { return a < b ? a : b; }
+
+// The activation over n floats, the switch outside the loops so each vectorises.
+inline void act_n(const ActP& a, float* v, int n) {
+  switch ((Act)a.kind) {
+    case Act::None: return;
+    case Act::Relu: for (int i = 0; i < n; ++i) v[i] = fmax_(v[i], 0.f); return;
+    case Act::Clip: for (int i = 0; i < n; ++i) v[i] = fmin_(fmax_(v[i], a.a), a.b); return;
+    case Act::HardSigmoid: for (int i = 0; i < n; ++i) v[i] = fmax_(0.f, fmin_(1.f, a.a * v[i] + a.b)); return;
+    case Act::HardSwish:
+      for (int i = 0; i < n; ++i) v[i] = v[i] * fmax_(0.f, fmin_(1.f, v[i] * (1.f / 6.f) + 0.5f));
+      return;
+    case Act::LeakyRelu: for (int i = 0; i < n; ++i) v[i] = v[i] >= 0.f ? v[i] : a.a * v[i]; return;
+    case Act::Sigmoid: for (int i = 0; i < n; ++i) v[i] = 1.f / (1.f + std::exp(-v[i])); return;
+    case Act::Tanh: for (int i = 0; i < n; ++i) v[i] = std::tanh(v[i]); return;
+  }
+}
+
+// One output pixel's channels [c0, c0 + n); N is kChunk (a constant trip count,
+// so the accumulators can stay in registers) or 0 for a shorter tail of n.
+template <int N>
+inline void dw_chunk(const NhwcDw& g, const float* xn, int64_t oh, int64_t ow, int64_t c0, int n_tail, float* yp,
+                     const float* zp) {
+  const int n = N ? N : n_tail;
+  float acc[kChunk];
+  const float* __restrict bias = g.bias + c0;
+  for (int c = 0; c < n; ++c) acc[c] = bias[c];
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
+    if (ih < 0 || ih >= g.H) continue;
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t iw = ow * g.SW - g.PW + kw * g.DW;
+      if (iw < 0 || iw >= g.W) continue;
+      const float* __restrict xp = xn + (ih * g.W + iw) * g.C + c0;
+      const float* __restrict wp = g.w + (kh * g.KW + kw) * g.C + c0;
+      for (int c = 0; c < n; ++c) acc[c] += xp[c] * wp[c];
+    }
+  }
+  if (zp)
+    for (int c = 0; c < n; ++c) acc[c] += zp[c0 + c];
+  act_n(g.act, acc, n);
+  for (int c = 0; c < n; ++c) yp[c0 + c] = acc[c];
+}
+
+void dw_rows(const NhwcDw& g, int64_t b, int64_t e) {
+  for (int64_t t = b; t < e; ++t) {
+    const int64_t n = t / g.OH, oh = t % g.OH;
+    const float* xn = g.x + n * g.H * g.W * g.C;
+    const int64_t row = (n * g.OH + oh) * g.OW * g.C;
+    for (int64_t ow = 0; ow < g.OW; ++ow) {
+      float* yp = g.y + row + ow * g.C;
+      const float* zp = g.z ? g.z + row + ow * g.C : nullptr;
+      int64_t c0 = 0;
+      for (; c0 + kChunk <= g.C; c0 += kChunk) dw_chunk<kChunk>(g, xn, oh, ow, c0, kChunk, yp, zp);
+      if (c0 < g.C) dw_chunk<0>(g, xn, oh, ow, c0, (int)(g.C - c0), yp, zp);
+    }
+  }
+}
+
+template <int N>
+inline void pool_chunk(const NhwcPool& g, const float* xn, int64_t oh, int64_t ow, int64_t c0, int n_tail,
+                       float* yp) {
+  const int n = N ? N : n_tail;
+  float acc[kChunk];
+  const int64_t h0 = g.hf[oh], hc = g.hc[oh], w0 = g.wf[ow], wc = g.wc[ow];
+  const float init = g.max ? -3.402823466e+38f : 0.f;
+  for (int c = 0; c < n; ++c) acc[c] = init;
+  for (int64_t a = 0; a < hc; ++a)
+    for (int64_t k = 0; k < wc; ++k) {
+      const float* __restrict xp = xn + ((h0 + a * g.dh) * g.IW + w0 + k * g.dw) * g.C + c0;
+      if (g.max)
+        for (int c = 0; c < n; ++c) acc[c] = fmax_(acc[c], xp[c]);
+      else
+        for (int c = 0; c < n; ++c) acc[c] += xp[c];
+    }
+  if (!g.max) {
+    const int64_t cnt = g.include_pad ? g.hp[oh] * g.wp[ow] : hc * wc;
+    // a division, as the other pooling routines round it; no tap at all gives 0
+    for (int c = 0; c < n; ++c) acc[c] = cnt ? acc[c] / (float)cnt : 0.f;
+  }
+  for (int c = 0; c < n; ++c) yp[c0 + c] = acc[c];
+}
+
+void pool_rows(const NhwcPool& g, int64_t b, int64_t e) {
+  for (int64_t t = b; t < e; ++t) {
+    const int64_t n = t / g.OH, oh = t % g.OH;
+    const float* xn = g.x + n * g.IH * g.IW * g.C;
+    float* yr = g.y + (n * g.OH + oh) * g.OW * g.C;
+    for (int64_t ow = 0; ow < g.OW; ++ow) {
+      float* yp = yr + ow * g.C;
+      int64_t c0 = 0;
+      for (; c0 + kChunk <= g.C; c0 += kChunk) pool_chunk<kChunk>(g, xn, oh, ow, c0, kChunk, yp);
+      if (c0 < g.C) pool_chunk<0>(g, xn, oh, ow, c0, (int)(g.C - c0), yp);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace layout
+}  // namespace snep
+
+// Defines the entry points of one build: SNEP_NHWC_ENTRY_POINTS(avx512).
+#define SNEP_NHWC_ENTRY_POINTS(ISA)                                                                   \
+  namespace snep {                                                                                    \
+  namespace layout {                                                                                  \
+  void dw_nhwc_##ISA(const NhwcDw& g, int64_t b, int64_t e) { dw_rows(g, b, e); }                     \
+  void pool_nhwc_##ISA(const NhwcPool& g, int64_t b, int64_t e) { pool_rows(g, b, e); }               \
+  }                                                                                                   \
+  }
