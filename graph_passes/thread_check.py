@@ -7,7 +7,10 @@ and cache traffic cost in the model (one per-layer reading of ResNet50 had its 5
 1x1 convs as NCHW GEMMs at half onnxruntime's speed). So when DPRS left any layer with
 an NCHW16c routine off NCHW16c, DPRS is solved again with those layers kept on
 NCHW16c, both plans are timed whole, and the alternative is kept when it wins by
-CLEAR_WIN (blocked_checked).
+CLEAR_WIN (blocked_checked). Likewise, when DPRS put any layer on an NHWC routine,
+it is solved again with NHWC left out, and that plan is kept when it wins by
+CLEAR_WIN (nhwc_checked): NHWC layers timed alone can beat their NCHW rivals while the
+mix of both, with its Reorders, loses to all NCHW.
 
 Threads: single-thread ("/t1") routine choices in multi-thread sessions.
 
@@ -46,6 +49,7 @@ ROUNDS = 3            # A/B rounds, each timing each plan twice after one warm-u
 CACHE_VERSION = 2  # 2: min of the rounds (was their median)
 CACHE_ROUTINES = ("plan/thread_check/dprs", "plan/thread_check/all_threads")
 LAYOUT_ROUTINES = ("plan/layout_check/dprs", "plan/layout_check/blocked")
+NHWC_ROUTINES = ("plan/nhwc_check/dprs", "plan/nhwc_check/without_nhwc")
 
 
 def _feeds(types, feed_names, rng):
@@ -141,9 +145,8 @@ def blocked_checked(g, types, feed_names, threads, choice, tuned, cache=None, bu
     plan, timed whole against it, is faster by CLEAR_WIN. Float32 plans without budgets
     only (no qint8 or reduced-precision routine; budgeted: an accuracy or memory budget
     shaped the choice); the timings go to tuned.layout_check and to `cache`."""
-    from .tune import blocked_alternative, parse_descriptor
-    if (budgeted or choice != tuned.choice
-            or any(d.startswith(QPREFIX) or parse_descriptor(d)[1] not in (None, "float32") for d in choice.values())):
+    from .tune import blocked_alternative
+    if not _float32_unbudgeted(choice, tuned, budgeted):
         return choice
     alt = blocked_alternative(tuned)
     if alt is None:
@@ -162,12 +165,46 @@ def blocked_checked(g, types, feed_names, threads, choice, tuned, cache=None, bu
     return choice
 
 
+def _float32_unbudgeted(choice, tuned, budgeted):
+    """A float32 plan no budget shaped. (The dtype-generic pooling routines name their layout in the
+    dtype's place, "cpu:nchw/direct".)"""
+    from .tune import parse_descriptor
+    return not (budgeted or choice != tuned.choice
+                or any(d.startswith(QPREFIX) or parse_descriptor(d)[1] not in (None, "float32", "nchw")
+                       for d in choice.values()))
+
+
+def nhwc_checked(g, types, feed_names, threads, choice, tuned, cache=None, budgeted=False):
+    """`choice`, or DPRS's plan without NHWC routines (tune.without_layout_alternative)
+    when that plan, timed whole against it, is faster by CLEAR_WIN. Same conditions as
+    blocked_checked; the timings go to tuned.nhwc_check and to `cache`."""
+    from .tune import without_layout_alternative
+    if not _float32_unbudgeted(choice, tuned, budgeted):
+        return choice
+    alt = without_layout_alternative(tuned)
+    if alt is None:
+        return choice
+    try:
+        a_us, b_us, cached, _ = _timed_pair(g, types, feed_names, threads, choice, alt, cache, NHWC_ROUTINES)
+    except _Skip as e:
+        tuned.nhwc_check = {"skipped": str(e)}
+        return choice
+    keep_b = b_us < CLEAR_WIN * a_us
+    tuned.nhwc_check = {"dprs_us": a_us, "without_us": b_us, "kept": "without_nhwc" if keep_b else "dprs",
+                        "layers": sum(1 for k in alt if alt[k] != choice[k]), "cached": cached}
+    if keep_b:
+        tuned.choice = dict(alt)
+        return alt
+    return choice
+
+
 def lower_checked(g, types, feed_names, threads, choice, tuned, cache=None, budgeted=False):
     """lower() of the faster of `choice` and its all-threads alternative, after the layout
-    check (blocked_checked) settled the layouts. Returns (plan, out_names, graph, types,
-    choice); records the timings on tuned.thread_check and in `cache` (a ProfileCache),
-    where a later session finds them."""
+    checks (blocked_checked, then nhwc_checked) settled the layouts. Returns (plan,
+    out_names, graph, types, choice); records the timings on tuned.thread_check and in
+    `cache` (a ProfileCache), where a later session finds them."""
     choice = blocked_checked(g, types, feed_names, threads, choice, tuned, cache, budgeted)
+    choice = nhwc_checked(g, types, feed_names, threads, choice, tuned, cache, budgeted)
     alt = all_threads_alternative(choice, getattr(tuned, "candidates", {}) or {}) if threads > 1 else None
     if alt is None:
         plan, outs = lower(g, types, feed_names, threads, choice)

@@ -199,3 +199,57 @@ def test_a_cached_verdict_wants_a_second_opinion_too(tmp_path):
     assert med < 1e8 and second == 1e9 and samples == 2
     third = _spec(_session(cache, 1), x).tuned.layout_check  # just measured: read, not re-timed
     assert third["cached"] is True and third["dprs_us"] == med
+
+
+# ---- NHWC check: DPRS's plan with NHWC layers against the same plan without them ----------------
+def _nhwc_session(cache):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    return ort.InferenceSession(_model(), so, providers=[("SoftNeuroExecutionProvider", {
+        "profile_cache": str(cache), "dtypes": "float32", "layouts": "nchw,nhwc"})])
+
+
+def test_nhwc_choices_are_checked_against_the_plan_without_them(tmp_path):
+    """The NHWC convs rigged fastest: DPRS picks them, the plan without NHWC is timed
+    against it whole, and the verdict (timed, then cached, then rigged) decides the plan."""
+    cache = tmp_path / "cache.sqlite"
+    x = np.random.default_rng(5).standard_normal((1, 4, 16, 16)).astype(np.float32)
+    want = _session(tmp_path / "ref.sqlite", 1).run(None, {"x": x})[0]
+    _spec(_nhwc_session(cache), x)
+    with sqlite3.connect(cache) as con:
+        layers = "median_us > 0 AND routine NOT LIKE 'plan/%'"
+        con.execute(f"UPDATE profile SET median_us = 2.0 WHERE {layers} AND routine LIKE 'cpu:float32:nchw/%'")
+        con.execute(f"UPDATE profile SET median_us = 0.5 WHERE {layers} AND routine LIKE 'cpu:float32:nhwc/%'")
+        con.execute("DELETE FROM profile WHERE routine LIKE 'plan/%'")
+    sess = _nhwc_session(cache)
+    spec = _spec(sess, x)
+    check = spec.tuned.nhwc_check
+    assert check is not None and check["layers"] >= 2 and check["cached"] is False, check
+    assert check["dprs_us"] > 0 and check["without_us"] > 0
+    assert all(":nhwc/" in d for d in _convs(spec)) == (check["kept"] == "dprs"), (check, _convs(spec))
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)
+    again = _spec(_nhwc_session(cache), x)
+    assert again.tuned.nhwc_check == {**check, "cached": True} and _convs(again) == _convs(spec)
+    for kept, (dprs, without) in (("without_nhwc", (100.0, 10.0)), ("dprs", (10.0, 100.0))):
+        with sqlite3.connect(cache) as con:
+            con.execute("UPDATE profile SET median_us = ? WHERE routine = 'plan/nhwc_check/dprs'", (dprs,))
+            con.execute("UPDATE profile SET median_us = ? WHERE routine = 'plan/nhwc_check/without_nhwc'", (without,))
+        s = _nhwc_session(cache)
+        spec = _spec(s, x)
+        assert spec.tuned.nhwc_check["kept"] == kept, spec.tuned.nhwc_check
+        convs = _convs(spec)
+        assert all(":nhwc/" in d for d in convs) if kept == "dprs" else not any("nhwc" in d for d in convs), convs
+        np.testing.assert_allclose(s.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)
+
+
+def test_dtype_generic_pooling_routines_leave_a_plan_checkable():
+    """"cpu:nchw/direct" (MaxPool, GlobalAveragePool on any dtype) names a layout where a dtype
+    would be: such a plan is still a float32 plan for the whole-plan checks."""
+    from types import SimpleNamespace
+
+    from softneuro_ep.graph_passes.thread_check import _float32_unbudgeted
+    choice = {"conv": "cpu:float32:nchw/gemm_1x1", "pool": "cpu:nchw/direct"}
+    assert _float32_unbudgeted(choice, SimpleNamespace(choice=dict(choice)), False)
+    assert not _float32_unbudgeted({**choice, "q": "cpu:bfloat16:nchw/gemm_1x1"},
+                                   SimpleNamespace(choice={**choice, "q": "cpu:bfloat16:nchw/gemm_1x1"}), False)
+    assert not _float32_unbudgeted(choice, SimpleNamespace(choice=dict(choice)), True)

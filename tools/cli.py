@@ -105,7 +105,8 @@ def cmd_tune(a):
                           "predicted_ms": predicted, "measured_ms": measured, "adapts": t.adapts if t else [],
                           "error": error, "memory_bytes": memory,
                           "thread_check": t.thread_check if t else None,
-                          "layout_check": t.layout_check if t else None}, indent=1))
+                          "layout_check": t.layout_check if t else None,
+                          "nhwc_check": t.nhwc_check if t else None}, indent=1))
         return
     print(f"model: {name}   tuning: {a.tuning}   session+tuning {t_tune:.2f} s")
     for k, (n, op, d) in enumerate(steps):
@@ -118,6 +119,10 @@ def cmd_tune(a):
     if lc and "kept" in lc:
         print(f"NCHW16c alternative ({lc['layers']} layers differ): plan {lc['dprs_us'] / 1e3:.2f} ms, all NCHW16c "
               f"{lc['blocked_us'] / 1e3:.2f} ms: kept {'NCHW16c' if lc['kept'] == 'blocked' else 'the plan'}")
+    nc = t.nhwc_check if t else None
+    if nc and "kept" in nc:
+        print(f"plan without NHWC ({nc['layers']} layers differ): plan {nc['dprs_us'] / 1e3:.2f} ms, without NHWC "
+              f"{nc['without_us'] / 1e3:.2f} ms: kept {'it' if nc['kept'] == 'without_nhwc' else 'the plan'}")
     tc = t.thread_check if t else None
     if tc and "kept" in tc:
         print(f"single-thread routines on {tc['layers']} layers: plan {tc['dprs_us'] / 1e3:.2f} ms, all threads "
