@@ -57,8 +57,11 @@ def _concat_views(g, types, layout_of, first, sizes):
     return alias_concats(concats, sizes)
 
 
-def lower(g, types, feed_names, num_threads, routine_choice=None):
-    """Returns (plan, output_names_in_plan_order). routine_choice: node name -> descriptor."""
+def lower(g, types, feed_names, num_threads, routine_choice=None, shareable=False, share_from=None):
+    """Returns (plan, output_names_in_plan_order). routine_choice: node name -> descriptor.
+    shareable: the plan can lend its kernels (and take them) by Plan.share_kernels_from;
+    share_from: such a plan of the same model, whose kernels this one takes where its
+    steps match (two plans alive at once hold one copy of their common packed weights)."""
     routine_choice = routine_choice or {}
     _copy_duplicate_outputs(g)
     layout_of = insert_adapts(g, routine_choice)
@@ -79,6 +82,8 @@ def lower(g, types, feed_names, num_threads, routine_choice=None):
             if o and o not in types and n.op == "Identity":
                 types[o] = types[n.inputs[0]]
     plan = _engine.Plan(num_threads)
+    if shareable or share_from is not None:
+        plan.enable_kernel_sharing()
     ids = {}
     for k, name in enumerate(feed_names):
         v = types[name]
@@ -143,6 +148,8 @@ def lower(g, types, feed_names, num_threads, routine_choice=None):
         attrs["_opset"] = g.opset
         desc = VIEW if id(n) in views else routine_choice.get(n.name, "")
         plan.add_step(n.name, n.op, attrs, ins, outs, desc)
+    if share_from is not None:
+        plan.share_kernels_from(share_from)
     plan.finalize()
     return plan, [v.name for v in g.outputs]
 

@@ -117,14 +117,14 @@ def _timed_pair(g, types, feed_names, threads, choice, alt, cache, routines):
     if known is not None and not cache.unsettled(machine, [(r, CACHE_VERSION, sig) for r in routines]):
         return known[0], known[1], True, None
     ga, ta = g.copy(), dict(types)
-    plan_a, outs_a = lower(ga, ta, feed_names, threads, choice)
+    plan_a, outs_a = lower(ga, ta, feed_names, threads, choice, shareable=True)
     try:  # the alternative is optional: whatever keeps it from lowering or running skips the check
         feeds = _feeds(types, feed_names, np.random.default_rng(0))
         first = _time(plan_a, feeds)
         if first > MAX_RUN_US:
             raise _Skip(f"a run takes {first / 1e3:.0f} ms")
         gb, tb = g.copy(), dict(types)
-        plan_b, outs_b = lower(gb, tb, feed_names, threads, alt)
+        plan_b, outs_b = lower(gb, tb, feed_names, threads, alt, share_from=plan_a)  # one copy of common weights
         ra, rb = [], []
         for _ in range(ROUNDS):
             ra.append(_time(plan_a, feeds))

@@ -151,7 +151,14 @@ PYBIND11_MODULE(_engine, m) {
              std::vector<int64_t> shape(c.shape(), c.shape() + c.ndim());
              if ((size_t)c.itemsize() != dtype_size((DType)dt))
                throw InvalidArgumentError("constant itemsize does not match its dtype");
-             return p.add_constant((DType)dt, shape, c.data()); })
+             if (!p.kernel_sharing()) return p.add_constant((DType)dt, shape, c.data());
+             // sharing: the array itself, held (and released under the GIL) until finalize
+             auto* held = new py::object(c);
+             std::shared_ptr<const void> keep(c.data(), [held](const void*) {
+               py::gil_scoped_acquire gil;
+               delete held;
+             });
+             return p.add_constant((DType)dt, shape, c.data(), std::move(keep)); })
       .def("add_input", [](Plan& p, int dt, std::vector<int64_t> shape, int i) {
              return p.add_input((DType)dt, std::move(shape), i); })
       .def("add_output", [](Plan& p, int dt, std::vector<int64_t> shape, int i) {
@@ -174,6 +181,9 @@ PYBIND11_MODULE(_engine, m) {
              return p.time_median(b.in, b.out_ptrs, warmup, min_reps, max_reps, budget_us, cold); },
            py::arg("feeds"), py::arg("warmup") = 2, py::arg("min_reps") = 5, py::arg("max_reps") = 50,
            py::arg("budget_us") = 20000.0, py::arg("cold") = 0)
+      .def("enable_kernel_sharing", &Plan::enable_kernel_sharing)
+      .def("share_kernels_from", &Plan::share_kernels_from, py::arg("donor"))
+      .def("shared_steps", &Plan::shared_steps)
       .def("set_arena_bytes", &Plan::set_arena_bytes)
       .def("set_linger_us", &Plan::set_linger_us, py::arg("us"))
       .def("finalize", [](Plan& p) { py::gil_scoped_release nogil; p.finalize(); })

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -47,12 +48,65 @@ int Plan::add_arena_tensor(DType dt, std::vector<int64_t> shape, size_t offset, 
   return (int)tensors_.size() - 1;
 }
 
-int Plan::add_constant(DType dt, std::vector<int64_t> shape, const void* src) {
+namespace {
+
+// 64-bit hash of a constant's bytes (kernel sharing): four independent multiply-xor lanes
+// over 8-byte words, so it runs near memory speed.
+uint64_t hash_bytes(const void* p, size_t n) {
+  const unsigned char* b = static_cast<const unsigned char*>(p);
+  uint64_t h[4] = {0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full, 0x165667B19E3779F9ull, 0x27D4EB2F165667C5ull};
+  const uint64_t m = 0xFF51AFD7ED558CCDull;
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int k = 0; k < 4; ++k) {
+      uint64_t w;
+      std::memcpy(&w, b + i + 8 * k, 8);
+      h[k] = (h[k] ^ w) * m;
+      h[k] ^= h[k] >> 29;
+    }
+  uint64_t r = n;
+  for (; i < n; ++i) r = (r ^ b[i]) * m;
+  for (int k = 0; k < 4; ++k) r = ((r ^ h[k]) * m) ^ (r >> 31);
+  return r;
+}
+
+void put_attr(std::string& sig, const std::string& k, const AttrValue& v) {
+  sig += k + "=" + std::to_string((int)v.kind) + ":" + std::to_string(v.i) + ":" + std::to_string(v.f) + ":" + v.s;
+  for (auto x : v.ints) sig += "," + std::to_string(x);
+  for (auto x : v.floats) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, ",%a", x);
+    sig += buf;
+  }
+  for (auto& x : v.strings) sig += ",'" + x + "'";
+  sig += ";";
+}
+
+}  // namespace
+
+int Plan::add_constant(DType dt, std::vector<int64_t> shape, const void* src, std::shared_ptr<const void> keep) {
   Tensor t; t.kind = Kind::Constant; t.dtype = dt; t.shape = std::move(shape);
-  t.data = std::make_shared<AlignedBuffer>(t.bytes());
-  if (t.bytes()) std::memcpy(t.data->p, src, t.bytes());
+  if (sharing_ && keep) {
+    t.source = src;
+    t.source_keep = std::move(keep);
+    t.content_hash = hash_bytes(src, t.bytes());
+  } else {
+    t.data = std::make_shared<AlignedBuffer>(t.bytes());
+    if (t.bytes()) std::memcpy(t.data->p, src, t.bytes());
+    if (sharing_) t.content_hash = hash_bytes(t.data->p, t.bytes());
+  }
   tensors_.push_back(std::move(t));
   return (int)tensors_.size() - 1;
+}
+
+// The plan's own aligned copy of a constant given by source (once).
+const void* Plan::materialize(int id) {
+  Tensor& t = tensors_.at(id);
+  if (!t.data && t.source) {
+    t.data = std::make_shared<AlignedBuffer>(t.bytes());
+    if (t.bytes()) std::memcpy(t.data->p, t.source, t.bytes());
+  }
+  return t.data ? t.data->p : nullptr;
 }
 
 int Plan::add_input(DType dt, std::vector<int64_t> shape, int feed_index) {
@@ -76,7 +130,7 @@ TensorInfo Plan::info(int id) const {
   ti.dtype = t.dtype;
   ti.shape = t.shape;
   ti.layout = t.layout;
-  if (t.kind == Kind::Constant) ti.const_data = t.data->p;
+  if (t.kind == Kind::Constant) ti.const_data = t.data ? t.data->p : t.source;
   return ti;
 }
 
@@ -170,6 +224,22 @@ int Plan::add_step(const std::string& name, const std::string& op, Attrs attrs,
       throw NotImplementedError("no routine supports " + s.layer.where() + " with inputs (" + sig + ")");
     }
   }
+  if (sharing_) {
+    std::string& sig = s.signature;
+    const Routine* base = s.routine->variant_of() ? s.routine->variant_of() : s.routine;
+    sig = op + "|" + base->descriptor() + "|";  // a "/t1" variant shares its base's kernel
+    for (auto& kv : s.layer.attrs.values) put_attr(sig, kv.first, kv.second);
+    auto put_tensor = [&](int id) {
+      if (id < 0) { sig += "|-"; return; }
+      const Tensor& t = tensors_.at(id);
+      sig += "|" + std::to_string((int)t.kind == (int)Kind::Constant) + "," + std::to_string((int)t.dtype) + "," +
+             std::to_string((int)t.layout) + "," + std::to_string(t.content_hash) + ":";
+      for (auto d : t.shape) sig += std::to_string(d) + "x";
+    };
+    for (int id : in) put_tensor(id);
+    sig += "|>";
+    for (int id : out) put_tensor(id);
+  }
   steps_.push_back(std::move(s));
   return (int)steps_.size() - 1;
 }
@@ -178,25 +248,61 @@ void Plan::finalize() {
   if (finalized_) return;
   const char* arena_env = std::getenv("SNEP_WEIGHT_ARENA");  // "0": packed weights on the heap (comparisons)
   const bool use_arena = !(arena_env && arena_env[0] == '0');
-  for (auto& s : steps_) {
-    {
+  // Each constant is freed as soon as its last reader is prepared, unless a kernel reads
+  // it at run: a plan never holds every constant and every packed copy at once.
+  std::vector<int> last_reader(tensors_.size(), -1);
+  for (size_t i = 0; i < steps_.size(); ++i)
+    for (int id : steps_[i].in)
+      if (id >= 0) last_reader[id] = (int)i;
+  std::vector<bool> needed(tensors_.size(), false);
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& s = steps_[i];
+    auto donor = s.signature.empty() ? donor_steps_.end() : donor_steps_.find(s.signature);
+    if (donor != donor_steps_.end()) {
+      s.kernel = kernel_for_routine(*s.routine, donor->second->kernel);
+      s.owned = donor->second->owned;
+      ++shared_steps_;
+    } else {
+      for (size_t k = 0; k < s.in.size(); ++k)  // prepare() sees the plan's aligned copies
+        if (s.in[k] >= 0 && tensors_[s.in[k]].kind == Kind::Constant)
+          s.layer.inputs[k].const_data = materialize(s.in[k]);
       BigAllocRecorder rec(&s.owned);
-      BigAllocArenaScope in_arena(use_arena ? &weights_ : nullptr);
+      BigAllocArenaScope in_arena(use_arena ? weights_.get() : nullptr);
       s.kernel = s.routine->prepare(s.layer);
     }
     workspace_bytes_ = std::max(workspace_bytes_, s.kernel->workspace_bytes());
     // Constant inputs are pre-packed by prepare(); drop the layer's view of them.
     for (auto& t : s.layer.inputs) t.const_data = nullptr;
+    for (size_t k = 0; k < s.in.size(); ++k) {
+      const int id = s.in[k];
+      if (id < 0) continue;
+      if (s.kernel->reads_input_at_run((int)k)) needed[id] = true;
+      else if (tensors_[id].kind == Kind::Constant && last_reader[id] == (int)i && !needed[id]) tensors_[id].data.reset();
+    }
   }
-  // Free constants that every reader has packed into its own copy.
-  std::vector<bool> needed(tensors_.size(), false);
-  for (auto& s : steps_)
-    for (size_t k = 0; k < s.in.size(); ++k)
-      if (s.in[k] >= 0 && s.kernel->reads_input_at_run((int)k)) needed[s.in[k]] = true;
-  for (size_t i = 0; i < tensors_.size(); ++i)
-    if (tensors_[i].kind == Kind::Constant && !needed[i]) tensors_[i].data.reset();
+  // And those no step reads; a shared kernel that reads a constant at run reads this plan's copy.
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    Tensor& t = tensors_[i];
+    if (t.kind != Kind::Constant) continue;
+    if (needed[i]) materialize((int)i);
+    else t.data.reset();
+    t.source = nullptr;
+    t.source_keep.reset();
+  }
   total_bytes_ = align64(arena_bytes_) + align64(workspace_bytes_);
   finalized_ = true;
+  donor_steps_.clear();  // the donor may go; what its shared kernels need is held
+}
+
+void Plan::share_kernels_from(const Plan& donor) {
+  SNEP_CHECK(!finalized_ && donor.finalized_, FailError, "share_kernels_from: this plan finalized, or the donor not");
+  SNEP_CHECK(sharing_ && donor.sharing_, FailError, "share_kernels_from: both plans need enable_kernel_sharing()");
+  for (const Step& s : donor.steps_)
+    if (!s.signature.empty() && s.kernel) donor_steps_.emplace(s.signature, &s);
+  donor_weights_.push_back(donor.weights_);
+  for (auto& w : donor.donor_weights_) donor_weights_.push_back(w);
+  for (const Tensor& t : donor.tensors_)
+    if (t.kind == Kind::Constant && t.data) donor_constants_.push_back(t.data);
 }
 
 std::unique_ptr<Plan::Context> Plan::acquire() {

@@ -4,6 +4,7 @@
 // allocation in steady state, safe to call from several threads at once).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,14 +36,20 @@ class Plan {
     size_t offset = 0;   // arena offset
     int index = -1;      // feed or output position
     std::shared_ptr<AlignedBuffer> data;  // constants
+    uint64_t content_hash = 0;            // constants, when the plan can share kernels
+    // A constant given with a keep-alive (kernel sharing): the caller's bytes, copied into
+    // `data` only when a kernel is prepared from them or reads them at run.
+    const void* source = nullptr;
+    std::shared_ptr<const void> source_keep;
     size_t bytes() const;
   };
   struct Step {
     Layer layer;
     Routine* routine = nullptr;
-    std::unique_ptr<Kernel> kernel;
+    std::shared_ptr<Kernel> kernel;  // shared with another plan's step (share_kernels_from)
     std::vector<int> in, out;  // tensor ids, -1 for an omitted optional input
     std::vector<const void*> owned;  // blocks big_alloc'd by the kernel's prepare (packed weights)
+    std::string signature;  // what prepare() sees, when the plan can share kernels
   };
 
   // shared_pool: the process's one pool of that thread count, for the tuner's candidate plans
@@ -51,7 +58,9 @@ class Plan {
   explicit Plan(int num_threads, bool shared_pool = false);
 
   int add_arena_tensor(DType dt, std::vector<int64_t> shape, size_t offset, Layout layout = Layout::Plain);
-  int add_constant(DType dt, std::vector<int64_t> shape, const void* src);
+  // keep: when the plan shares kernels, holding it keeps src valid until finalize(), and
+  // the bytes are copied only if needed (a step whose kernel is shared never reads them).
+  int add_constant(DType dt, std::vector<int64_t> shape, const void* src, std::shared_ptr<const void> keep = nullptr);
   int add_input(DType dt, std::vector<int64_t> shape, int feed_index);
   int add_output(DType dt, std::vector<int64_t> shape, int out_index);
   // Returns the step index; throws NotImplementedError naming the node when no
@@ -62,6 +71,17 @@ class Plan {
                const std::vector<int>& in, const std::vector<int>& out, const std::string& desc);
   void set_arena_bytes(size_t n) { arena_bytes_ = n; }
   void finalize();
+
+  // Kernel sharing, for two plans of one model alive at once (the tuner's whole-plan
+  // checks): a plan with sharing enabled (before its first constant) records what each
+  // step's prepare() sees, routine, attributes, tensor types and layouts, and a hash of
+  // each constant's bytes; share_kernels_from(donor) (before finalize, donor finalized,
+  // both enabled) then takes the donor's prepared kernel for every step that matches one
+  // of the donor's, and keeps the donor's packed weights alive while it needs them.
+  void enable_kernel_sharing() { sharing_ = true; }
+  bool kernel_sharing() const { return sharing_; }
+  void share_kernels_from(const Plan& donor);
+  int shared_steps() const { return shared_steps_; }
 
   // feeds[i] / outs[i] point at buffers of the tensors added by add_input/add_output.
   // step_us, when given, receives each step's wall time in microseconds.
@@ -106,10 +126,18 @@ class Plan {
   static Routine& view_routine();
   void chill_constants(const Context& c, int cold);
   void check_view(const Step& s, const std::string& name) const;
+  const void* materialize(int id);
 
   std::shared_ptr<ThreadPool> pool_holder_;
   ThreadPool& pool_;
-  HugeArena weights_;  // the kernels' packed weights (declared first: outlives steps_)
+  // the kernels' packed weights, and those of donors' kernels this plan shares (declared
+  // first: they outlive steps_)
+  std::shared_ptr<HugeArena> weights_ = std::make_shared<HugeArena>();
+  std::vector<std::shared_ptr<HugeArena>> donor_weights_;
+  std::vector<std::shared_ptr<AlignedBuffer>> donor_constants_;  // what a shared kernel may still point at
+  std::map<std::string, const Step*> donor_steps_;  // by signature
+  bool sharing_ = false;
+  int shared_steps_ = 0;
   std::vector<Tensor> tensors_;
   std::vector<Step> steps_;
   size_t arena_bytes_ = 0, workspace_bytes_ = 0, total_bytes_ = 0;

@@ -23,7 +23,8 @@ const std::set<std::string>& no_variant_ops() {
 
 class SingleThreadKernel : public Kernel {
  public:
-  explicit SingleThreadKernel(std::unique_ptr<Kernel> k) : k_(std::move(k)) {}
+  explicit SingleThreadKernel(std::shared_ptr<Kernel> k) : k_(std::move(k)) {}
+  const std::shared_ptr<Kernel>& inner() const { return k_; }
   size_t workspace_bytes() const override { return k_->workspace_bytes(); }
   bool reads_input_at_run(int i) const override { return k_->reads_input_at_run(i); }
   void run(const RunArgs& a) override {
@@ -34,7 +35,7 @@ class SingleThreadKernel : public Kernel {
   }
 
  private:
-  std::unique_ptr<Kernel> k_;
+  std::shared_ptr<Kernel> k_;
 };
 
 // "<descriptor>/t1": the same routine confined to the calling thread.
@@ -46,6 +47,7 @@ class SingleThreadVariant : public Routine {
   int version() const override { return base_->version(); }
   std::string isa() const override { return base_->isa(); }
   bool supports(const Layer& l) const override { return base_->supports(l); }
+  const Routine* variant_of() const override { return base_; }
   std::unique_ptr<Kernel> prepare(const Layer& l) const override {
     return std::make_unique<SingleThreadKernel>(base_->prepare(l));
   }
@@ -56,6 +58,12 @@ class SingleThreadVariant : public Routine {
 };
 
 }  // namespace
+
+std::shared_ptr<Kernel> kernel_for_routine(const Routine& r, std::shared_ptr<Kernel> k) {
+  if (auto* st = dynamic_cast<SingleThreadKernel*>(k.get())) k = st->inner();
+  if (r.variant_of()) return std::make_shared<SingleThreadKernel>(std::move(k));
+  return k;
+}
 
 Registry& Registry::get() {
   static Registry r;

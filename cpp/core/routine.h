@@ -104,7 +104,13 @@ class Routine {
   // Whether this routine computes the layer exactly as ONNX specifies it.
   virtual bool supports(const Layer& l) const = 0;
   virtual std::unique_ptr<Kernel> prepare(const Layer& l) const = 0;
+  // The routine this one runs on fewer threads ("<descriptor>/t1"), or null.
+  virtual const Routine* variant_of() const { return nullptr; }
 };
+
+// A kernel prepared by routine r or by its thread variant / base (the same packed weights),
+// made into r's kernel: unwrapped from, or wrapped into, the one-thread confinement.
+std::shared_ptr<Kernel> kernel_for_routine(const Routine& r, std::shared_ptr<Kernel> k);
 
 // A kernel built from a lambda, for routines with no prepared state.
 class FnKernel : public Kernel {
