@@ -88,17 +88,28 @@ def test_conv_nhwc_gemm_big(shape):
         check(got, raw, want, 1e-4, 1e-4, f"{shape} threads={threads}")
 
 
-@pytest.mark.parametrize("c", [64, 100, 200])  # whole 64-channel chunks, and a tail
-def test_conv_nhwc_depthwise_wide(c):
-    rng = np.random.default_rng(c)
-    x = rng.uniform(-1, 1, (1, c, 12, 13)).astype(np.float32)
-    wt = rng.uniform(-1, 1, (c, 1, 5, 5)).astype(np.float32)
+# Whole register tiles (4 pixels x 64 channels on AVX-512, 3 x 32 on AVX2) and channel tails,
+# columns at the padding (one pixel at a time) and inside. (C, k, stride, pad, dilation, residual)
+DW_WIDE = [(64, 5, 2, 2, 1, False), (100, 5, 2, 2, 1, True), (200, 3, 1, 1, 1, True), (96, 3, 1, 2, 2, False),
+           (130, 3, 2, 0, 1, True)]
+
+
+@pytest.mark.parametrize("case", DW_WIDE, ids=lambda c: "-".join(map(str, c)))
+def test_conv_nhwc_depthwise_wide(case):
+    c, k, s, pad, dil, residual = case
+    rng = np.random.default_rng(c + k)
+    x = rng.uniform(-1, 1, (2, c, 12, 19)).astype(np.float32)
+    wt = rng.uniform(-1, 1, (c, 1, k, k)).astype(np.float32)
     bias = rng.uniform(-1, 1, c).astype(np.float32)
-    attrs = {"kernel_shape": [5, 5], "strides": [2, 2], "pads": [2, 2, 2, 2], "group": c,
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [pad] * 4, "dilations": [dil, dil], "group": c,
              "activation": "Clip", "activation_params": [0.0, 6.0]}
-    want = REFS["Conv"].compute([x, wt, bias], attrs)[0]
-    got, raw = run_nhwc("Conv", [x, wt, bias], attrs, want.shape, "cpu:float32:nhwc/depthwise", 2, const=(1, 2))
-    check(got, raw, want, 1e-5, 1e-5)
+    out = REFS["Conv"].compute([x, wt, bias], attrs)[0].shape
+    z = rng.uniform(-1, 1, out).astype(np.float32) if residual else None
+    inputs = [x, wt, bias] + ([z] if residual else [])
+    want = REFS["Conv"].compute(inputs, attrs)[0]
+    for threads in (1, 2):
+        got, raw = run_nhwc("Conv", inputs, attrs, want.shape, "cpu:float32:nhwc/depthwise", threads, const=(1, 2))
+        check(got, raw, want, 1e-5, 1e-5, f"{case} threads={threads}")
 
 
 def test_conv_nhwc_rejects_other_layouts_and_groups():

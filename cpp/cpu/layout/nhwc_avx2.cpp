@@ -1,4 +1,5 @@
 // The NHWC kernels (nhwc_kernels_impl.h) built for avx2.
+#define SNEP_NHWC_LANES 8
 #include "cpu/layout/nhwc_kernels_impl.h"
 
 SNEP_NHWC_ENTRY_POINTS(avx2)

@@ -2,6 +2,7 @@
 // Everything here is in an anonymous namespace, so no copy compiled with wider
 // instructions can stand in for another at link time.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -12,8 +13,18 @@ namespace snep {
 namespace layout {
 namespace {
 
-// Channels per register-resident chunk: 4 zmm / 8 ymm accumulators.
+// Channels per register-resident chunk of one pixel: 4 zmm / 8 ymm accumulators.
 constexpr int kChunk = 64;
+
+// The including build's vector width in floats (16 AVX-512, 8 AVX2, 4 baseline SSE).
+#ifndef SNEP_NHWC_LANES
+#define SNEP_NHWC_LANES 4
+#endif
+constexpr int kLanes = SNEP_NHWC_LANES;
+// Depthwise register tile: kBlockP pixels x kBlockC channels (AVX-512: 4 x 64 in 16 zmm;
+// AVX2: 3 x 32 in 12 ymm), so each weight vector loaded serves kBlockP pixels.
+constexpr int kBlockC = 4 * kLanes;
+constexpr int kBlockP = kLanes == 16 ? 4 : 3;
 
 inline float fmax_(float a, float b) { return a > b ? a : b; }
 inline float fmin_(float a, float b) { return a < b ? a : b; }
@@ -60,17 +71,58 @@ inline void dw_chunk(const NhwcDw& g, const float* xn, int64_t oh, int64_t ow, i
   for (int c = 0; c < n; ++c) yp[c0 + c] = acc[c];
 }
 
+// Pixels [ow, ow + kBlockP) of row oh, channels [c0, c0 + kBlockC), every tap column inside
+// the input; yp / zp at pixel ow.
+inline void dw_block(const NhwcDw& g, const float* xn, int64_t oh, int64_t ow, int64_t c0, float* yp,
+                     const float* zp) {
+  float acc[kBlockP][kBlockC];
+  for (int p = 0; p < kBlockP; ++p)
+    for (int c = 0; c < kBlockC; ++c) acc[p][c] = g.bias[c0 + c];
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
+    if (ih < 0 || ih >= g.H) continue;
+    const float* xr = xn + ih * g.W * g.C + c0;
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const float* __restrict wp = g.w + (kh * g.KW + kw) * g.C + c0;
+      const float* x0 = xr + (ow * g.SW - g.PW + kw * g.DW) * g.C;
+      for (int p = 0; p < kBlockP; ++p) {
+        const float* __restrict xp = x0 + p * g.SW * g.C;
+        for (int c = 0; c < kBlockC; ++c) acc[p][c] += xp[c] * wp[c];
+      }
+    }
+  }
+  for (int p = 0; p < kBlockP; ++p) {
+    if (zp)
+      for (int c = 0; c < kBlockC; ++c) acc[p][c] += zp[p * g.C + c0 + c];
+    act_n(g.act, acc[p], kBlockC);
+    for (int c = 0; c < kBlockC; ++c) yp[p * g.C + c0 + c] = acc[p][c];
+  }
+}
+
 void dw_rows(const NhwcDw& g, int64_t b, int64_t e) {
+  // output columns whose every tap column lies inside the input: [ow_lo, ow_hi)
+  const int64_t ow_lo = (g.PW + g.SW - 1) / g.SW;
+  const int64_t span = g.W - 1 + g.PW - (g.KW - 1) * g.DW;
+  const int64_t ow_hi = span < 0 ? 0 : std::min<int64_t>(g.OW, span / g.SW + 1);
+  const int64_t cb = g.C / kBlockC * kBlockC;  // channels the register tile covers
   for (int64_t t = b; t < e; ++t) {
     const int64_t n = t / g.OH, oh = t % g.OH;
     const float* xn = g.x + n * g.H * g.W * g.C;
     const int64_t row = (n * g.OH + oh) * g.OW * g.C;
-    for (int64_t ow = 0; ow < g.OW; ++ow) {
+    for (int64_t ow = 0; ow < g.OW;) {
       float* yp = g.y + row + ow * g.C;
       const float* zp = g.z ? g.z + row + ow * g.C : nullptr;
+      if (cb && ow >= ow_lo && ow + kBlockP <= ow_hi) {
+        for (int64_t c0 = 0; c0 < cb; c0 += kBlockC) dw_block(g, xn, oh, ow, c0, yp, zp);
+        for (int p = 0; p < kBlockP && cb < g.C; ++p)
+          dw_chunk<0>(g, xn, oh, ow + p, cb, (int)(g.C - cb), yp + p * g.C, zp ? zp + p * g.C : nullptr);
+        ow += kBlockP;
+        continue;
+      }
       int64_t c0 = 0;
       for (; c0 + kChunk <= g.C; c0 += kChunk) dw_chunk<kChunk>(g, xn, oh, ow, c0, kChunk, yp, zp);
       if (c0 < g.C) dw_chunk<0>(g, xn, oh, ow, c0, (int)(g.C - c0), yp, zp);
+      ++ow;
     }
   }
 }
