@@ -146,19 +146,40 @@ def blocked_checked(g, types, feed_names, threads, choice, tuned, cache=None, bu
     only (no qint8 or reduced-precision routine; budgeted: an accuracy or memory budget
     shaped the choice); the timings go to tuned.layout_check and to `cache`."""
     from .tune import blocked_alternative
+    return _alternative_checked(LAYOUT_CHECK, blocked_alternative, g, types, feed_names, threads, choice, tuned,
+                                cache, budgeted)
+
+
+def nhwc_checked(g, types, feed_names, threads, choice, tuned, cache=None, budgeted=False):
+    """`choice`, or DPRS's plan without NHWC routines (tune.without_layout_alternative)
+    when that plan, timed whole against it, is faster by CLEAR_WIN. Same conditions as
+    blocked_checked; the timings go to tuned.nhwc_check and to `cache`."""
+    from .tune import without_layout_alternative
+    return _alternative_checked(NHWC_CHECK, without_layout_alternative, g, types, feed_names, threads, choice,
+                                tuned, cache, budgeted)
+
+
+# (TuneResult attribute, cache routine names, verdict key of the alternative's time, its "kept" name)
+LAYOUT_CHECK = ("layout_check", LAYOUT_ROUTINES, "blocked_us", "blocked")
+NHWC_CHECK = ("nhwc_check", NHWC_ROUTINES, "without_us", "without_nhwc")
+
+
+def _alternative_checked(check, alternative, g, types, feed_names, threads, choice, tuned, cache, budgeted):
+    """The layout checks' common body: alternative(tuned) -> another choice or None."""
+    attr, routines, alt_key, alt_name = check
     if not _float32_unbudgeted(choice, tuned, budgeted):
         return choice
-    alt = blocked_alternative(tuned)
+    alt = alternative(tuned)
     if alt is None:
         return choice
     try:
-        a_us, b_us, cached, _ = _timed_pair(g, types, feed_names, threads, choice, alt, cache, LAYOUT_ROUTINES)
+        a_us, b_us, cached, _ = _timed_pair(g, types, feed_names, threads, choice, alt, cache, routines)
     except _Skip as e:
-        tuned.layout_check = {"skipped": str(e)}
+        setattr(tuned, attr, {"skipped": str(e)})
         return choice
     keep_b = b_us < CLEAR_WIN * a_us
-    tuned.layout_check = {"dprs_us": a_us, "blocked_us": b_us, "kept": "blocked" if keep_b else "dprs",
-                          "layers": sum(1 for k in alt if alt[k] != choice[k]), "cached": cached}
+    setattr(tuned, attr, {"dprs_us": a_us, alt_key: b_us, "kept": alt_name if keep_b else "dprs",
+                          "layers": sum(1 for k in alt if alt[k] != choice[k]), "cached": cached})
     if keep_b:
         tuned.choice = dict(alt)
         return alt
@@ -172,30 +193,6 @@ def _float32_unbudgeted(choice, tuned, budgeted):
     return not (budgeted or choice != tuned.choice
                 or any(d.startswith(QPREFIX) or parse_descriptor(d)[1] not in (None, "float32", "nchw")
                        for d in choice.values()))
-
-
-def nhwc_checked(g, types, feed_names, threads, choice, tuned, cache=None, budgeted=False):
-    """`choice`, or DPRS's plan without NHWC routines (tune.without_layout_alternative)
-    when that plan, timed whole against it, is faster by CLEAR_WIN. Same conditions as
-    blocked_checked; the timings go to tuned.nhwc_check and to `cache`."""
-    from .tune import without_layout_alternative
-    if not _float32_unbudgeted(choice, tuned, budgeted):
-        return choice
-    alt = without_layout_alternative(tuned)
-    if alt is None:
-        return choice
-    try:
-        a_us, b_us, cached, _ = _timed_pair(g, types, feed_names, threads, choice, alt, cache, NHWC_ROUTINES)
-    except _Skip as e:
-        tuned.nhwc_check = {"skipped": str(e)}
-        return choice
-    keep_b = b_us < CLEAR_WIN * a_us
-    tuned.nhwc_check = {"dprs_us": a_us, "without_us": b_us, "kept": "without_nhwc" if keep_b else "dprs",
-                        "layers": sum(1 for k in alt if alt[k] != choice[k]), "cached": cached}
-    if keep_b:
-        tuned.choice = dict(alt)
-        return alt
-    return choice
 
 
 def lower_checked(g, types, feed_names, threads, choice, tuned, cache=None, budgeted=False):

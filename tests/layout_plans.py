@@ -13,6 +13,7 @@ from softneuro_ep.graph_passes.attrs import to_engine
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
 from refs.layout import to_blocked, to_nhwc  # noqa: E402
 from refs.linalg import draw_activation  # noqa: E402
+from refs.pool_resize import _pool_geometry, pool_ref  # noqa: E402
 
 F = 1  # TensorProto.FLOAT
 OPSET = 17
@@ -136,3 +137,28 @@ ACT_ATTRS = {
     "HardSigmoid": {"alpha": st.sampled_from([0.2, 1 / 6, 0.5]), "beta": st.sampled_from([0.5, 0.3])},
     "LeakyRelu": {"alpha": st.sampled_from([0.01, 0.1, 0.3])},
 }
+
+
+def draw_pool(d, op, max_c=40):
+    """A MaxPool / AveragePool case: (x, attrs, reference output)."""
+    shape = (d(st.integers(1, 2)), d(st.integers(1, max_c)), d(st.integers(1, 13)), d(st.integers(1, 13)))
+    k = [d(st.integers(1, min(3, s))) for s in shape[2:]]
+    attrs = {"kernel_shape": k}
+    if d(st.booleans()):
+        attrs["strides"] = [d(st.integers(1, 3)) for _ in range(2)]
+    ap = d(st.sampled_from(["NOTSET", "NOTSET", "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"]))
+    if ap != "NOTSET":
+        attrs["auto_pad"] = ap
+    elif d(st.booleans()):
+        attrs["pads"] = [d(st.integers(0, kk - 1)) for kk in k] * 2
+    if ap in ("NOTSET", "VALID") and d(st.booleans()):
+        attrs["ceil_mode"] = 1
+    if op == "AveragePool" and d(st.booleans()):
+        attrs["count_include_pad"] = 1
+    if op == "MaxPool" and ap in ("NOTSET", "VALID") and d(st.booleans()):
+        attrs["dilations"] = [d(st.integers(1, 2)) for _ in range(2)]
+    out, *_ = _pool_geometry(shape, attrs)
+    if min(out) <= 0:
+        attrs = {"kernel_shape": [1, 1]}
+    x = arr(d, shape, -10, 10)
+    return x, attrs, pool_ref(x, attrs, "max" if op == "MaxPool" else "avg")[0]

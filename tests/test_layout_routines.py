@@ -21,10 +21,10 @@ from softneuro_ep import InvalidArgument, _engine
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
 from refs import REFS  # noqa: E402
 from refs.layout import from_blocked  # noqa: E402
-from refs.pool_resize import _pool_geometry, pool_ref  # noqa: E402
+from refs.pool_resize import pool_ref  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layout_plans import (ACT_ATTRS, BIG_CONVS, D16, FAST, REORDER, PlanBuilder, arr, draw_conv,  # noqa: E402
-                          physical_shape, to_layout)
+                          draw_pool, physical_shape, to_layout)
 
 HAVE_AVX512 = any(r["usable"] for r in _engine.routines("Conv") if r["descriptor"] == "cpu:float32:nchw16c/direct")
 needs_avx512 = pytest.mark.skipif(not HAVE_AVX512, reason="NCHW16c routines need AVX-512")
@@ -268,31 +268,9 @@ def test_conv16c_rejects_plain_and_nonconst_weights():
 @FAST
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
 def test_pool16c(op, data):
-    d = data.draw
-    shape = (d(st.integers(1, 2)), d(st.integers(1, 40)), d(st.integers(1, 13)), d(st.integers(1, 13)))
-    k = [d(st.integers(1, min(3, s))) for s in shape[2:]]
-    attrs = {"kernel_shape": k}
-    if d(st.booleans()):
-        attrs["strides"] = [d(st.integers(1, 3)) for _ in range(2)]
-    ap = d(st.sampled_from(["NOTSET", "NOTSET", "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"]))
-    if ap != "NOTSET":
-        attrs["auto_pad"] = ap
-    elif d(st.booleans()):
-        attrs["pads"] = [d(st.integers(0, kk - 1)) for kk in k] * 2
-    if ap in ("NOTSET", "VALID") and d(st.booleans()):
-        attrs["ceil_mode"] = 1
-    if op == "AveragePool" and d(st.booleans()):
-        attrs["count_include_pad"] = 1
-    if op == "MaxPool" and ap in ("NOTSET", "VALID") and d(st.booleans()):
-        attrs["dilations"] = [d(st.integers(1, 2)) for _ in range(2)]
-    out, *_ = _pool_geometry(shape, attrs)
-    if min(out) <= 0:
-        attrs = {"kernel_shape": [1, 1]}
-        out, *_ = _pool_geometry(shape, attrs)
-    x = arr(d, shape, -10, 10)
-    want = pool_ref(x, attrs, "max" if op == "MaxPool" else "avg")[0]
-    got, raw = run_blocked(op, [x], attrs, want.shape, D16, d(st.sampled_from([1, 2])))
-    check(got, raw, want, 1e-5, 1e-5, f"{op} {attrs} {shape}")
+    x, attrs, want = draw_pool(data.draw, op)
+    got, raw = run_blocked(op, [x], attrs, want.shape, D16, data.draw(st.sampled_from([1, 2])))
+    check(got, raw, want, 1e-5, 1e-5, f"{op} {attrs} {x.shape}")
 
 
 @needs_avx512

@@ -19,10 +19,9 @@ from softneuro_ep import InferenceSession, SessionOptions
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from layout_plans import ACT_ATTRS, BIG_CONVS, FAST, PlanBuilder, arr, draw_conv  # noqa: E402
+from layout_plans import ACT_ATTRS, BIG_CONVS, FAST, PlanBuilder, arr, draw_conv, draw_pool  # noqa: E402
 from refs import REFS  # noqa: E402
 from refs.layout import to_nhwc  # noqa: E402
-from refs.pool_resize import _pool_geometry, pool_ref  # noqa: E402
 
 NHWC = "nhwc"
 
@@ -131,30 +130,9 @@ def test_conv_nhwc_rejects_other_layouts_and_groups():
 @FAST
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
 def test_pool_nhwc(op, data):
-    d = data.draw
-    shape = (d(st.integers(1, 2)), d(st.integers(1, 90)), d(st.integers(1, 13)), d(st.integers(1, 13)))
-    k = [d(st.integers(1, min(3, s))) for s in shape[2:]]
-    attrs = {"kernel_shape": k}
-    if d(st.booleans()):
-        attrs["strides"] = [d(st.integers(1, 3)) for _ in range(2)]
-    ap = d(st.sampled_from(["NOTSET", "NOTSET", "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"]))
-    if ap != "NOTSET":
-        attrs["auto_pad"] = ap
-    elif d(st.booleans()):
-        attrs["pads"] = [d(st.integers(0, kk - 1)) for kk in k] * 2
-    if ap in ("NOTSET", "VALID") and d(st.booleans()):
-        attrs["ceil_mode"] = 1
-    if op == "AveragePool" and d(st.booleans()):
-        attrs["count_include_pad"] = 1
-    if op == "MaxPool" and ap in ("NOTSET", "VALID") and d(st.booleans()):
-        attrs["dilations"] = [d(st.integers(1, 2)) for _ in range(2)]
-    out, *_ = _pool_geometry(shape, attrs)
-    if min(out) <= 0:
-        attrs = {"kernel_shape": [1, 1]}
-    x = arr(d, shape, -10, 10)
-    want = pool_ref(x, attrs, "max" if op == "MaxPool" else "avg")[0]
-    got, raw = run_nhwc(op, [x], attrs, want.shape, "cpu:float32:nhwc/direct", d(st.sampled_from([1, 2])))
-    check(got, raw, want, 1e-5, 1e-5, f"{op} {attrs} {shape}")
+    x, attrs, want = draw_pool(data.draw, op, max_c=90)  # past one 64-channel chunk
+    got, raw = run_nhwc(op, [x], attrs, want.shape, "cpu:float32:nhwc/direct", data.draw(st.sampled_from([1, 2])))
+    check(got, raw, want, 1e-5, 1e-5, f"{op} {attrs} {x.shape}")
 
 
 @given(data=st.data())
