@@ -19,7 +19,8 @@ from softneuro_ep import InferenceSession, SessionOptions
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from layout_plans import ACT_ATTRS, BIG_CONVS, FAST, PlanBuilder, arr, draw_conv, draw_pool  # noqa: E402
+from layout_plans import (ACT_ATTRS, BIG_CONVS, FAST, REORDER, PlanBuilder, arr, draw_conv,  # noqa: E402
+                          draw_pool, to_layout)
 from refs import REFS  # noqa: E402
 from refs.layout import to_nhwc  # noqa: E402
 
@@ -50,6 +51,31 @@ def check(got, raw, want, rtol, atol, what=""):
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=what)
     np.testing.assert_array_equal(raw, to_nhwc(got))
+
+
+# ---- Reorder between NHWC and the blocked layouts -----------------------------------------
+
+@given(data=st.data())
+@FAST
+@pytest.mark.parametrize("blocked", ["nchw16c", "nchw8c"])
+def test_reorder_nhwc_blocked(blocked, data):
+    """Plain -> NHWC -> blocked (read raw: pad lanes zero) -> NHWC -> Plain, rank 3 to 5."""
+    d = data.draw
+    rank = d(st.integers(3, 5))
+    shape = (d(st.integers(1, 2)), d(st.integers(1, 40))) + tuple(d(st.integers(1, {3: 70, 4: 13, 5: 6}[rank]))
+                                                                   for _ in range(rank - 2))
+    x = arr(d, shape, -10, 10)
+    b = PlanBuilder(d(st.sampled_from([1, 2])))
+    t_nhwc = b.reorder_in(x, NHWC)
+    t_blk, off = b.arena(shape, blocked)
+    b.step("Reorder", [t_nhwc], [t_blk], REORDER)
+    b.raw_out(off, shape, blocked)
+    back, _ = b.arena(shape, NHWC)
+    b.step("Reorder", [t_blk], [back], REORDER)
+    b.reorder_out(back, shape)
+    raw, got = b.run()
+    np.testing.assert_array_equal(raw, to_layout(x, blocked))
+    np.testing.assert_array_equal(got, x)
 
 
 # ---- Conv ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Reorder: the engine-internal adapt op that moves a float32 tensor between
-// layouts (same logical shape). Plain <-> NCHW16c / NCHW8c / NHWC for rank 3..5
-// (N, C, spatial...), and Plain -> Plain as a copy (any rank). Work splits over
+// layouts (same logical shape). Plain <-> NCHW16c / NCHW8c / NHWC and NHWC <->
+// NCHW16c / NCHW8c for rank 3..5 (N, C, spatial...), and Plain -> Plain as a copy
+// (any rank). Work splits over
 // (image, channel block, spatial chunk); the 16c conversions use AVX-512
 // 16x16 transposes where the CPU has them, the others cache-sized tiles.
 #include <algorithm>
@@ -23,7 +24,25 @@ bool reorder_supports(const Layer& l) {
   if (x.dtype != DType::Float32 || y.dtype != DType::Float32 || x.shape != y.shape) return false;
   if (x.layout == Layout::Plain && y.layout == Layout::Plain) return true;
   if (x.rank() < 3 || x.rank() > 5) return false;
-  return (x.layout == Layout::Plain) != (y.layout == Layout::Plain);
+  if ((x.layout == Layout::Plain) != (y.layout == Layout::Plain)) return true;
+  return (x.layout == Layout::NHWC && layout_block(y.layout) > 1) ||
+         (layout_block(x.layout) > 1 && y.layout == Layout::NHWC);
+}
+
+// NHWC [S, C] <-> blocked [CB, S, B] for one image, block cb, positions [s0, s1): per
+// position one run of the block's channels (pad lanes written zero).
+void nhwc_to_blocked(const float* x, float* y, int64_t C, int64_t S, int B, int64_t cb, int64_t s0, int64_t s1) {
+  const int64_t cv = std::min<int64_t>(B, C - cb * B);
+  for (int64_t s = s0; s < s1; ++s) {
+    float* d = y + (cb * S + s) * B;
+    std::memcpy(d, x + s * C + cb * B, (size_t)cv * sizeof(float));
+    for (int64_t j = cv; j < B; ++j) d[j] = 0.f;
+  }
+}
+
+void blocked_to_nhwc(const float* x, float* y, int64_t C, int64_t S, int B, int64_t cb, int64_t s0, int64_t s1) {
+  const int64_t cv = std::min<int64_t>(B, C - cb * B);
+  for (int64_t s = s0; s < s1; ++s) std::memcpy(y + s * C + cb * B, x + (cb * S + s) * B, (size_t)cv * sizeof(float));
 }
 
 // Plain [C, S] -> blocked [CB, S, B] for one image, block cb, positions [s0, s1).
@@ -88,6 +107,21 @@ class ReorderKernel : public Kernel {
     if (from_ == Layout::Plain && to_ == Layout::Plain) {
       a.pool->parallel_for(numel_, 1 << 16, [&](int64_t b, int64_t e) {
         std::memcpy(y + b, x + b, (size_t)(e - b) * sizeof(float));
+      });
+      return;
+    }
+    if (from_ != Layout::Plain && to_ != Layout::Plain) {  // NHWC <-> blocked
+      const bool to_blocked = from_ == Layout::NHWC;
+      const int B = layout_block(to_blocked ? to_ : from_);
+      const int64_t CB = (C_ + B - 1) / B, sch = (S_ + kChunk - 1) / kChunk;
+      const int64_t nhwc_img = C_ * S_, blk_img = CB * B * S_;
+      a.pool->parallel_for(N_ * CB * sch, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          const int64_t n = t / (CB * sch), cb = (t / sch) % CB, s0 = (t % sch) * kChunk;
+          const int64_t s1 = std::min<int64_t>(S_, s0 + kChunk);
+          if (to_blocked) nhwc_to_blocked(x + n * nhwc_img, y + n * blk_img, C_, S_, B, cb, s0, s1);
+          else blocked_to_nhwc(x + n * blk_img, y + n * nhwc_img, C_, S_, B, cb, s0, s1);
+        }
       });
       return;
     }
