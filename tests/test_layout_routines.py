@@ -451,3 +451,41 @@ def test_bench_conv16c_variants_tool(capsys, monkeypatch):
         assert set(t) == {"base", "burst", "two"} and all(v > 0 for v in t.values())
     out = capsys.readouterr().out
     assert "20,40,9,3,1" in out and "33,16,6,1,2" in out and out.strip().splitlines()[-1].startswith("total")
+
+
+# ---- Split -------------------------------------------------------------------------------
+
+@needs_avx512
+@given(data=st.data())
+@FAST
+def test_split16c(data):
+    """Channels split in NCHW16c: whole blocks to every output but the last, which takes the tail
+    (pad lanes zero, read raw); sizes from the outputs, with or without the constant split input."""
+    d = data.draw
+    n, h, w = d(st.integers(1, 2)), d(st.integers(1, 9)), d(st.integers(1, 9))
+    cs = [16 * d(st.integers(1, 3)) for _ in range(d(st.integers(0, 3)))] + [d(st.integers(1, 40))]
+    x = arr(d, (n, sum(cs), h, w))
+    b = PlanBuilder(d(st.sampled_from([1, 2])))
+    ins = [b.reorder_in(x)]
+    if d(st.booleans()):
+        ins.append(b.plan.add_constant(7, np.array(cs, np.int64)))
+    outs = [b.arena((n, c, h, w), "nchw16c") for c in cs]
+    b.step("Split", ins, [t for t, _ in outs], D16, {"axis": d(st.sampled_from([1, -3]))})
+    for (t, _), c in zip(outs, cs):
+        b.reorder_out(t, (n, c, h, w))
+    b.raw_out(outs[-1][1], (n, cs[-1], h, w))
+    *got, raw = b.run()
+    for g, want in zip(got, np.split(x, np.cumsum(cs)[:-1], axis=1)):
+        np.testing.assert_array_equal(g, want)
+    pad = raw[:, -1, ..., cs[-1] - (raw.shape[1] - 1) * 16:]
+    assert not pad.any(), "pad lanes not zero"
+
+
+def test_split16c_rejects_a_ragged_middle_output():
+    if not HAVE_AVX512:
+        pytest.skip("needs AVX-512")
+    b = PlanBuilder(1)
+    x = b.reorder_in(np.zeros((1, 40, 3, 3), np.float32))
+    outs = [b.arena((1, c, 3, 3), "nchw16c")[0] for c in (20, 20)]
+    with pytest.raises(Exception, match="support"):
+        b.step("Split", [x], outs, D16, {"axis": 1})

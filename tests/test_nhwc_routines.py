@@ -307,3 +307,23 @@ def test_narrower_kernel_builds(max_isa, child_env):
                        text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert " passed" in r.stdout and "failed" not in r.stdout
+
+
+@given(data=st.data())
+@FAST
+def test_split_nhwc(data):
+    d = data.draw
+    n, h, w = d(st.integers(1, 2)), d(st.integers(1, 9)), d(st.integers(1, 9))
+    cs = [d(st.integers(1, 40)) for _ in range(d(st.integers(1, 4)))]
+    x = arr(d, (n, sum(cs), h, w))
+    b = PlanBuilder(d(st.sampled_from([1, 2])))
+    ins = [b.reorder_in(x, NHWC)]
+    if d(st.booleans()):
+        ins.append(b.plan.add_constant(7, np.array(cs, np.int64)))
+    outs = [b.arena((n, c, h, w), NHWC)[0] for c in cs]
+    b.step("Split", ins, outs, "cpu:float32:nhwc/direct", {"axis": d(st.sampled_from([1, -3]))})
+    for t, c in zip(outs, cs):
+        b.reorder_out(t, (n, c, h, w))
+    got = b.run()
+    for g, want in zip(got, np.split(x, np.cumsum(cs)[:-1], axis=1)):
+        np.testing.assert_array_equal(g, want)

@@ -1,6 +1,6 @@
 // NCHW16c float32 routines (descriptors cpu:float32:nchw16c/...): Conv direct
 // and depthwise, MaxPool / AveragePool / GlobalAveragePool, Add / Mul (same
-// shape or a per-channel [N,C,1,1] operand), activations, Concat on channels.
+// shape or a per-channel [N,C,1,1] operand), activations, Concat and Split on channels.
 // Every non-constant input and every output must be NCHW16c (the tuner sets
 // the layouts from the descriptor); pad lanes of the outputs are written zero.
 // Layers are resolved and weights packed here; the arithmetic is in
@@ -472,6 +472,53 @@ std::unique_ptr<Kernel> concat16c_prepare(const Layer& l) {
   });
 }
 
+// ---- Split -------------------------------------------------------------------------------
+
+// Split on channels: x float32 and NCHW16c, outputs NCHW16c, every output but the last a whole
+// number of blocks (the last takes the input's tail, pad lanes included). The sizes are the
+// outputs' shapes (input 1, when given, is the constant they were inferred from).
+bool split16c_supports(const Layer& l) {
+  if (l.op != "Split" || !l.has_input(0) || l.inputs.size() > 2 || l.outputs.empty()) return false;
+  const auto& x = l.in(0);
+  if (x.dtype != DType::Float32 || x.const_data || !is16c(x) || x.rank() < 3) return false;
+  if (l.has_input(1) && !l.in(1).const_data) return false;
+  int64_t axis = l.attrs.get_int("axis", 0);
+  if (axis < 0) axis += x.rank();
+  if (axis != 1) return false;
+  int64_t c = 0;
+  for (size_t i = 0; i < l.outputs.size(); ++i) {
+    const auto& y = l.out(i);
+    if (y.dtype != DType::Float32 || !is16c(y) || y.rank() != x.rank()) return false;
+    for (int d = 0; d < x.rank(); ++d) if (d != 1 && y.shape[d] != x.shape[d]) return false;
+    if (i + 1 < l.outputs.size() && y.shape[1] % 16 != 0) return false;
+    c += y.shape[1];
+  }
+  return c == x.shape[1];
+}
+
+// Per image, output i is one contiguous run of the input's blocks.
+std::unique_ptr<Kernel> split16c_prepare(const Layer& l) {
+  const auto& x = l.in(0).shape;
+  const int64_t N = x[0], S = prod(x, 2), ximg = blocks(x[1]) * 16 * S;
+  std::vector<int64_t> sizes, offs;  // per output: floats per image, offset in the input image
+  int64_t off = 0;
+  for (auto& t : l.outputs) {
+    sizes.push_back(blocks(t.shape[1]) * 16 * S);
+    offs.push_back(off);
+    off += sizes.back();
+  }
+  return std::make_unique<FnKernel>([=](const RunArgs& a) {
+    const float* xp = static_cast<const float*>(a.in[0]);
+    a.pool->parallel_for(N * (int64_t)sizes.size(), 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t n = t / (int64_t)sizes.size(), i = t % (int64_t)sizes.size();
+        std::memcpy(static_cast<float*>(a.out[i]) + n * sizes[i], xp + n * ximg + offs[i],
+                    (size_t)sizes[i] * sizeof(float));
+      }
+    });
+  });
+}
+
 // ---- registration -----------------------------------------------------------------------
 
 void reg(const char* op, const char* desc, LambdaRoutine::Supports s, LambdaRoutine::Prepare p, const char* isa) {
@@ -496,6 +543,7 @@ const bool registered = [] {
     reg(op, "cpu:float32:nchw16c/direct",
         [op](const Layer& l) { return l.op == op && act16c_supports(l); }, act16c_prepare, kIsa);
   reg("Concat", "cpu:float32:nchw16c/direct", concat16c_supports, concat16c_prepare, "");
+  reg("Split", "cpu:float32:nchw16c/direct", split16c_supports, split16c_prepare, "");
   return true;
 }();
 

@@ -1,7 +1,7 @@
 // NHWC float32 routines (descriptors cpu:float32:nhwc/...): Conv as GEMM (any
 // kernel, group 1: pixels x taps*channels times packed weights, straight into
 // the NHWC output) and depthwise, MaxPool / AveragePool / GlobalAveragePool,
-// Add / Mul with a per-channel operand, Concat on channels, and the
+// Add / Mul with a per-channel operand, Concat and Split on channels, and the
 // elementwise ops whose operands all have the output's shape (or one element),
 // which do not see the layout at all and run the ONNX-layout routine.
 // Every non-constant input and every output must be NHWC (the tuner sets the
@@ -381,6 +381,48 @@ std::unique_ptr<Kernel> concat_prepare(const Layer& l) {
   });
 }
 
+// ---- Split -------------------------------------------------------------------------------
+
+// Split on channels (sizes from the outputs' shapes): per pixel, each output's channels.
+bool split_supports(const Layer& l) {
+  if (l.op != "Split" || !l.has_input(0) || l.inputs.size() > 2 || l.outputs.empty()) return false;
+  const auto& x = l.in(0);
+  if (x.dtype != DType::Float32 || x.const_data || !is_nhwc(x) || x.rank() != 4) return false;
+  if (l.has_input(1) && !l.in(1).const_data) return false;
+  int64_t axis = l.attrs.get_int("axis", 0);
+  if (axis < 0) axis += 4;
+  if (axis != 1) return false;
+  int64_t c = 0;
+  for (auto& y : l.outputs) {
+    if (y.dtype != DType::Float32 || !is_nhwc(y) || y.rank() != 4) return false;
+    for (int d = 0; d < 4; ++d) if (d != 1 && y.shape[d] != x.shape[d]) return false;
+    c += y.shape[1];
+  }
+  return c == x.shape[1];
+}
+
+std::unique_ptr<Kernel> split_prepare(const Layer& l) {
+  const auto& x = l.in(0).shape;
+  const int64_t pixels = x[0] * x[2] * x[3], CX = x[1];
+  std::vector<int64_t> cs, offs;
+  int64_t off = 0;
+  for (auto& t : l.outputs) {
+    cs.push_back(t.shape[1]);
+    offs.push_back(off);
+    off += t.shape[1];
+  }
+  return std::make_unique<FnKernel>([=](const RunArgs& a) {
+    const float* xp = static_cast<const float*>(a.in[0]);
+    a.pool->parallel_for(pixels, std::max<int64_t>(1, 4096 / std::max<int64_t>(CX, 1)), [&](int64_t b, int64_t e) {
+      for (size_t i = 0; i < cs.size(); ++i) {
+        float* y = static_cast<float*>(a.out[i]);
+        for (int64_t p = b; p < e; ++p)
+          std::memcpy(y + p * cs[i], xp + p * CX + offs[i], (size_t)cs[i] * sizeof(float));
+      }
+    });
+  });
+}
+
 // ---- layout-blind elementwise ops -------------------------------------------------------
 
 // The first ONNX-layout routine of the op (multi-threaded, usable here) that takes the
@@ -440,6 +482,7 @@ const bool registered = [] {
   reg("GlobalAveragePool", "cpu:float32:nhwc/direct", gap_supports, gap_prepare);
   for (const char* op : {"Add", "Mul"}) reg(op, "cpu:float32:nhwc/per_channel", chan_binary_supports, chan_binary_prepare);
   reg("Concat", "cpu:float32:nhwc/direct", concat_supports, concat_prepare);
+  reg("Split", "cpu:float32:nhwc/direct", split_supports, split_prepare);
   for (const char* op : {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh", "Add", "Mul", "Sub",
                          "Div"})
     reg(op, "cpu:float32:nhwc/elementwise",
