@@ -162,3 +162,21 @@ def draw_pool(d, op, max_c=40):
         attrs = {"kernel_shape": [1, 1]}
     x = arr(d, shape, -10, 10)
     return x, attrs, pool_ref(x, attrs, "max" if op == "MaxPool" else "avg")[0]
+
+
+def draw_resize(d, max_c=40):
+    """A nearest Resize of a rank-4 tensor on H and W (scales or sizes, constant): (inputs, attrs, want)
+    with inputs [x, roi, scales] or [x, roi, None, sizes] as conformance/refs takes them."""
+    from refs import REFS
+    shape = (d(st.integers(1, 2)), d(st.integers(1, max_c)), d(st.integers(1, 9)), d(st.integers(1, 9)))
+    attrs = {"mode": "nearest",
+             "coordinate_transformation_mode": d(st.sampled_from(["half_pixel", "pytorch_half_pixel",
+                                                                  "align_corners", "asymmetric"])),
+             "nearest_mode": d(st.sampled_from(["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]))}
+    x = arr(d, shape, -5, 5)
+    if d(st.booleans()):
+        sc = np.array([1, 1] + [d(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0])) for _ in range(2)], np.float32)
+        inputs = [x, None, sc]
+    else:
+        inputs = [x, None, None, np.array(list(shape[:2]) + [d(st.integers(1, 14)) for _ in range(2)], np.int64)]
+    return inputs, attrs, REFS["Resize"].compute(inputs, attrs)[0]

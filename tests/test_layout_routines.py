@@ -24,7 +24,7 @@ from refs.layout import from_blocked  # noqa: E402
 from refs.pool_resize import pool_ref  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layout_plans import (ACT_ATTRS, BIG_CONVS, D16, FAST, REORDER, PlanBuilder, arr, draw_conv,  # noqa: E402
-                          draw_pool, physical_shape, to_layout)
+                          draw_pool, draw_resize, physical_shape, to_layout)
 
 HAVE_AVX512 = any(r["usable"] for r in _engine.routines("Conv") if r["descriptor"] == "cpu:float32:nchw16c/direct")
 needs_avx512 = pytest.mark.skipif(not HAVE_AVX512, reason="NCHW16c routines need AVX-512")
@@ -489,3 +489,34 @@ def test_split16c_rejects_a_ragged_middle_output():
     outs = [b.arena((1, c, 3, 3), "nchw16c")[0] for c in (20, 20)]
     with pytest.raises(Exception, match="support"):
         b.step("Split", [x], outs, D16, {"axis": 1})
+
+
+@needs_avx512
+@given(data=st.data())
+@FAST
+def test_resize16c_nearest(data):
+    inputs, attrs, want = draw_resize(data.draw)
+    b = PlanBuilder(data.draw(st.sampled_from([1, 2])))
+    ids = [b.reorder_in(inputs[0]), -1] + [-1 if v is None else b.plan.add_constant(1 if v.dtype == np.float32 else 7, v)
+                                           for v in inputs[2:]]
+    y, off = b.arena(want.shape, "nchw16c")
+    b.step("Resize", ids, [y], "cpu:float32:nchw16c/nearest", attrs)
+    b.reorder_out(y, want.shape)
+    b.raw_out(off, want.shape)
+    got, raw = b.run()
+    check(got, raw, want, 0, 0, f"{attrs} {inputs[0].shape} -> {want.shape}")
+
+
+def test_resize16c_rejects_linear_and_channel_resizes():
+    if not HAVE_AVX512:
+        pytest.skip("needs AVX-512")
+    b = PlanBuilder(1)
+    x = b.reorder_in(np.zeros((1, 16, 4, 4), np.float32))
+    sc = b.plan.add_constant(1, np.array([1, 1, 2, 2], np.float32))
+    y, _ = b.arena((1, 16, 8, 8), "nchw16c")
+    with pytest.raises(Exception, match="support"):
+        b.step("Resize", [x, -1, sc], [y], "cpu:float32:nchw16c/nearest", {"mode": "linear"})
+    sc2 = b.plan.add_constant(1, np.array([1, 2, 1, 1], np.float32))
+    y2, _ = b.arena((1, 32, 4, 4), "nchw16c")
+    with pytest.raises(Exception, match="support"):
+        b.step("Resize", [x, -1, sc2], [y2], "cpu:float32:nchw16c/nearest", {"mode": "nearest"})

@@ -20,7 +20,7 @@ from softneuro_ep import InferenceSession, SessionOptions
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layout_plans import (ACT_ATTRS, BIG_CONVS, FAST, REORDER, PlanBuilder, arr, draw_conv,  # noqa: E402
-                          draw_pool, to_layout)
+                          draw_pool, draw_resize, to_layout)
 from refs import REFS  # noqa: E402
 from refs.layout import to_nhwc  # noqa: E402
 
@@ -327,3 +327,18 @@ def test_split_nhwc(data):
     got = b.run()
     for g, want in zip(got, np.split(x, np.cumsum(cs)[:-1], axis=1)):
         np.testing.assert_array_equal(g, want)
+
+
+@given(data=st.data())
+@FAST
+def test_resize_nhwc_nearest(data):
+    inputs, attrs, want = draw_resize(data.draw, max_c=70)
+    b = PlanBuilder(data.draw(st.sampled_from([1, 2])))
+    ids = [b.reorder_in(inputs[0], NHWC), -1] + [
+        -1 if v is None else b.plan.add_constant(1 if v.dtype == np.float32 else 7, v) for v in inputs[2:]]
+    y, off = b.arena(want.shape, NHWC)
+    b.step("Resize", ids, [y], "cpu:float32:nhwc/nearest", attrs)
+    b.reorder_out(y, want.shape)
+    b.raw_out(off, want.shape, NHWC)
+    got, raw = b.run()
+    check(got, raw, want, 0, 0, f"{attrs} {inputs[0].shape} -> {want.shape}")

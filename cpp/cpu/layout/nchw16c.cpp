@@ -1,6 +1,7 @@
 // NCHW16c float32 routines (descriptors cpu:float32:nchw16c/...): Conv direct
 // and depthwise, MaxPool / AveragePool / GlobalAveragePool, Add / Mul (same
-// shape or a per-channel [N,C,1,1] operand), activations, Concat and Split on channels.
+// shape or a per-channel [N,C,1,1] operand), activations, Concat and Split on channels,
+// nearest Resize.
 // Every non-constant input and every output must be NCHW16c (the tuner sets
 // the layouts from the descriptor); pad lanes of the outputs are written zero.
 // Layers are resolved and weights packed here; the arithmetic is in
@@ -23,6 +24,7 @@
 #include "cpu/gemm/sgemm.h"
 #include "cpu/layout/layout_kernels.h"
 #include "cpu/layout/pool_tabs.h"
+#include "cpu/resize/resize_tables.h"
 
 namespace snep {
 namespace {
@@ -519,6 +521,35 @@ std::unique_ptr<Kernel> split16c_prepare(const Layer& l) {
   });
 }
 
+// ---- Resize (nearest) --------------------------------------------------------------------
+
+bool resize16c_supports(const Layer& l) {
+  if (!l.has_input(0) || l.outputs.size() != 1 || l.in(0).const_data || !is16c(l.in(0)) || !is16c(l.out(0)))
+    return false;
+  return resize::nearest_2d_tables(l, nullptr, nullptr);
+}
+
+// Per output pixel, the 16 lanes of its source pixel (pad lanes come zero from the input).
+std::unique_ptr<Kernel> resize16c_prepare(const Layer& l) {
+  auto rows = std::make_shared<std::vector<int64_t>>(), cols = std::make_shared<std::vector<int64_t>>();
+  resize::nearest_2d_tables(l, rows.get(), cols.get());
+  const auto& x = l.in(0).shape;
+  const int64_t planes = x[0] * blocks(x[1]), IH = x[2], IW = x[3], OH = (int64_t)rows->size(),
+                OW = (int64_t)cols->size();
+  return std::make_unique<FnKernel>([=](const RunArgs& a) {
+    const float* xp = static_cast<const float*>(a.in[0]);
+    float* yp = static_cast<float*>(a.out[0]);
+    a.pool->parallel_for(planes * OH, 4, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t pl = t / OH, oh = t % OH;
+        const float* xr = xp + (pl * IH + (*rows)[oh]) * IW * 16;
+        float* yr = yp + (pl * OH + oh) * OW * 16;
+        for (int64_t ow = 0; ow < OW; ++ow) std::memcpy(yr + ow * 16, xr + (*cols)[ow] * 16, 16 * sizeof(float));
+      }
+    });
+  });
+}
+
 // ---- registration -----------------------------------------------------------------------
 
 void reg(const char* op, const char* desc, LambdaRoutine::Supports s, LambdaRoutine::Prepare p, const char* isa) {
@@ -544,6 +575,8 @@ const bool registered = [] {
         [op](const Layer& l) { return l.op == op && act16c_supports(l); }, act16c_prepare, kIsa);
   reg("Concat", "cpu:float32:nchw16c/direct", concat16c_supports, concat16c_prepare, "");
   reg("Split", "cpu:float32:nchw16c/direct", split16c_supports, split16c_prepare, "");
+  for (const char* op : {"Resize", "Upsample"})
+    reg(op, "cpu:float32:nchw16c/nearest", resize16c_supports, resize16c_prepare, "");
   return true;
 }();
 

@@ -1,9 +1,9 @@
 // NHWC float32 routines (descriptors cpu:float32:nhwc/...): Conv as GEMM (any
 // kernel, group 1: pixels x taps*channels times packed weights, straight into
 // the NHWC output) and depthwise, MaxPool / AveragePool / GlobalAveragePool,
-// Add / Mul with a per-channel operand, Concat and Split on channels, and the
-// elementwise ops whose operands all have the output's shape (or one element),
-// which do not see the layout at all and run the ONNX-layout routine.
+// Add / Mul with a per-channel operand, Concat and Split on channels, nearest
+// Resize, and the elementwise ops whose operands all have the output's shape (or
+// one element), which do not see the layout at all and run the ONNX-layout routine.
 // Every non-constant input and every output must be NHWC (the tuner sets the
 // layouts from the descriptor). Nothing here needs more than x86-64: the
 // kernels are built for AVX-512, AVX2 and the baseline and picked at prepare.
@@ -21,6 +21,7 @@
 #include "cpu/gemm/sgemm.h"
 #include "cpu/layout/nhwc_kernels.h"
 #include "cpu/layout/pool_tabs.h"
+#include "cpu/resize/resize_tables.h"
 
 namespace snep {
 namespace {
@@ -423,6 +424,34 @@ std::unique_ptr<Kernel> split_prepare(const Layer& l) {
   });
 }
 
+// ---- Resize (nearest) --------------------------------------------------------------------
+
+bool resize_supports(const Layer& l) {
+  if (!l.has_input(0) || l.outputs.size() != 1 || l.in(0).const_data || !is_nhwc(l.in(0)) || !is_nhwc(l.out(0)))
+    return false;
+  return resize::nearest_2d_tables(l, nullptr, nullptr);
+}
+
+// Per output pixel, the channels of its source pixel.
+std::unique_ptr<Kernel> resize_prepare(const Layer& l) {
+  auto rows = std::make_shared<std::vector<int64_t>>(), cols = std::make_shared<std::vector<int64_t>>();
+  resize::nearest_2d_tables(l, rows.get(), cols.get());
+  const auto& x = l.in(0).shape;
+  const int64_t N = x[0], C = x[1], IH = x[2], IW = x[3], OH = (int64_t)rows->size(), OW = (int64_t)cols->size();
+  return std::make_unique<FnKernel>([=](const RunArgs& a) {
+    const float* xp = static_cast<const float*>(a.in[0]);
+    float* yp = static_cast<float*>(a.out[0]);
+    a.pool->parallel_for(N * OH, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t n = t / OH, oh = t % OH;
+        const float* xr = xp + ((n * IH + (*rows)[oh]) * IW) * C;
+        float* yr = yp + ((n * OH + oh) * OW) * C;
+        for (int64_t ow = 0; ow < OW; ++ow) std::memcpy(yr + ow * C, xr + (*cols)[ow] * C, (size_t)C * sizeof(float));
+      }
+    });
+  });
+}
+
 // ---- layout-blind elementwise ops -------------------------------------------------------
 
 // The first ONNX-layout routine of the op (multi-threaded, usable here) that takes the
@@ -483,6 +512,7 @@ const bool registered = [] {
   for (const char* op : {"Add", "Mul"}) reg(op, "cpu:float32:nhwc/per_channel", chan_binary_supports, chan_binary_prepare);
   reg("Concat", "cpu:float32:nhwc/direct", concat_supports, concat_prepare);
   reg("Split", "cpu:float32:nhwc/direct", split_supports, split_prepare);
+  for (const char* op : {"Resize", "Upsample"}) reg(op, "cpu:float32:nhwc/nearest", resize_supports, resize_prepare);
   for (const char* op : {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh", "Add", "Mul", "Sub",
                          "Div"})
     reg(op, "cpu:float32:nhwc/elementwise",

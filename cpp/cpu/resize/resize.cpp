@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "cpu/movement/movement_common.h"
+#include "cpu/resize/resize_tables.h"
 
 namespace snep {
 namespace {
@@ -557,4 +558,33 @@ SNEP_REGISTER_LAMBDA("Resize", "cpu/separable", resize_supports, resize_prepare)
 SNEP_REGISTER_LAMBDA("Upsample", "cpu/separable", resize_supports, resize_prepare);
 
 }  // namespace
+
+namespace resize {
+
+bool nearest_2d_tables(const Layer& l, std::vector<int64_t>* rows, std::vector<int64_t>* cols) {
+  Cfg c;
+  if (!parse(l, c) || c.mode != kNearest || c.r != 4 || c.dt != DType::Float32 || c.ctm == kTfCrop) return false;
+  if (c.in[0] != c.out[0] || c.in[1] != c.out[1]) return false;
+  for (int i : {c.scales_i, c.sizes_i})
+    if (i >= 0 && !l.in(i).const_data) return false;
+  std::vector<int64_t> idx(c.table_entries + 1);
+  std::vector<double> w(c.table_entries + 1);
+  Tables t;
+  t.idx = idx.data();
+  t.w = w.data();
+  try {
+    build_tables(c, nullptr, DType::Float32, c.scales_i >= 0 ? l.in(c.scales_i).const_data : nullptr,
+                 c.sizes_i >= 0 ? l.in(c.sizes_i).const_data : nullptr, t);
+  } catch (const std::exception&) {
+    return false;  // scales that do not give the output shape: the ONNX-layout routine says why
+  }
+  for (int d = 0; d < 2; ++d)  // N and C stay where they are
+    for (int64_t j = 0; j < c.out[d]; ++j)
+      if (idx[t.off[d] + j] != j) return false;
+  if (rows) rows->assign(idx.begin() + t.off[2], idx.begin() + t.off[2] + c.out[2]);
+  if (cols) cols->assign(idx.begin() + t.off[3], idx.begin() + t.off[3] + c.out[3]);
+  return true;
+}
+
+}  // namespace resize
 }  // namespace snep
