@@ -105,7 +105,12 @@ def _run(model, x, tmp_path, **opts):
     return s, s.run(None, {"x": x})
 
 
-@pytest.mark.parametrize("opts", [{"tuning": "none"}, {"routines": "cpu:float32:nchw16c@0..20"}],
+HAVE_NCHW16C = any(r["usable"] for r in ort._engine.routines("Conv") if r["descriptor"] == "cpu:float32:nchw16c/direct")
+
+
+@pytest.mark.parametrize("opts", [{"tuning": "none"},
+                                  pytest.param({"routines": "cpu:float32:nchw16c@0..20"}, marks=pytest.mark.skipif(
+                                      not HAVE_NCHW16C, reason="NCHW16c routines need AVX-512"))],
                          ids=["nchw", "nchw16c"])
 def test_views_in_a_model_match_onnxruntime(tmp_path, monkeypatch, opts):
     if "routines" in opts and not any(r["usable"] and "nchw16c" in r["descriptor"] for r in _engine.routines("Concat")):
@@ -207,4 +212,5 @@ def test_bench_sessions_tool(tmp_path, capsys):
     assert plan.exists()
     totals = re.search(r"totals \(sum of step medians\): (.*)   spread (\d+\.\d)%", out)
     assert totals and len(re.findall(r"[\d.]+ ms", totals.group(1))) == 3, out
-    assert len([ln for ln in out.splitlines() if ln.endswith("  us")]) == 2, out
+    # --top 2 of the plan's steps: a Reorder and the conv where DPRS picked another layout, else the conv alone
+    assert 1 <= len([ln for ln in out.splitlines() if ln.endswith("  us")]) <= 2, out

@@ -7,6 +7,7 @@ import sqlite3
 import time
 
 import numpy as np
+import pytest
 from onnx import helper, numpy_helper
 
 import softneuro_ep as ort
@@ -110,6 +111,11 @@ def test_the_verdict_is_cached_with_the_profiles(tmp_path):
 
 
 # ---- layout check: DPRS's plan against its all-NCHW16c alternative ----------------------------
+# (the NCHW16c routines need AVX-512: without them there is no alternative to check)
+needs_nchw16c = pytest.mark.skipif(
+    not any(r["usable"] for r in ort._engine.routines("Conv") if r["descriptor"] == "cpu:float32:nchw16c/direct"),
+    reason="NCHW16c routines need AVX-512")
+
 def _rig_plain(con):
     """Every NCHW conv routine looks twice as fast as the NCHW16c ones: DPRS picks NCHW."""
     layers = "median_us > 0 AND routine NOT LIKE 'plan/%'"
@@ -127,6 +133,7 @@ def _profiled_then_rigged_plain(cache, x):
     return _session(cache, 1)
 
 
+@needs_nchw16c
 def test_plain_layout_choices_are_checked_against_nchw16c_on_the_whole_plan(tmp_path):
     cache = tmp_path / "cache.sqlite"
     x = np.random.default_rng(3).standard_normal((1, 4, 16, 16)).astype(np.float32)
@@ -158,6 +165,7 @@ def test_plain_layout_choices_are_checked_against_nchw16c_on_the_whole_plan(tmp_
         np.testing.assert_allclose(s.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)
 
 
+@needs_nchw16c
 def test_all_nchw16c_plans_and_budgeted_plans_are_not_layout_checked(tmp_path):
     cache = tmp_path / "cache.sqlite"
     x = np.zeros((1, 4, 16, 16), np.float32)
@@ -178,6 +186,7 @@ def test_all_nchw16c_plans_and_budgeted_plans_are_not_layout_checked(tmp_path):
     assert _spec(budgeted, x).tuned.layout_check is None
 
 
+@needs_nchw16c
 def test_a_cached_verdict_wants_a_second_opinion_too(tmp_path):
     # whole-plan timings are profile rows like any other: one sample, minutes old, is timed again, and
     # each plan's fastest sample decides (a slow spell on the first timing does not stay)
