@@ -11,12 +11,26 @@ from .ir import Node
 PLAIN = "nchw"
 
 
+LAYOUT_NAMES = frozenset({"nchw", "nhwc", "nchw8c", "nchw16c"})
+
+
+def descriptor_head(desc):
+    """'cpu:float32:nchw/winograd_f43/t2' -> (device, dtype, layout), None where absent. A
+    dtype-generic routine names its layout in the dtype's place ('cpu:nchw/direct')."""
+    head = (desc or "").split("/", 1)[0].split(":")
+    device = head[0]
+    dtype = head[1] if len(head) > 1 else None
+    layout = head[2] if len(head) > 2 else None
+    if layout is None and dtype is not None and all(x in LAYOUT_NAMES for x in dtype.split(">")):
+        dtype, layout = None, dtype
+    return device, dtype, layout
+
+
 def io_layouts(desc):
     """(layout read, layout written) by a routine, from its descriptor
     (DEVICE[:DTYPE][:LAYOUT]/...); LAYOUT is one layout for both, or IN>OUT
     (cpu:float32:nchw>nchw16c/direct reads NCHW and writes NCHW16c)."""
-    head = (desc or "").split("/", 1)[0].split(":")
-    return split_layout(head[2] if len(head) > 2 else None)
+    return split_layout(descriptor_head(desc)[2])
 
 
 def split_layout(field):

@@ -187,12 +187,10 @@ def _alternative_checked(check, alternative, g, types, feed_names, threads, choi
 
 
 def _float32_unbudgeted(choice, tuned, budgeted):
-    """A float32 plan no budget shaped. (The dtype-generic pooling routines name their layout in the
-    dtype's place, "cpu:nchw/direct".)"""
+    """A float32 plan no budget shaped (routines of no dtype, as the dtype-generic pooling, count)."""
     from .tune import parse_descriptor
     return not (budgeted or choice != tuned.choice
-                or any(d.startswith(QPREFIX) or parse_descriptor(d)[1] not in (None, "float32", "nchw")
-                       for d in choice.values()))
+                or any(d.startswith(QPREFIX) or parse_descriptor(d)[1] not in (None, "float32") for d in choice.values()))
 
 
 def lower_checked(g, types, feed_names, threads, choice, tuned, cache=None, budgeted=False):

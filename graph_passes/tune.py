@@ -24,7 +24,7 @@ import numpy as np
 from .. import _engine
 from ..capi.onnxruntime_pybind11_state import InvalidArgument
 from . import dprs
-from .adapt import io_layouts, split_layout
+from .adapt import descriptor_head, io_layouts, split_layout
 from .attrs import to_engine
 from .dtypes import NP_TO_ONNX, np_dtype
 
@@ -67,12 +67,8 @@ class TuneResult:
 
 
 def parse_descriptor(desc):
-    """'cpu:float32:nchw/winograd_f43/t2' -> (device, dtype, layout, rest)."""
-    head = desc.split("/", 1)[0].split(":")
-    device = head[0]
-    dtype = head[1] if len(head) > 1 else None
-    layout = head[2] if len(head) > 2 else None
-    return device, dtype, layout
+    """'cpu:float32:nchw/winograd_f43/t2' -> (device, dtype, layout) (adapt.descriptor_head)."""
+    return descriptor_head(desc)
 
 
 def parse_pins(spec):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .capi.onnxruntime_pybind11_state import InvalidArgument
+from .graph_passes.adapt import LAYOUT_NAMES
 from .graph_passes.tune import TuneOptions, parse_pins
 
 KEYS = ("tuning", "devices", "dtypes", "layouts", "routines", "profile_cache", "profile_budget_s", "plan_file",
@@ -25,7 +26,7 @@ KEYS = ("tuning", "devices", "dtypes", "layouts", "routines", "profile_cache", "
 PREFIX = "softneuro."
 KNOWN_DEVICES = {"cpu"}
 KNOWN_DTYPES = {"float32", "float16", "bfloat16", "qint8", "float64", "int64", "int32", "int8", "uint8", "bool"}
-KNOWN_LAYOUTS = {"nchw", "nhwc", "nchw8c", "nchw16c"}
+KNOWN_LAYOUTS = LAYOUT_NAMES
 
 
 @dataclass

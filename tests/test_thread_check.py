@@ -257,6 +257,10 @@ def test_dtype_generic_pooling_routines_leave_a_plan_checkable():
     from types import SimpleNamespace
 
     from softneuro_ep.graph_passes.thread_check import _float32_unbudgeted
+    from softneuro_ep.graph_passes.tune import parse_descriptor
+    assert parse_descriptor("cpu:nchw/direct") == ("cpu", None, "nchw")
+    assert parse_descriptor("cpu:float32:nchw>nchw16c/direct") == ("cpu", "float32", "nchw>nchw16c")
+    assert parse_descriptor("cpu/copy") == ("cpu", None, None)
     choice = {"conv": "cpu:float32:nchw/gemm_1x1", "pool": "cpu:nchw/direct"}
     assert _float32_unbudgeted(choice, SimpleNamespace(choice=dict(choice)), False)
     assert not _float32_unbudgeted({**choice, "q": "cpu:bfloat16:nchw/gemm_1x1"},

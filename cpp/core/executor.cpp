@@ -71,7 +71,9 @@ uint64_t hash_bytes(const void* p, size_t n) {
 }
 
 void put_attr(std::string& sig, const std::string& k, const AttrValue& v) {
-  sig += k + "=" + std::to_string((int)v.kind) + ":" + std::to_string(v.i) + ":" + std::to_string(v.f) + ":" + v.s;
+  char f[32];
+  std::snprintf(f, sizeof f, "%a", v.f);  // exact: to_string's 6 decimals would merge nearby values
+  sig += k + "=" + std::to_string((int)v.kind) + ":" + std::to_string(v.i) + ":" + f + ":" + v.s;
   for (auto x : v.ints) sig += "," + std::to_string(x);
   for (auto x : v.floats) {
     char buf[32];

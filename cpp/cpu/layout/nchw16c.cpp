@@ -531,23 +531,7 @@ bool resize16c_supports(const Layer& l) {
 
 // Per output pixel, the 16 lanes of its source pixel (pad lanes come zero from the input).
 std::unique_ptr<Kernel> resize16c_prepare(const Layer& l) {
-  auto rows = std::make_shared<std::vector<int64_t>>(), cols = std::make_shared<std::vector<int64_t>>();
-  resize::nearest_2d_tables(l, rows.get(), cols.get());
-  const auto& x = l.in(0).shape;
-  const int64_t planes = x[0] * blocks(x[1]), IH = x[2], IW = x[3], OH = (int64_t)rows->size(),
-                OW = (int64_t)cols->size();
-  return std::make_unique<FnKernel>([=](const RunArgs& a) {
-    const float* xp = static_cast<const float*>(a.in[0]);
-    float* yp = static_cast<float*>(a.out[0]);
-    a.pool->parallel_for(planes * OH, 4, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        const int64_t pl = t / OH, oh = t % OH;
-        const float* xr = xp + (pl * IH + (*rows)[oh]) * IW * 16;
-        float* yr = yp + (pl * OH + oh) * OW * 16;
-        for (int64_t ow = 0; ow < OW; ++ow) std::memcpy(yr + ow * 16, xr + (*cols)[ow] * 16, 16 * sizeof(float));
-      }
-    });
-  });
+  return resize::nearest_2d_kernel(l, l.in(0).shape[0] * blocks(l.in(0).shape[1]), 16);
 }
 
 // ---- registration -----------------------------------------------------------------------

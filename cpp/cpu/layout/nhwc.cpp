@@ -341,84 +341,62 @@ std::unique_ptr<Kernel> chan_binary_prepare(const Layer& l) {
   });
 }
 
-// ---- Concat -----------------------------------------------------------------------------
+// ---- Concat and Split on channels ------------------------------------------------------
 
-bool concat_supports(const Layer& l) {
-  if (l.op != "Concat" || l.inputs.empty() || l.outputs.size() != 1 || !all_float32(l) || !all_nhwc(l)) return false;
-  const auto& y = l.out(0).shape;
-  if (y.size() != 4) return false;
-  int64_t axis = l.attrs.get_int("axis", 1);
-  if (axis < 0) axis += 4;
-  if (axis != 1) return false;
+// The parts (Concat's inputs, Split's outputs): rank 4, NHWC, float32, the whole's shape but
+// for channels, which add up to the whole's.
+bool channel_parts_ok(const std::vector<TensorInfo>& parts, const TensorInfo& whole) {
+  if (parts.empty() || whole.dtype != DType::Float32 || !is_nhwc(whole) || whole.rank() != 4) return false;
   int64_t c = 0;
-  for (auto& t : l.inputs) {
-    if (!t.present || t.const_data || t.rank() != 4) return false;
-    for (int d = 0; d < 4; ++d) if (d != 1 && t.shape[d] != y[d]) return false;
+  for (auto& t : parts) {
+    if (!t.present || t.const_data || t.dtype != DType::Float32 || !is_nhwc(t) || t.rank() != 4) return false;
+    for (int d = 0; d < 4; ++d) if (d != 1 && t.shape[d] != whole.shape[d]) return false;
     c += t.shape[1];
   }
-  return c == y[1];
+  return c == whole.shape[1];
 }
 
-// Per pixel, each input's channels copied to their offset in the output's.
-std::unique_ptr<Kernel> concat_prepare(const Layer& l) {
-  const auto& y = l.out(0).shape;
-  const int64_t pixels = y[0] * y[2] * y[3], CY = y[1];
-  std::vector<int64_t> cs, offs;
-  int64_t off = 0;
-  for (auto& t : l.inputs) {
-    cs.push_back(t.shape[1]);
-    offs.push_back(off);
-    off += t.shape[1];
-  }
-  return std::make_unique<FnKernel>([=](const RunArgs& a) {
-    float* yp = static_cast<float*>(a.out[0]);
-    a.pool->parallel_for(pixels, std::max<int64_t>(1, 4096 / std::max<int64_t>(CY, 1)), [&](int64_t b, int64_t e) {
-      for (size_t i = 0; i < cs.size(); ++i) {
-        const float* x = static_cast<const float*>(a.in[i]);
-        for (int64_t p = b; p < e; ++p)
-          std::memcpy(yp + p * CY + offs[i], x + p * cs[i], (size_t)cs[i] * sizeof(float));
-      }
-    });
-  });
+bool channel_axis(const Layer& l, int64_t dflt) {
+  int64_t axis = l.attrs.get_int("axis", dflt);
+  return axis == 1 || axis == -3;
 }
 
-// ---- Split -------------------------------------------------------------------------------
+bool concat_supports(const Layer& l) {
+  return l.op == "Concat" && l.outputs.size() == 1 && channel_axis(l, 1) && channel_parts_ok(l.inputs, l.out(0));
+}
 
-// Split on channels (sizes from the outputs' shapes): per pixel, each output's channels.
+// Sizes from the outputs' shapes (input 1, when given, is the constant they were inferred from).
 bool split_supports(const Layer& l) {
-  if (l.op != "Split" || !l.has_input(0) || l.inputs.size() > 2 || l.outputs.empty()) return false;
-  const auto& x = l.in(0);
-  if (x.dtype != DType::Float32 || x.const_data || !is_nhwc(x) || x.rank() != 4) return false;
+  if (l.op != "Split" || !l.has_input(0) || l.inputs.size() > 2 || l.in(0).const_data) return false;
   if (l.has_input(1) && !l.in(1).const_data) return false;
-  int64_t axis = l.attrs.get_int("axis", 0);
-  if (axis < 0) axis += 4;
-  if (axis != 1) return false;
-  int64_t c = 0;
-  for (auto& y : l.outputs) {
-    if (y.dtype != DType::Float32 || !is_nhwc(y) || y.rank() != 4) return false;
-    for (int d = 0; d < 4; ++d) if (d != 1 && y.shape[d] != x.shape[d]) return false;
-    c += y.shape[1];
-  }
-  return c == x.shape[1];
+  return channel_axis(l, 0) && channel_parts_ok(l.outputs, l.in(0));
 }
 
-std::unique_ptr<Kernel> split_prepare(const Layer& l) {
-  const auto& x = l.in(0).shape;
-  const int64_t pixels = x[0] * x[2] * x[3], CX = x[1];
+// Per pixel, each part's channels copied to (Concat) or from (Split) their offset in the whole's.
+std::unique_ptr<Kernel> channel_parts_prepare(const std::vector<TensorInfo>& parts, const TensorInfo& whole,
+                                              bool split) {
+  const auto& w = whole.shape;
+  const int64_t pixels = w[0] * w[2] * w[3], CW = w[1];
   std::vector<int64_t> cs, offs;
   int64_t off = 0;
-  for (auto& t : l.outputs) {
+  for (auto& t : parts) {
     cs.push_back(t.shape[1]);
     offs.push_back(off);
     off += t.shape[1];
   }
   return std::make_unique<FnKernel>([=](const RunArgs& a) {
-    const float* xp = static_cast<const float*>(a.in[0]);
-    a.pool->parallel_for(pixels, std::max<int64_t>(1, 4096 / std::max<int64_t>(CX, 1)), [&](int64_t b, int64_t e) {
+    a.pool->parallel_for(pixels, std::max<int64_t>(1, 4096 / std::max<int64_t>(CW, 1)), [&](int64_t b, int64_t e) {
       for (size_t i = 0; i < cs.size(); ++i) {
-        float* y = static_cast<float*>(a.out[i]);
-        for (int64_t p = b; p < e; ++p)
-          std::memcpy(y + p * cs[i], xp + p * CX + offs[i], (size_t)cs[i] * sizeof(float));
+        const size_t bytes = (size_t)cs[i] * sizeof(float);
+        if (split) {
+          const float* x = static_cast<const float*>(a.in[0]) + offs[i];
+          float* y = static_cast<float*>(a.out[i]);
+          for (int64_t p = b; p < e; ++p) std::memcpy(y + p * cs[i], x + p * CW, bytes);
+        } else {
+          const float* x = static_cast<const float*>(a.in[i]);
+          float* y = static_cast<float*>(a.out[0]) + offs[i];
+          for (int64_t p = b; p < e; ++p) std::memcpy(y + p * CW, x + p * cs[i], bytes);
+        }
       }
     });
   });
@@ -434,22 +412,7 @@ bool resize_supports(const Layer& l) {
 
 // Per output pixel, the channels of its source pixel.
 std::unique_ptr<Kernel> resize_prepare(const Layer& l) {
-  auto rows = std::make_shared<std::vector<int64_t>>(), cols = std::make_shared<std::vector<int64_t>>();
-  resize::nearest_2d_tables(l, rows.get(), cols.get());
-  const auto& x = l.in(0).shape;
-  const int64_t N = x[0], C = x[1], IH = x[2], IW = x[3], OH = (int64_t)rows->size(), OW = (int64_t)cols->size();
-  return std::make_unique<FnKernel>([=](const RunArgs& a) {
-    const float* xp = static_cast<const float*>(a.in[0]);
-    float* yp = static_cast<float*>(a.out[0]);
-    a.pool->parallel_for(N * OH, 1, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        const int64_t n = t / OH, oh = t % OH;
-        const float* xr = xp + ((n * IH + (*rows)[oh]) * IW) * C;
-        float* yr = yp + ((n * OH + oh) * OW) * C;
-        for (int64_t ow = 0; ow < OW; ++ow) std::memcpy(yr + ow * C, xr + (*cols)[ow] * C, (size_t)C * sizeof(float));
-      }
-    });
-  });
+  return resize::nearest_2d_kernel(l, l.in(0).shape[0], l.in(0).shape[1]);
 }
 
 // ---- layout-blind elementwise ops -------------------------------------------------------
@@ -510,8 +473,10 @@ const bool registered = [] {
   reg("AveragePool", "cpu:float32:nhwc/direct", pool_supports<false>, pool_prepare<false>);
   reg("GlobalAveragePool", "cpu:float32:nhwc/direct", gap_supports, gap_prepare);
   for (const char* op : {"Add", "Mul"}) reg(op, "cpu:float32:nhwc/per_channel", chan_binary_supports, chan_binary_prepare);
-  reg("Concat", "cpu:float32:nhwc/direct", concat_supports, concat_prepare);
-  reg("Split", "cpu:float32:nhwc/direct", split_supports, split_prepare);
+  reg("Concat", "cpu:float32:nhwc/direct", concat_supports,
+      [](const Layer& l) { return channel_parts_prepare(l.inputs, l.out(0), false); });
+  reg("Split", "cpu:float32:nhwc/direct", split_supports,
+      [](const Layer& l) { return channel_parts_prepare(l.outputs, l.in(0), true); });
   for (const char* op : {"Resize", "Upsample"}) reg(op, "cpu:float32:nhwc/nearest", resize_supports, resize_prepare);
   for (const char* op : {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh", "Add", "Mul", "Sub",
                          "Div"})

@@ -586,5 +586,24 @@ bool nearest_2d_tables(const Layer& l, std::vector<int64_t>* rows, std::vector<i
   return true;
 }
 
+std::unique_ptr<Kernel> nearest_2d_kernel(const Layer& l, int64_t planes, int64_t lanes) {
+  auto rows = std::make_shared<std::vector<int64_t>>(), cols = std::make_shared<std::vector<int64_t>>();
+  nearest_2d_tables(l, rows.get(), cols.get());
+  const int64_t IH = l.in(0).shape[2], IW = l.in(0).shape[3], OH = (int64_t)rows->size(), OW = (int64_t)cols->size();
+  return std::make_unique<FnKernel>([=](const RunArgs& a) {
+    const float* xp = static_cast<const float*>(a.in[0]);
+    float* yp = static_cast<float*>(a.out[0]);
+    a.pool->parallel_for(planes * OH, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t pl = t / OH, oh = t % OH;
+        const float* xr = xp + (pl * IH + (*rows)[oh]) * IW * lanes;
+        float* yr = yp + (pl * OH + oh) * OW * lanes;
+        for (int64_t ow = 0; ow < OW; ++ow)
+          std::memcpy(yr + ow * lanes, xr + (*cols)[ow] * lanes, (size_t)lanes * sizeof(float));
+      }
+    });
+  });
+}
+
 }  // namespace resize
 }  // namespace snep
