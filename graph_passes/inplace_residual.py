@@ -13,9 +13,9 @@ Off with SNEP_INPLACE_RESIDUAL=0 (A/B runs).
 """
 import os
 
-# Routines whose kernels handle y == residual: nchw16c_avx512.cpp adds the residual
+# Routines whose kernels handle y == residual: blocked_kernels_impl.h adds the residual
 # at the first pass over the input channels when it lies in y (kZInY).
-IN_PLACE_RESIDUAL = ("cpu:float32:nchw16c/direct",)
+IN_PLACE_RESIDUAL = ("cpu:float32:nchw16c/direct", "cpu:float32:nchw8c/direct")
 
 
 def _takes_residual_in_place(desc):

@@ -141,7 +141,7 @@ def _timed_pair(g, types, feed_names, threads, choice, alt, cache, routines):
 
 
 def blocked_checked(g, types, feed_names, threads, choice, tuned, cache=None, budgeted=False):
-    """`choice`, or the all-NCHW16c alternative of it (tune.blocked_alternative) when that
+    """`choice`, or the all-blocked alternative of it (tune.blocked_alternative) when that
     plan, timed whole against it, is faster by CLEAR_WIN. Float32 plans without budgets
     only (no qint8 or reduced-precision routine; budgeted: an accuracy or memory budget
     shaped the choice); the timings go to tuned.layout_check and to `cache`."""

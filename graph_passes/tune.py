@@ -655,12 +655,15 @@ def choose_routines(g, types, threads, opts, cache=None):
     return result
 
 
-BLOCKED = "nchw16c"
+# The channel-blocked layouts; one CPU has routines for one of them (NCHW16c with AVX-512,
+# NCHW8c with AVX2 only).
+BLOCKED = ("nchw16c", "nchw8c")
 
 
 def blocked_alternative(result):
-    """DPRS's plan again with every layer that has a float32 routine writing NCHW16c kept
-    on one (None when that is what DPRS chose, or there is nothing to re-solve). DPRS
+    """DPRS's plan again with every layer that has a float32 routine writing a blocked
+    layout (NCHW16c, or NCHW8c where AVX-512 is absent) kept on one (None when that is
+    what DPRS chose, or there is nothing to re-solve). DPRS
     prices layers alone, so a stage of near-tied layers flips between NCHW (GEMM 1x1,
     Winograd) and NCHW16c from one tuning to the next (thread_check.blocked_checked
     times both plans whole)."""
@@ -669,7 +672,7 @@ def blocked_alternative(result):
         return None
 
     def blocked_out(key):
-        return not key.startswith(QPREFIX) and io_layouts(key)[1] == BLOCKED
+        return not key.startswith(QPREFIX) and io_layouts(key)[1] in BLOCKED
     keep = {L.name for L in result.dp_layers if any(blocked_out(c.routine) for c in L.candidates)}
     if all(blocked_out(result.choice[n]) for n in keep if n in result.choice):
         return None

@@ -25,6 +25,17 @@ FAST = settings(max_examples=int(os.environ.get("SNEP_LAYOUT_EXAMPLES", "25")), 
 BLOCK = {"nchw16c": 16, "nchw8c": 8}
 
 
+def _usable(desc):
+    return any(r["usable"] for r in _engine.routines("Conv") if r["descriptor"] == desc)
+
+
+# The block layout of this CPU's blocked routines: NCHW16c with AVX-512, NCHW8c with AVX2 only
+# (the 8c set is offered only there; SNEP_MAX_ISA=avx2 selects it on an AVX-512 CPU).
+BLOCKED = "nchw16c" if _usable("cpu:float32:nchw16c/direct") else "nchw8c"
+HAVE_BLOCKED = _usable(f"cpu:float32:{BLOCKED}/direct")
+DB = f"cpu:float32:{BLOCKED}/direct"
+
+
 def physical_shape(shape, layout):
     if layout == "nhwc":
         return (shape[0],) + tuple(shape[2:]) + (shape[1],)
@@ -63,7 +74,7 @@ class PlanBuilder:
         self.k += 1
         self.plan.add_step(f"{op.lower()}{self.k}", op, a, ins, outs, desc)
 
-    def reorder_in(self, x, layout="nchw16c"):
+    def reorder_in(self, x, layout=BLOCKED):
         t, _ = self.arena(x.shape, layout)
         self.step("Reorder", [self.feed(x)], [t], REORDER)
         return t
@@ -77,7 +88,7 @@ class PlanBuilder:
         o = self.output(shape)
         self.step("Reorder", [t], [o], REORDER)
 
-    def raw_out(self, offset, shape, layout="nchw16c"):
+    def raw_out(self, offset, shape, layout=BLOCKED):
         """Copies the physical bytes of the tensor at `offset` to an output."""
         ps = physical_shape(shape, layout)
         alias, _ = self.arena(ps, "nchw", offset)

@@ -57,6 +57,8 @@ bool cpu_has(const std::string& isa) {
   const auto& f = cpu_features();
   if (isa.empty()) return true;
   if (isa == "avx2") return f.avx2 && f.fma;
+  // routines that a wider set supersedes where AVX-512 is present (the NCHW8c set: NCHW16c there)
+  if (isa == "avx2_only") return f.avx2 && f.fma && !cpu_has("avx512f");
   if (isa == "avx512f") return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl;
   if (isa == "avx512_vnni") return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.avx512_vnni;
   if (isa == "avx512_bf16") return f.avx512f && f.avx512_bf16;

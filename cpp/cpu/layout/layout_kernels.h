@@ -1,5 +1,7 @@
 // Kernels over channel-blocked float32 tensors (NCHW16c: [N, ceil(C/16), H, W, 16],
-// pad lanes zero). The AVX-512 code lives in *_avx512.cpp and sees only these
+// NCHW8c alike with 8; pad lanes zero). One body (blocked_kernels_impl.h) is built
+// per block width: 16 with AVX-512 (*16c_avx512), 8 with AVX2 (*8c_avx2). The
+// ISA code lives in nchw16c_avx512.cpp / nchw8c_avx2.cpp and sees only these
 // plain structs and pointers (no library templates, so nothing compiled with
 // AVX-512 flags can be merged into code that runs elsewhere); the routines in
 // nchw16c.cpp / reorder.cpp resolve the layers, pack weights and split the work
@@ -23,10 +25,14 @@ void plain_to_16c_avx512(const float* x, float* y, int64_t C, int64_t S, int64_t
 // One image: 16c [CB, S, 16] -> Plain [C, S], channel block cb, positions [s0, s1).
 void b16c_to_plain_avx512(const float* x, float* y, int64_t C, int64_t S, int64_t cb, int64_t s0, int64_t s1);
 
-// ---- Conv direct (nchw16c_avx512.cpp) -----------------------------------------
-// Widest register tile (output columns) for 1..4 blocks of 16 output channels:
-// accumulators plus one weight vector per block fit the 32 zmm registers.
+// ---- Conv direct ------------------------------------------------------------------
+// Widest register tile (output columns) for 1..4 blocks of output channels:
+// accumulators, one weight vector per block and a broadcast fit the 32 zmm
+// registers (16-lane blocks) or the 16 ymm registers (8-lane blocks). With ymm,
+// tiles that fill all 16 (2 blocks x 6, 3 x 4) spilled: 2 x 5 ran ResNet50's 1x1
+// layers at 82-90 GFLOP/s on one core against 60-64 for 3 x 4 (AVX2 peak about 95).
 constexpr int64_t kConvMaxUr[5] = {0, 16, 12, 8, 6};
+constexpr int64_t kConvMaxUr8[5] = {0, 12, 5, 3, 2};
 struct ConvArgs {
   int64_t ICB, IH, IW;          // input blocks and spatial
   int64_t OCB, OH, OW, M;       // output blocks, spatial, real channel count
@@ -55,8 +61,8 @@ struct ConvArgs {
 // columns alike): item = (n * groups + g) * pieces + piece, or with
 // piece_outer (n * pieces + piece) * groups + g. Each item
 // walks the input blocks in chunks of icb_chunk, accumulating into y.
-// w: packed [G][ICB][KH][KW][16ic][ocg*16oc] (the last group may hold fewer
-// blocks, packed with that count); bias: padded to OCB*16 (zeros when absent).
+// w: packed [G][ICB][KH][KW][Bic][ocg*Boc] (B the block; the last group may hold fewer
+// blocks, packed with that count); bias: padded to OCB*B (zeros when absent).
 void conv16c_avx512(const ConvArgs& g, const float* x, const float* w, const float* bias, const float* z, float* y,
                     int64_t b, int64_t e);
 
@@ -89,6 +95,34 @@ void binary16c_avx512(int op, const float* x, const float* s, float* y, int64_t 
 // (lanes >= last_lanes) are written zero.
 void act16c_avx512(const ActP& act, const float* x, float* y, int64_t CB, int64_t S, int last_lanes, int64_t b,
                    int64_t e);
+
+
+// The same kernels over NCHW8c (nchw8c_avx2.cpp); every "16" above reads 8.
+void conv8c_avx2(const ConvArgs& g, const float* x, const float* w, const float* bias, const float* z, float* y,
+                 int64_t b, int64_t e);
+void dw8c_avx2(const ConvArgs& g, const float* x, const float* w, const float* bias, const float* z, float* y,
+               int64_t b, int64_t e);
+void pool8c_avx2(const PoolArgs& g, const float* x, float* y, int64_t b, int64_t e);
+void gap8c_avx2(const float* x, float* y, int64_t S, int64_t b, int64_t e);
+void binary8c_avx2(int op, const float* x, const float* s, float* y, int64_t S, int s_per_plane, int64_t b,
+                   int64_t e);
+void act8c_avx2(const ActP& act, const float* x, float* y, int64_t CB, int64_t S, int last_lanes, int64_t b,
+                int64_t e);
+
+// One block width's kernel set, as the routines in nchw16c.cpp pick it.
+struct BlockedKernels {
+  int64_t B;                 // lanes per block
+  const int64_t* max_ur;     // kConvMaxUr / kConvMaxUr8
+  decltype(&conv16c_avx512) conv, dw;
+  decltype(&pool16c_avx512) pool;
+  decltype(&gap16c_avx512) gap;
+  decltype(&binary16c_avx512) binary;
+  decltype(&act16c_avx512) act;
+};
+constexpr BlockedKernels kBlocked16 = {16, kConvMaxUr, conv16c_avx512, dw16c_avx512, pool16c_avx512,
+                                       gap16c_avx512, binary16c_avx512, act16c_avx512};
+constexpr BlockedKernels kBlocked8 = {8, kConvMaxUr8, conv8c_avx2, dw8c_avx2, pool8c_avx2,
+                                      gap8c_avx2, binary8c_avx2, act8c_avx2};
 
 }  // namespace layout
 }  // namespace snep

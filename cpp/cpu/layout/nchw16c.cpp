@@ -1,11 +1,14 @@
-// NCHW16c float32 routines (descriptors cpu:float32:nchw16c/...): Conv direct
-// and depthwise, MaxPool / AveragePool / GlobalAveragePool, Add / Mul (same
-// shape or a per-channel [N,C,1,1] operand), activations, Concat and Split on channels,
+// Channel-blocked float32 routines, registered twice: NCHW16c (cpu:float32:nchw16c/...,
+// AVX-512 kernels) and NCHW8c (cpu:float32:nchw8c/..., AVX2 kernels; ISA "avx2_only":
+// usable where AVX-512 is absent, since there the 16c set is the wider one). Conv direct and
+// depthwise, MaxPool / AveragePool / GlobalAveragePool, Add / Mul (same shape or a
+// per-channel [N,C,1,1] operand), activations, Concat and Split on channels,
 // nearest Resize.
-// Every non-constant input and every output must be NCHW16c (the tuner sets
-// the layouts from the descriptor); pad lanes of the outputs are written zero.
+// Every non-constant input and every output must be in the block layout (the tuner
+// sets the layouts from the descriptor); pad lanes of the outputs are written zero.
 // Layers are resolved and weights packed here; the arithmetic is in
-// nchw16c_avx512.cpp, so these routines need AVX-512 (except Concat, a copy).
+// blocked_kernels_impl.h (built per width), so the routines need its ISA (except
+// Concat, Split and Resize: copies).
 #include <algorithm>
 #include <array>
 #include <memory>
@@ -32,21 +35,28 @@ namespace {
 using conv::ConvParams;
 using gemm::FloatBuf;
 using layout::ActP;
+using layout::BlockedKernels;
 
-const char* const kIsa = "avx512f";
-
-bool is16c(const TensorInfo& t) { return t.layout == Layout::NCHW16c; }
-
-// Every present non-constant input and every output is NCHW16c.
-bool all_16c(const Layer& l) {
-  for (auto& t : l.inputs)
-    if (t.present && !t.const_data && !is16c(t)) return false;
-  for (auto& t : l.outputs)
-    if (!is16c(t)) return false;
-  return true;
-}
-
-int64_t blocks(int64_t c) { return (c + 15) / 16; }
+// One block width: its layout, kernels and the CPU feature they need.
+struct Blocked {
+  Layout layout;
+  const BlockedKernels& k;
+  const char* name;  // descriptor layout field
+  const char* isa;
+  int64_t B() const { return k.B; }
+  bool is(const TensorInfo& t) const { return t.layout == layout; }
+  int64_t blocks(int64_t c) const { return (c + k.B - 1) / k.B; }
+  // Every present non-constant input and every output is in this layout.
+  bool all(const Layer& l) const {
+    for (auto& t : l.inputs)
+      if (t.present && !t.const_data && !is(t)) return false;
+    for (auto& t : l.outputs)
+      if (!is(t)) return false;
+    return true;
+  }
+};
+const Blocked k16c{Layout::NCHW16c, layout::kBlocked16, "nchw16c", "avx512f"};
+const Blocked k8c{Layout::NCHW8c, layout::kBlocked8, "nchw8c", "avx2_only"};
 
 ActP act_params(const Activation& a) {
   ActP p;
@@ -59,9 +69,9 @@ ActP act_params(const Activation& a) {
 // ---- Conv ------------------------------------------------------------------------------
 
 // plain_in: input 0 is NCHW (the other rules as for all-16c layers; no residual input).
-bool conv16c_common(const Layer& l, ConvParams* out, bool plain_in = false) {
+bool conv_blocked_common(const Blocked& bk, const Layer& l, ConvParams* out, bool plain_in = false) {
   if (l.op != "Conv" || l.inputs.size() < 2 || l.inputs.size() > 4 || !all_float32(l)) return false;
-  if (plain_in ? (l.inputs.size() > 3 || l.in(0).layout != Layout::Plain || !is16c(l.out(0))) : !all_16c(l))
+  if (plain_in ? (l.inputs.size() > 3 || l.in(0).layout != Layout::Plain || !bk.is(l.out(0))) : !bk.all(l))
     return false;
   ConvParams p = conv::conv_params(l);
   if (!p.ok || p.nsp != 2 || !l.in(1).const_data) return false;
@@ -72,12 +82,12 @@ bool conv16c_common(const Layer& l, ConvParams* out, bool plain_in = false) {
   return true;
 }
 
-layout::ConvArgs conv_args(const Layer& l, const ConvParams& p) {
+layout::ConvArgs conv_args(const Blocked& bk, const Layer& l, const ConvParams& p) {
   layout::ConvArgs g;
-  g.ICB = blocks(p.C);
+  g.ICB = bk.blocks(p.C);
   g.IH = p.in[1];
   g.IW = p.in[2];
-  g.OCB = blocks(p.M);
+  g.OCB = bk.blocks(p.M);
   g.OH = p.out[1];
   g.OW = p.out[2];
   g.M = p.M;
@@ -96,30 +106,32 @@ layout::ConvArgs conv_args(const Layer& l, const ConvParams& p) {
   return g;
 }
 
-class Conv16cKernel : public Kernel {
+class ConvBlockedKernel : public Kernel {
  public:
-  Conv16cKernel(const Layer& l, const ConvParams& p, bool depthwise, bool plain_in = false) : dw_(depthwise) {
-    g_ = conv_args(l, p);
+  ConvBlockedKernel(const Blocked& bk, const Layer& l, const ConvParams& p, bool depthwise, bool plain_in = false)
+      : k_(bk.k), dw_(depthwise) {
+    const int64_t B = k_.B, BB = B * B;
+    g_ = conv_args(bk, l, p);
     g_.plain_in = plain_in;
     g_.C = p.C;
     const int64_t KK = g_.KH * g_.KW;
     const float* w = l.in(1).cdata<float>();
-    bias_.reset(g_.OCB * 16);
-    std::fill(bias_.data(), bias_.data() + g_.OCB * 16, 0.f);
+    bias_.reset(g_.OCB * B);
+    std::fill(bias_.data(), bias_.data() + g_.OCB * B, 0.f);
     if (l.has_input(2)) std::copy(l.in(2).cdata<float>(), l.in(2).cdata<float>() + p.M, bias_.data());
     if (dw_) {
       g_.ocg = 1;
-      g_.ur = 16;
-      w_.reset(g_.OCB * KK * 16);
+      g_.ur = k_.max_ur[1];
+      w_.reset(g_.OCB * KK * B);
       float* d = w_.data();
-      std::fill(d, d + g_.OCB * KK * 16, 0.f);
+      std::fill(d, d + g_.OCB * KK * B, 0.f);
       for (int64_t c = 0; c < p.M; ++c)
-        for (int64_t k = 0; k < KK; ++k) d[((c / 16) * KK + k) * 16 + c % 16] = w[c * KK + k];
+        for (int64_t k = 0; k < KK; ++k) d[((c / B) * KK + k) * B + c % B] = w[c * KK + k];
       items_ = p.N * g_.OCB * g_.OH;
     } else {
       plan_direct(p);
       const int64_t G = (g_.OCB + g_.ocg - 1) / g_.ocg;
-      const int64_t per_blk = g_.ICB * KK * 256;
+      const int64_t per_blk = g_.ICB * KK * BB;
       w_.reset(g_.OCB * per_blk);
       float* d = w_.data();
       std::fill(d, d + g_.OCB * per_blk, 0.f);
@@ -127,13 +139,13 @@ class Conv16cKernel : public Kernel {
         const int64_t ob0 = grp * g_.ocg, nb = std::min<int64_t>(g_.ocg, g_.OCB - ob0);
         float* dg = d + ob0 * per_blk;
         for (int64_t j = 0; j < nb; ++j)
-          for (int64_t ol = 0; ol < 16; ++ol) {
-            const int64_t oc = (ob0 + j) * 16 + ol;
+          for (int64_t ol = 0; ol < B; ++ol) {
+            const int64_t oc = (ob0 + j) * B + ol;
             if (oc >= p.M) continue;
             for (int64_t c = 0; c < p.C; ++c) {
-              const int64_t icb = c / 16, ic = c % 16;
+              const int64_t icb = c / B, ic = c % B;
               for (int64_t k = 0; k < KK; ++k)
-                dg[(icb * KK + k) * nb * 256 + ic * nb * 16 + j * 16 + ol] = w[(oc * p.C + c) * KK + k];
+                dg[(icb * KK + k) * nb * BB + ic * nb * B + j * B + ol] = w[(oc * p.C + c) * KK + k];
             }
           }
       }
@@ -144,6 +156,7 @@ class Conv16cKernel : public Kernel {
 
   // Register tile, L1 blocking and work split of the direct conv. Tiles of 4
   // output blocks x 6 columns need 10 loads per 24 FMAs (2 blocks x 12: 14);
+  // with 8-lane blocks (16 registers) 2 blocks x 5 columns need 7 per 10.
   // a chunk of input blocks keeps its weights (<= weight_l1_bytes()) in L1 while
   // every tile of a piece of about kPiecePixels outputs uses them. A 1x1,
   // stride 1, unpadded conv is one row of H*W columns, so tiles cross rows.
@@ -160,9 +173,10 @@ class Conv16cKernel : public Kernel {
   }
   void plan_direct(const ConvParams& p) {
     const int64_t KK = g_.KH * g_.KW;
-    g_.ocg = std::min<int64_t>(g_.OCB, std::max<int64_t>(1, std::min<int64_t>(4, env_int("SNEP_C16_OCG", 4))));
-    g_.ur = std::max<int64_t>(1, std::min<int64_t>(env_int("SNEP_C16_UR", 16), layout::kConvMaxUr[g_.ocg]));
-    const int64_t wbytes = KK * 16 * g_.ocg * 16 * 4;
+    const int64_t B = k_.B, ocg = B == 16 ? 4 : 2;
+    g_.ocg = std::min<int64_t>(g_.OCB, std::max<int64_t>(1, std::min<int64_t>(4, env_int("SNEP_C16_OCG", ocg))));
+    g_.ur = std::max<int64_t>(1, std::min<int64_t>(env_int("SNEP_C16_UR", 16), k_.max_ur[g_.ocg]));
+    const int64_t wbytes = KK * B * g_.ocg * B * 4;
     g_.icb_chunk = std::max<int64_t>(1, env_int("SNEP_C16_WL1", weight_l1_bytes()) / wbytes);
     const bool unpadded_1x1 = g_.KH == 1 && g_.KW == 1 && g_.PH == 0 && g_.PW == 0 && p.pe[1] == 0 && p.pe[2] == 0;
     const bool pointwise = unpadded_1x1 && g_.SH == 1 && g_.SW == 1;
@@ -193,7 +207,7 @@ class Conv16cKernel : public Kernel {
     // once per group. ResNet50's 64->256 1x1 on 56x56: 64 KB of weights, a 0.8 MB input
     // read 4 times, 3.2 MB of output through L2.
     const int64_t groups = (g_.OCB + g_.ocg - 1) / g_.ocg, pieces = g_.row_pieces * g_.col_pieces;
-    const int64_t wall = g_.OCB * g_.ICB * KK * 256 * 4, xall = g_.ICB * 16 * g_.IH * g_.IW * 4;
+    const int64_t wall = g_.OCB * g_.ICB * KK * B * B * 4, xall = g_.ICB * B * g_.IH * g_.IW * 4;
     const bool weights_in_l2 = wall <= kPieceOuterWeightBytes;
     g_.piece_outer = env_int("SNEP_C16_ORDER", weights_in_l2 || (pieces - 1) * wall < (groups - 1) * xall ? 1 : 0) != 0;
   }
@@ -227,15 +241,16 @@ class Conv16cKernel : public Kernel {
     const float *w = w_.data(), *bias = bias_.data();
     if (dw_) {
       const layout::ConvArgs& g = g_;
-      a.pool->parallel_for(items_, 1, [&](int64_t b, int64_t e) { layout::dw16c_avx512(g, x, w, bias, z, y, b, e); });
+      a.pool->parallel_for(items_, 1, [&](int64_t b, int64_t e) { k_.dw(g, x, w, bias, z, y, b, e); });
       return;
     }
     const layout::ConvArgs g = balanced(a.pool->num_threads());
     const int64_t items = n_ * ((g.OCB + g.ocg - 1) / g.ocg) * g.row_pieces * g.col_pieces;
-    a.pool->parallel_for(items, 1, [&](int64_t b, int64_t e) { layout::conv16c_avx512(g, x, w, bias, z, y, b, e); });
+    a.pool->parallel_for(items, 1, [&](int64_t b, int64_t e) { k_.conv(g, x, w, bias, z, y, b, e); });
   }
 
  private:
+  const BlockedKernels& k_;
   bool dw_;
   layout::ConvArgs g_;
   FloatBuf w_, bias_;
@@ -244,23 +259,23 @@ class Conv16cKernel : public Kernel {
   bool has_z_ = false;
 };
 
-bool conv_direct_supports(const Layer& l) {
+bool conv_direct_supports(const Blocked& bk, const Layer& l) {
   ConvParams p;
-  return conv16c_common(l, &p) && p.group == 1;
+  return conv_blocked_common(bk, l, &p) && p.group == 1;
 }
 
 // NCHW in, NCHW16c out: the first conv of a network (3 or so input channels), which
 // would otherwise run in NCHW and pay a Reorder of its large output.
 constexpr int64_t kPlainInMaxC = 8;
-bool conv_plain_in_supports(const Layer& l) {
+bool conv_plain_in_supports(const Blocked& bk, const Layer& l) {
   ConvParams p;
-  return conv16c_common(l, &p, true) && p.group == 1 && p.C <= kPlainInMaxC;
+  return conv_blocked_common(bk, l, &p, true) && p.group == 1 && p.C <= kPlainInMaxC;
 }
 
 // group == C == M (a 1-channel conv is depthwise in form too).
-bool conv_dw_supports_any(const Layer& l) {
+bool conv_dw_supports_any(const Blocked& bk, const Layer& l) {
   ConvParams p;
-  return conv16c_common(l, &p) && p.group == p.C && p.M == p.C;
+  return conv_blocked_common(bk, l, &p) && p.group == p.C && p.M == p.C;
 }
 
 // ---- Pooling ----------------------------------------------------------------------------
@@ -270,19 +285,19 @@ using layout::DimTab;
 using layout::pool_dims;
 
 template <bool Max>
-bool pool16c_supports(const Layer& l) {
-  if (!l.has_input(0) || l.inputs.size() != 1 || l.outputs.size() != 1 || !all_float32(l) || !all_16c(l)) return false;
+bool pool_blocked_supports(const Blocked& bk, const Layer& l) {
+  if (!l.has_input(0) || l.inputs.size() != 1 || l.outputs.size() != 1 || !all_float32(l) || !bk.all(l)) return false;
   return pool_dims(l, Max, nullptr);
 }
 
 template <bool Max>
-std::unique_ptr<Kernel> pool16c_prepare(const Layer& l) {
+std::unique_ptr<Kernel> pool_blocked_prepare(const Blocked& bk, const Layer& l) {
   auto tabs = std::make_shared<std::array<DimTab, 2>>();
   pool_dims(l, Max, tabs->data());
   const auto& x = l.in(0).shape;
   const auto& y = l.out(0).shape;
   layout::PoolArgs g;
-  g.CB = blocks(x[1]);
+  g.CB = bk.blocks(x[1]);
   g.IH = x[2];
   g.IW = x[3];
   g.OH = y[2];
@@ -297,18 +312,18 @@ std::unique_ptr<Kernel> pool16c_prepare(const Layer& l) {
   g.wp = (*tabs)[1].padded.data();
   g.max = Max ? 1 : 0;
   g.include_pad = l.attrs.get_int("count_include_pad", 0) != 0;
-  g.last_lanes = (int)(x[1] - (g.CB - 1) * 16);
+  g.last_lanes = (int)(x[1] - (g.CB - 1) * bk.B());
   const int64_t items = x[0] * g.CB * g.OH;
-  return std::make_unique<FnKernel>([tabs, g, items](const RunArgs& a) {
+  return std::make_unique<FnKernel>([tabs, g, items, fn = bk.k.pool](const RunArgs& a) {
     const float* xp = static_cast<const float*>(a.in[0]);
     float* yp = static_cast<float*>(a.out[0]);
-    a.pool->parallel_for(items, 1, [&](int64_t b, int64_t e) { layout::pool16c_avx512(g, xp, yp, b, e); });
+    a.pool->parallel_for(items, 1, [&](int64_t b, int64_t e) { fn(g, xp, yp, b, e); });
   });
 }
 
-bool gap16c_supports(const Layer& l) {
+bool gap_blocked_supports(const Blocked& bk, const Layer& l) {
   if (l.op != "GlobalAveragePool" || !l.has_input(0) || l.inputs.size() != 1 || l.outputs.size() != 1) return false;
-  if (!all_float32(l) || !all_16c(l)) return false;
+  if (!all_float32(l) || !bk.all(l)) return false;
   const auto& x = l.in(0).shape;
   const auto& y = l.out(0).shape;
   if (x.size() < 3 || y.size() != x.size() || y[0] != x[0] || y[1] != x[1]) return false;
@@ -316,14 +331,14 @@ bool gap16c_supports(const Layer& l) {
   return prod(x, 2) > 0;
 }
 
-std::unique_ptr<Kernel> gap16c_prepare(const Layer& l) {
+std::unique_ptr<Kernel> gap_blocked_prepare(const Blocked& bk, const Layer& l) {
   const auto& x = l.in(0).shape;
-  const int64_t planes = x[0] * blocks(x[1]), S = prod(x, 2);
-  return std::make_unique<FnKernel>([planes, S](const RunArgs& a) {
+  const int64_t planes = x[0] * bk.blocks(x[1]), S = prod(x, 2);
+  return std::make_unique<FnKernel>([planes, S, fn = bk.k.gap](const RunArgs& a) {
     const float* xp = static_cast<const float*>(a.in[0]);
     float* yp = static_cast<float*>(a.out[0]);
     a.pool->parallel_for(planes, std::max<int64_t>(1, 4096 / S),
-                         [&](int64_t b, int64_t e) { layout::gap16c_avx512(xp, yp, S, b, e); });
+                         [&](int64_t b, int64_t e) { fn(xp, yp, S, b, e); });
   });
 }
 
@@ -336,11 +351,11 @@ bool per_channel_of(const std::vector<int64_t>& s, const std::vector<int64_t>& f
   return true;
 }
 
-bool binary16c_supports(const Layer& l) {
+bool binary_blocked_supports(const Blocked& bk, const Layer& l) {
   if ((l.op != "Add" && l.op != "Mul") || l.inputs.size() != 2 || l.outputs.size() != 1) return false;
   if (!l.has_input(0) || !l.has_input(1) || !all_float32(l)) return false;
-  for (auto& t : l.inputs) if (t.const_data || !is16c(t)) return false;
-  if (!is16c(l.out(0))) return false;
+  for (auto& t : l.inputs) if (t.const_data || !bk.is(t)) return false;
+  if (!bk.is(l.out(0))) return false;
   const auto& y = l.out(0).shape;
   if (y.size() < 2) return false;
   const auto &a = l.in(0).shape, &b = l.in(1).shape;
@@ -348,26 +363,26 @@ bool binary16c_supports(const Layer& l) {
   return (a == y && per_channel_of(b, y)) || (b == y && per_channel_of(a, y));
 }
 
-std::unique_ptr<Kernel> binary16c_prepare(const Layer& l) {
+std::unique_ptr<Kernel> binary_blocked_prepare(const Blocked& bk, const Layer& l) {
   const auto& y = l.out(0).shape;
   const int op = l.op == "Add" ? 0 : 1;
   const bool same = l.in(0).shape == y && l.in(1).shape == y;
   const int big = l.in(0).shape == y ? 0 : 1;  // operand with the full shape
-  const int64_t S = prod(y, 2), vecs = y[0] * blocks(y[1]) * S;
-  return std::make_unique<FnKernel>([op, same, big, S, vecs](const RunArgs& a) {
+  const int64_t S = prod(y, 2), vecs = y[0] * bk.blocks(y[1]) * S;
+  return std::make_unique<FnKernel>([op, same, big, S, vecs, fn = bk.k.binary](const RunArgs& a) {
     const float* x = static_cast<const float*>(a.in[big]);
     const float* s = static_cast<const float*>(a.in[1 - big]);
     float* yp = static_cast<float*>(a.out[0]);
     a.pool->parallel_for(vecs, 1024,
-                         [&](int64_t b, int64_t e) { layout::binary16c_avx512(op, x, s, yp, S, same ? 0 : 1, b, e); });
+                         [&](int64_t b, int64_t e) { fn(op, x, s, yp, S, same ? 0 : 1, b, e); });
   });
 }
 
 // ---- Activations ------------------------------------------------------------------------
 
-bool act16c_supports(const Layer& l) {
+bool act_blocked_supports(const Blocked& bk, const Layer& l) {
   if (!l.has_input(0) || l.outputs.size() != 1 || !all_float32(l)) return false;
-  if (!is16c(l.in(0)) || !is16c(l.out(0)) || l.in(0).shape != l.out(0).shape || l.in(0).rank() < 2) return false;
+  if (!bk.is(l.in(0)) || !bk.is(l.out(0)) || l.in(0).shape != l.out(0).shape || l.in(0).rank() < 2) return false;
   if (l.op == "Clip") {
     if (l.attrs.get_int("_opset", 13) < 11) return l.inputs.size() == 1;
     if (l.inputs.size() > 3) return false;
@@ -378,7 +393,7 @@ bool act16c_supports(const Layer& l) {
   return l.inputs.size() == 1;
 }
 
-std::unique_ptr<Kernel> act16c_prepare(const Layer& l) {
+std::unique_ptr<Kernel> act_blocked_prepare(const Blocked& bk, const Layer& l) {
   ActP act;
   const std::string& op = l.op;
   bool clip_inputs = false, has_min = false, has_max = false;
@@ -407,9 +422,9 @@ std::unique_ptr<Kernel> act16c_prepare(const Layer& l) {
     }
   }
   const auto& s = l.in(0).shape;
-  const int64_t CB = blocks(s[1]), planes = s[0] * CB, S = prod(s, 2);
-  const int last = (int)(s[1] - (CB - 1) * 16);
-  return std::make_unique<FnKernel>([=](const RunArgs& a) {
+  const int64_t CB = bk.blocks(s[1]), planes = s[0] * CB, S = prod(s, 2);
+  const int last = (int)(s[1] - (CB - 1) * bk.B());
+  return std::make_unique<FnKernel>([=, fn = bk.k.act](const RunArgs& a) {
     ActP ap = act;
     if (clip_inputs) {
       if (has_min) ap.a = *static_cast<const float*>(a.in[1]);
@@ -418,13 +433,13 @@ std::unique_ptr<Kernel> act16c_prepare(const Layer& l) {
     const float* x = static_cast<const float*>(a.in[0]);
     float* y = static_cast<float*>(a.out[0]);
     a.pool->parallel_for(planes, std::max<int64_t>(1, 2048 / std::max<int64_t>(S, 1)),
-                         [&](int64_t b, int64_t e) { layout::act16c_avx512(ap, x, y, CB, S, last, b, e); });
+                         [&](int64_t b, int64_t e) { fn(ap, x, y, CB, S, last, b, e); });
   });
 }
 
 // ---- Concat -----------------------------------------------------------------------------
 
-bool concat16c_supports(const Layer& l) {
+bool concat_blocked_supports(const Blocked& bk, const Layer& l) {
   if (l.op != "Concat" || l.inputs.empty() || l.outputs.size() != 1 || !all_float32(l)) return false;
   const auto& y = l.out(0).shape;
   const int64_t r = (int64_t)y.size();
@@ -432,25 +447,25 @@ bool concat16c_supports(const Layer& l) {
   int64_t axis = l.attrs.get_int("axis", 1);
   if (axis < 0) axis += r;
   if (axis != 1) return false;
-  if (!is16c(l.out(0))) return false;
+  if (!bk.is(l.out(0))) return false;
   int64_t c = 0;
   for (size_t i = 0; i < l.inputs.size(); ++i) {
     const auto& t = l.inputs[i];
-    if (!t.present || t.const_data || !is16c(t) || t.rank() != r) return false;
+    if (!t.present || t.const_data || !bk.is(t) || t.rank() != r) return false;
     for (int64_t d = 0; d < r; ++d) if (d != 1 && t.shape[d] != y[d]) return false;
-    if (i + 1 < l.inputs.size() && t.shape[1] % 16 != 0) return false;  // only the last may end in pad lanes
+    if (i + 1 < l.inputs.size() && t.shape[1] % bk.B() != 0) return false;  // only the last may end in pad lanes
     c += t.shape[1];
   }
   return c == y[1];
 }
 
-std::unique_ptr<Kernel> concat16c_prepare(const Layer& l) {
+std::unique_ptr<Kernel> concat_blocked_prepare(const Blocked& bk, const Layer& l) {
   const auto& y = l.out(0).shape;
-  const int64_t N = y[0], S = prod(y, 2), yimg = blocks(y[1]) * 16 * S;
+  const int64_t N = y[0], S = prod(y, 2), yimg = bk.blocks(y[1]) * bk.B() * S;
   std::vector<int64_t> sizes, offs;  // per input: floats per image, offset in the output image
   int64_t off = 0;
   for (auto& t : l.inputs) {
-    sizes.push_back(blocks(t.shape[1]) * 16 * S);
+    sizes.push_back(bk.blocks(t.shape[1]) * bk.B() * S);
     offs.push_back(off);
     off += sizes.back();
   }
@@ -476,13 +491,13 @@ std::unique_ptr<Kernel> concat16c_prepare(const Layer& l) {
 
 // ---- Split -------------------------------------------------------------------------------
 
-// Split on channels: x float32 and NCHW16c, outputs NCHW16c, every output but the last a whole
+// Split on channels: x float32 and blocked, outputs blocked, every output but the last a whole
 // number of blocks (the last takes the input's tail, pad lanes included). The sizes are the
 // outputs' shapes (input 1, when given, is the constant they were inferred from).
-bool split16c_supports(const Layer& l) {
+bool split_blocked_supports(const Blocked& bk, const Layer& l) {
   if (l.op != "Split" || !l.has_input(0) || l.inputs.size() > 2 || l.outputs.empty()) return false;
   const auto& x = l.in(0);
-  if (x.dtype != DType::Float32 || x.const_data || !is16c(x) || x.rank() < 3) return false;
+  if (x.dtype != DType::Float32 || x.const_data || !bk.is(x) || x.rank() < 3) return false;
   if (l.has_input(1) && !l.in(1).const_data) return false;
   int64_t axis = l.attrs.get_int("axis", 0);
   if (axis < 0) axis += x.rank();
@@ -490,22 +505,22 @@ bool split16c_supports(const Layer& l) {
   int64_t c = 0;
   for (size_t i = 0; i < l.outputs.size(); ++i) {
     const auto& y = l.out(i);
-    if (y.dtype != DType::Float32 || !is16c(y) || y.rank() != x.rank()) return false;
+    if (y.dtype != DType::Float32 || !bk.is(y) || y.rank() != x.rank()) return false;
     for (int d = 0; d < x.rank(); ++d) if (d != 1 && y.shape[d] != x.shape[d]) return false;
-    if (i + 1 < l.outputs.size() && y.shape[1] % 16 != 0) return false;
+    if (i + 1 < l.outputs.size() && y.shape[1] % bk.B() != 0) return false;
     c += y.shape[1];
   }
   return c == x.shape[1];
 }
 
 // Per image, output i is one contiguous run of the input's blocks.
-std::unique_ptr<Kernel> split16c_prepare(const Layer& l) {
+std::unique_ptr<Kernel> split_blocked_prepare(const Blocked& bk, const Layer& l) {
   const auto& x = l.in(0).shape;
-  const int64_t N = x[0], S = prod(x, 2), ximg = blocks(x[1]) * 16 * S;
+  const int64_t N = x[0], S = prod(x, 2), ximg = bk.blocks(x[1]) * bk.B() * S;
   std::vector<int64_t> sizes, offs;  // per output: floats per image, offset in the input image
   int64_t off = 0;
   for (auto& t : l.outputs) {
-    sizes.push_back(blocks(t.shape[1]) * 16 * S);
+    sizes.push_back(bk.blocks(t.shape[1]) * bk.B() * S);
     offs.push_back(off);
     off += sizes.back();
   }
@@ -523,15 +538,15 @@ std::unique_ptr<Kernel> split16c_prepare(const Layer& l) {
 
 // ---- Resize (nearest) --------------------------------------------------------------------
 
-bool resize16c_supports(const Layer& l) {
-  if (!l.has_input(0) || l.outputs.size() != 1 || l.in(0).const_data || !is16c(l.in(0)) || !is16c(l.out(0)))
+bool resize_blocked_supports(const Blocked& bk, const Layer& l) {
+  if (!l.has_input(0) || l.outputs.size() != 1 || l.in(0).const_data || !bk.is(l.in(0)) || !bk.is(l.out(0)))
     return false;
   return resize::nearest_2d_tables(l, nullptr, nullptr);
 }
 
-// Per output pixel, the 16 lanes of its source pixel (pad lanes come zero from the input).
-std::unique_ptr<Kernel> resize16c_prepare(const Layer& l) {
-  return resize::nearest_2d_kernel(l, l.in(0).shape[0] * blocks(l.in(0).shape[1]), 16);
+// Per output pixel, the block lanes of its source pixel (pad lanes come zero from the input).
+std::unique_ptr<Kernel> resize_blocked_prepare(const Blocked& bk, const Layer& l) {
+  return resize::nearest_2d_kernel(l, l.in(0).shape[0] * bk.blocks(l.in(0).shape[1]), bk.B());
 }
 
 // ---- registration -----------------------------------------------------------------------
@@ -540,27 +555,39 @@ void reg(const char* op, const char* desc, LambdaRoutine::Supports s, LambdaRout
   Registry::get().add(std::make_unique<LambdaRoutine>(op, desc, std::move(s), std::move(p), isa));
 }
 
-const bool registered = [] {
-  reg("Conv", "cpu:float32:nchw16c/direct", conv_direct_supports, [](const Layer& l) -> std::unique_ptr<Kernel> {
-    return std::make_unique<Conv16cKernel>(l, conv::conv_params(l), false);
-  }, kIsa);
-  reg("Conv", "cpu:float32:nchw>nchw16c/direct", conv_plain_in_supports, [](const Layer& l) -> std::unique_ptr<Kernel> {
-    return std::make_unique<Conv16cKernel>(l, conv::conv_params(l), false, true);
-  }, kIsa);
-  reg("Conv", "cpu:float32:nchw16c/depthwise", conv_dw_supports_any, [](const Layer& l) -> std::unique_ptr<Kernel> {
-    return std::make_unique<Conv16cKernel>(l, conv::conv_params(l), true);
-  }, kIsa);
-  reg("MaxPool", "cpu:float32:nchw16c/direct", pool16c_supports<true>, pool16c_prepare<true>, kIsa);
-  reg("AveragePool", "cpu:float32:nchw16c/direct", pool16c_supports<false>, pool16c_prepare<false>, kIsa);
-  reg("GlobalAveragePool", "cpu:float32:nchw16c/direct", gap16c_supports, gap16c_prepare, kIsa);
-  for (const char* op : {"Add", "Mul"}) reg(op, "cpu:float32:nchw16c/direct", binary16c_supports, binary16c_prepare, kIsa);
+// Registers one block width's routines (descriptors cpu:float32:<bk.name>/...).
+void register_blocked(const Blocked& bk) {
+  const std::string lay = bk.name, f32 = "cpu:float32:" + lay;
+  auto on = [&bk](auto fn) { return [&bk, fn](const Layer& l) { return fn(bk, l); }; };
+  auto conv = [&bk](bool dw, bool plain_in) {
+    return [&bk, dw, plain_in](const Layer& l) -> std::unique_ptr<Kernel> {
+      return std::make_unique<ConvBlockedKernel>(bk, l, conv::conv_params(l), dw, plain_in);
+    };
+  };
+  reg("Conv", (f32 + "/direct").c_str(), on(conv_direct_supports), conv(false, false), bk.isa);
+  reg("Conv", ("cpu:float32:nchw>" + lay + "/direct").c_str(), on(conv_plain_in_supports), conv(false, true), bk.isa);
+  reg("Conv", (f32 + "/depthwise").c_str(), on(conv_dw_supports_any), conv(true, false), bk.isa);
+  reg("MaxPool", (f32 + "/direct").c_str(), on(pool_blocked_supports<true>), on(pool_blocked_prepare<true>), bk.isa);
+  reg("AveragePool", (f32 + "/direct").c_str(), on(pool_blocked_supports<false>), on(pool_blocked_prepare<false>),
+      bk.isa);
+  reg("GlobalAveragePool", (f32 + "/direct").c_str(), on(gap_blocked_supports), on(gap_blocked_prepare), bk.isa);
+  for (const char* op : {"Add", "Mul"})
+    reg(op, (f32 + "/direct").c_str(), on(binary_blocked_supports), on(binary_blocked_prepare), bk.isa);
   for (const char* op : {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh"})
-    reg(op, "cpu:float32:nchw16c/direct",
-        [op](const Layer& l) { return l.op == op && act16c_supports(l); }, act16c_prepare, kIsa);
-  reg("Concat", "cpu:float32:nchw16c/direct", concat16c_supports, concat16c_prepare, "");
-  reg("Split", "cpu:float32:nchw16c/direct", split16c_supports, split16c_prepare, "");
+    reg(op, (f32 + "/direct").c_str(),
+        [&bk, op](const Layer& l) { return l.op == op && act_blocked_supports(bk, l); },
+        on(act_blocked_prepare), bk.isa);
+  // copies: no ISA of their own, but NCHW8c's stay off where the 16c set runs
+  const char* copy_isa = bk.B() == 16 ? "" : bk.isa;
+  reg("Concat", (f32 + "/direct").c_str(), on(concat_blocked_supports), on(concat_blocked_prepare), copy_isa);
+  reg("Split", (f32 + "/direct").c_str(), on(split_blocked_supports), on(split_blocked_prepare), copy_isa);
   for (const char* op : {"Resize", "Upsample"})
-    reg(op, "cpu:float32:nchw16c/nearest", resize16c_supports, resize16c_prepare, "");
+    reg(op, (f32 + "/nearest").c_str(), on(resize_blocked_supports), on(resize_blocked_prepare), copy_isa);
+}
+
+const bool registered = [] {
+  register_blocked(k16c);
+  register_blocked(k8c);
   return true;
 }();
 
