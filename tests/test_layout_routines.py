@@ -418,21 +418,22 @@ def _conv_step_us(desc, layout, x, w, attrs, threads, reps=30):
 def bench(threads=1):
     rng = np.random.default_rng(0)
     print(f"threads={threads}  GFLOP/s of the Conv step (median of 30 runs, interleaved per shape)")
-    print(f"{'C':>5}{'M':>6}{'HW':>4}{'k':>3}{'s':>3} {'nchw16c/direct':>15} {'nchw/im2col_gemm':>17} {'nchw/gemm_1x1':>14}")
+    descs = [(DB, BLOCKED), ("cpu:float32:nhwc/gemm", "nhwc"), ("cpu:float32:nchw/im2col_gemm", "nchw"),
+             ("cpu:float32:nchw/gemm_1x1", "nchw")]
+    print(f"{'C':>5}{'M':>6}{'HW':>4}{'k':>3}{'s':>3} " + " ".join(f"{d.split(':')[-1]:>17}" for d, _ in descs))
     for c, m, hw, k, s in RESNET50_CONVS:
         x = rng.uniform(-1, 1, (1, c, hw, hw)).astype(np.float32)
         w = rng.uniform(-1, 1, (m, c, k, k)).astype(np.float32)
         attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [k // 2] * 4}
         cols = []
-        for desc, lay in [(DB, BLOCKED), ("cpu:float32:nchw/im2col_gemm", "nchw"),
-                          ("cpu:float32:nchw/gemm_1x1", "nchw")]:
+        for desc, lay in descs:
             if "1x1" in desc and (k != 1 or s != 1):
                 cols.append("")
                 continue
             us, out = _conv_step_us(desc, lay, x, w, attrs, threads)
             flops = 2.0 * np.prod(out) * c * k * k
             cols.append(f"{flops / us / 1e3:.1f}")
-        print(f"{c:>5}{m:>6}{hw:>4}{k:>3}{s:>3} {cols[0]:>15} {cols[1]:>17} {cols[2]:>14}")
+        print(f"{c:>5}{m:>6}{hw:>4}{k:>3}{s:>3} " + " ".join(f"{col:>17}" for col in cols))
 
 
 if __name__ == "__main__":
