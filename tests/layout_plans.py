@@ -70,7 +70,7 @@ class PlanBuilder:
 
     def step(self, op, ins, outs, desc, attrs=None):
         a = to_engine(attrs or {})
-        a["_opset"] = OPSET
+        a["_opset"] = (attrs or {}).get("_opset", OPSET)  # a test may set an older opset's semantics
         self.k += 1
         self.plan.add_step(f"{op.lower()}{self.k}", op, a, ins, outs, desc)
 
@@ -148,6 +148,24 @@ ACT_ATTRS = {
     "HardSigmoid": {"alpha": st.sampled_from([0.2, 1 / 6, 0.5]), "beta": st.sampled_from([0.5, 0.3])},
     "LeakyRelu": {"alpha": st.sampled_from([0.01, 0.1, 0.3])},
 }
+
+
+def draw_softmax(d, axes13, axes_flat=(0, 1)):
+    """(op, x, attrs for the step, reference output) for Softmax / LogSoftmax / Hardmax over a
+    4-D tensor: opset 13 along one of axes13, or opset 11 over the dims from one of axes_flat on."""
+    op = d(st.sampled_from(["Softmax", "LogSoftmax", "Hardmax"]))
+    shape = (d(st.integers(1, 2)), d(st.integers(1, 40)), d(st.integers(1, 6)), d(st.integers(1, 6)))
+    from refs import REFS
+    x = arr(d, shape, -8.0, 8.0)
+    ref = REFS[op]
+    if axes_flat and d(st.booleans()):
+        ax = d(st.sampled_from(axes_flat))
+        flat = x.reshape(int(np.prod(shape[:ax])), -1)
+        want = ref.compute([flat], {"axis": 1})[0].reshape(shape)
+        return op, x, {"axis": ax, "_opset": 11}, want
+    ax = d(st.sampled_from(axes13))
+    axis = d(st.sampled_from([ax, ax - 4]))
+    return op, x, {"axis": axis}, ref.compute([x], {"axis": axis})[0]
 
 
 def draw_pool(d, op, max_c=40):

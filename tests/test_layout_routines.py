@@ -26,7 +26,8 @@ from refs.layout import from_blocked  # noqa: E402
 from refs.pool_resize import pool_ref  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layout_plans import (ACT_ATTRS, BIG_CONVS, BLOCK, BLOCKED, D16, DB, FAST, HAVE_BLOCKED, REORDER,  # noqa: E402
-                          PlanBuilder, arr, draw_conv, draw_pool, draw_resize, physical_shape, to_layout)
+                          PlanBuilder, arr, draw_conv, draw_pool, draw_resize, draw_softmax, physical_shape,
+                          to_layout)
 
 # The blocked routines under test are this CPU's: NCHW16c with AVX-512, NCHW8c with AVX2 only
 # (test_nchw8c_under_avx2 runs the file again so capped on an AVX-512 CPU).
@@ -527,6 +528,27 @@ def test_resize_blocked_rejects_linear_and_channel_resizes():
     with pytest.raises(Exception, match="support"):
         b.step("Resize", [x, -1, sc2], [y2], f"cpu:float32:{BLOCKED}/nearest", {"mode": "nearest"})
 
+
+@needs_blocked
+@given(data=st.data())
+@FAST
+def test_softmax_blocked(data):
+    """Softmax / LogSoftmax / Hardmax along the channels of a blocked tensor (opset 13): rows
+    strided over the blocks, pad lanes written zero."""
+    op, x, attrs, want = draw_softmax(data.draw, (1,), axes_flat=())
+    got, raw = run_blocked(op, [x], attrs, x.shape, DB, data.draw(st.sampled_from([1, 2])))
+    check(got, raw, want, 1e-5, 1e-5, f"{op} {attrs} {x.shape}")
+
+
+def test_softmax_blocked_rejects_other_axes_and_old_opsets():
+    if not HAVE_BLOCKED:
+        pytest.skip("needs AVX-512 or AVX2")
+    b = PlanBuilder(1)
+    x = b.reorder_in(np.zeros((1, 20, 3, 3), np.float32))
+    y, _ = b.arena((1, 20, 3, 3), BLOCKED)
+    for attrs in ({"axis": 2}, {"axis": -1}, {"axis": 1, "_opset": 11}):
+        with pytest.raises(Exception, match="support"):
+            b.step("Softmax", [x], [y], DB, attrs)
 
 @pytest.mark.skipif(os.environ.get("SNEP_MAX_ISA") is not None or not HAVE_AVX512,
                     reason="already capped, or this CPU runs the NCHW8c routines in the tests above")

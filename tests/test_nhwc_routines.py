@@ -20,7 +20,7 @@ from softneuro_ep import InferenceSession, SessionOptions
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layout_plans import (ACT_ATTRS, BIG_CONVS, FAST, REORDER, PlanBuilder, arr, draw_conv,  # noqa: E402
-                          draw_pool, draw_resize, to_layout)
+                          draw_pool, draw_resize, draw_softmax, to_layout)
 from refs import REFS  # noqa: E402
 from refs.layout import to_nhwc  # noqa: E402
 
@@ -342,3 +342,22 @@ def test_resize_nhwc_nearest(data):
     b.raw_out(off, want.shape, NHWC)
     got, raw = b.run()
     check(got, raw, want, 0, 0, f"{attrs} {inputs[0].shape} -> {want.shape}")
+
+
+@given(data=st.data())
+@FAST
+def test_softmax_nhwc(data):
+    """Softmax / LogSoftmax / Hardmax over a 4-D NHWC tensor: opset 13 along any axis (channels
+    are the rows, contiguous), opset 11 from axis 0 or 1 (the flattened dims are a suffix of NHWC)."""
+    op, x, attrs, want = draw_softmax(data.draw, (0, 1, 2, 3))
+    got, raw = run_nhwc(op, [x], attrs, x.shape, "cpu:float32:nhwc/direct", data.draw(st.sampled_from([1, 2])))
+    check(got, raw, want, 1e-5, 1e-5, f"{op} {attrs} {x.shape}")
+
+
+def test_softmax_nhwc_rejects_an_interleaved_flat_span():
+    """Before opset 13, axis 2 reduces H and W together: in NHWC the channels lie between them."""
+    b = PlanBuilder(1)
+    x = b.reorder_in(np.zeros((1, 3, 4, 4), np.float32), NHWC)
+    y, _ = b.arena((1, 3, 4, 4), NHWC)
+    with pytest.raises(Exception, match="support"):
+        b.step("Softmax", [x], [y], "cpu:float32:nhwc/direct", {"axis": 2, "_opset": 11})

@@ -4,7 +4,7 @@
 // ISA code lives in nchw16c_avx512.cpp / nchw8c_avx2.cpp and sees only these
 // plain structs and pointers (no library templates, so nothing compiled with
 // AVX-512 flags can be merged into code that runs elsewhere); the routines in
-// nchw16c.cpp / reorder.cpp resolve the layers, pack weights and split the work
+// blocked_routines.cpp / reorder.cpp resolve the layers, pack weights and split the work
 // over threads, calling a kernel per range of work items.
 #pragma once
 #include <cstdint>
@@ -109,7 +109,7 @@ void binary8c_avx2(int op, const float* x, const float* s, float* y, int64_t S, 
 void act8c_avx2(const ActP& act, const float* x, float* y, int64_t CB, int64_t S, int last_lanes, int64_t b,
                 int64_t e);
 
-// One block width's kernel set, as the routines in nchw16c.cpp pick it.
+// One block width's kernel set, as the routines in blocked_routines.cpp pick it.
 struct BlockedKernels {
   int64_t B;                 // lanes per block
   const int64_t* max_ur;     // kConvMaxUr / kConvMaxUr8

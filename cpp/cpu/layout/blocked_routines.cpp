@@ -3,12 +3,12 @@
 // usable where AVX-512 is absent, since there the 16c set is the wider one). Conv direct and
 // depthwise, MaxPool / AveragePool / GlobalAveragePool, Add / Mul (same shape or a
 // per-channel [N,C,1,1] operand), activations, Concat and Split on channels,
-// nearest Resize.
+// nearest Resize, Softmax / LogSoftmax / Hardmax over channels.
 // Every non-constant input and every output must be in the block layout (the tuner
 // sets the layouts from the descriptor); pad lanes of the outputs are written zero.
 // Layers are resolved and weights packed here; the arithmetic is in
 // blocked_kernels_impl.h (built per width), so the routines need its ISA (except
-// Concat, Split and Resize: copies).
+// Concat, Split and Resize, copies, and Softmax, plain C++ along strided rows).
 #include <algorithm>
 #include <array>
 #include <memory>
@@ -549,6 +549,57 @@ std::unique_ptr<Kernel> resize_blocked_prepare(const Blocked& bk, const Layer& l
   return resize::nearest_2d_kernel(l, l.in(0).shape[0] * bk.blocks(l.in(0).shape[1]), bk.B());
 }
 
+// ---- Softmax / LogSoftmax / Hardmax over channels ----------------------------------------
+// axis 1 of a blocked [N, C, H, W] tensor (opset 13 and later: along C alone): per pixel,
+// a row of C values spread over the CB blocks, pad lanes skipped and written zero.
+
+bool softmax_blocked_supports(const Blocked& bk, const Layer& l) {
+  if (l.inputs.size() != 1 || l.outputs.size() != 1 || !all_float32(l) || !bk.all(l) || l.in(0).const_data)
+    return false;
+  const auto& x = l.in(0);
+  if (x.rank() < 3 || l.out(0).shape != x.shape || l.attrs.get_int("_opset", 13) < 13) return false;
+  int64_t axis = l.attrs.get_int("axis", -1);
+  if (axis < 0) axis += x.rank();
+  return axis == 1 && x.shape[1] > 0;
+}
+
+std::unique_ptr<Kernel> softmax_blocked_prepare(const Blocked& bk, const Layer& l) {
+  const auto& s = l.in(0).shape;
+  const int64_t B = bk.B(), C = s[1], CB = bk.blocks(C), S = prod(s, 2), N = s[0];
+  const int mode = l.op == "Softmax" ? 0 : (l.op == "LogSoftmax" ? 1 : 2);
+  return std::make_unique<FnKernel>([=](const RunArgs& a) {
+    const float* x = static_cast<const float*>(a.in[0]);
+    float* y = static_cast<float*>(a.out[0]);
+    // work items: pixels of every image; element (n, c, p) at ((n*CB + c/B)*S + p)*B + c%B
+    a.pool->parallel_for(N * S, 64, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t n = t / S, px = t % S;
+        auto at = [&](int64_t c) { return ((n * CB + c / B) * S + px) * B + c % B; };
+        float m = x[at(0)];
+        int64_t arg = 0;
+        for (int64_t c = 1; c < C; ++c) {
+          const float v = x[at(c)];
+          if (v > m) m = v, arg = c;
+        }
+        if (mode == 2) {  // Hardmax: one at the first maximum
+          for (int64_t c = 0; c < C; ++c) y[at(c)] = c == arg ? 1.f : 0.f;
+        } else {
+          float sum = 0.f;
+          for (int64_t c = 0; c < C; ++c) sum += std::exp(x[at(c)] - m);
+          if (mode == 1) {
+            const float ls = std::log(sum);
+            for (int64_t c = 0; c < C; ++c) y[at(c)] = x[at(c)] - m - ls;
+          } else {
+            const float inv = 1.f / sum;
+            for (int64_t c = 0; c < C; ++c) y[at(c)] = std::exp(x[at(c)] - m) * inv;
+          }
+        }
+        for (int64_t c = C; c < CB * B; ++c) y[at(c)] = 0.f;  // pad lanes
+      }
+    });
+  });
+}
+
 // ---- registration -----------------------------------------------------------------------
 
 void reg(const char* op, const char* desc, LambdaRoutine::Supports s, LambdaRoutine::Prepare p, const char* isa) {
@@ -577,8 +628,10 @@ void register_blocked(const Blocked& bk) {
     reg(op, (f32 + "/direct").c_str(),
         [&bk, op](const Layer& l) { return l.op == op && act_blocked_supports(bk, l); },
         on(act_blocked_prepare), bk.isa);
-  // copies: no ISA of their own, but NCHW8c's stay off where the 16c set runs
+  // Softmax (plain C++) and the copies need no ISA of their own; NCHW8c's stay off where the 16c set runs
   const char* copy_isa = bk.B() == 16 ? "" : bk.isa;
+  for (const char* op : {"Softmax", "LogSoftmax", "Hardmax"})
+    reg(op, (f32 + "/direct").c_str(), on(softmax_blocked_supports), on(softmax_blocked_prepare), copy_isa);
   reg("Concat", (f32 + "/direct").c_str(), on(concat_blocked_supports), on(concat_blocked_prepare), copy_isa);
   reg("Split", (f32 + "/direct").c_str(), on(split_blocked_supports), on(split_blocked_prepare), copy_isa);
   for (const char* op : {"Resize", "Upsample"})
