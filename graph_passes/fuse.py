@@ -7,14 +7,22 @@ the conformance references check them):
   Conv   optional input 3: Z, same shape as the output, added before the activation
   MatMul optional input 2: bias of length N added along the last dim
 
+  Gemm, MatMul only: activation="Gelu"|"GeluTanh" (ONNX Gelu, approximate "none" / "tanh")
+
 Passes: Conv+BatchNormalization folding; a BatchNormalization left over (after a
 Concat or an input, as in DenseNet's pre-activation layers) becomes a depthwise
 1x1 Conv, so it runs in every conv layout and takes a following activation;
-Conv+Add residual; MatMul+Add bias; Conv/Gemm/MatMul + activation.
+Conv+Add residual; MatMul+Add bias; the erf form of GELU that exporters before
+opset 20 write (x * 0.5 * (1 + erf(x / sqrt 2)), in its usual arrangements) becomes
+one Gelu node; Conv/Gemm/MatMul + activation (Gelu into Gemm / MatMul only).
+SNEP_FUSE_GELU=0 leaves GELU unfused (A/B runs).
 """
+import os
+
 import numpy as np
 
 ACTIVATIONS = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh"}
+GEMM_ONLY_ACTIVATIONS = {"Gelu"}  # the conv kernels have their own activation code without it
 
 
 def _single_consumer(g, name, consumers):
@@ -144,6 +152,81 @@ def fuse_matmul_bias(g, types):
     _remove(g, dead)
 
 
+def _scalar(g, name, value, rel=1e-3):
+    """Whether `name` is a constant holding one value close to `value`."""
+    v = g.initializers.get(name)
+    return v is not None and v.size == 1 and v.dtype.kind == "f" and abs(float(v.reshape(())) - value) <= rel * abs(value)
+
+
+def _other(node, name):
+    """The input of a two-input node that is not `name` (None when both or neither are)."""
+    a, b = node.inputs[0], node.inputs[1]
+    return b if a == name and b != name else a if b == name and a != name else None
+
+
+def _gelu_fusion_on():
+    return os.environ.get("SNEP_FUSE_GELU", "1") != "0"
+
+
+def fuse_gelu_subgraph(g, types):
+    """x * 0.5 * (1 + erf(x / sqrt 2)) -> Gelu(x): the erf may read x / 1.4142 or
+    x * 0.7071; the halving may scale the product, x, or the (1 + erf) factor."""
+    if not _gelu_fusion_on():
+        return
+    consumers = g.consumers()
+    producer = {o: n for n in g.nodes for o in n.outputs}
+    dead, new = [], []
+    for erf in g.nodes:
+        if erf.op != "Erf" or len(erf.inputs) != 1:
+            continue
+        scale = producer.get(erf.inputs[0])
+        if scale is None or len(scale.inputs) != 2 or _single_consumer(g, scale.outputs[0], consumers) is not erf:
+            continue
+        if scale.op == "Div" and _scalar(g, scale.inputs[1], 2 ** 0.5):
+            x = scale.inputs[0]
+        elif scale.op == "Mul" and _other(scale, scale.inputs[0]) is not None and \
+                any(_scalar(g, i, 2 ** -0.5) for i in scale.inputs):
+            x = scale.inputs[1] if _scalar(g, scale.inputs[0], 2 ** -0.5) else scale.inputs[0]
+        else:
+            continue
+        t = types.get(x)
+        if t is None or t.elem_type != 1:  # float32
+            continue
+        add = _single_consumer(g, erf.outputs[0], consumers)
+        if add is None or add.op != "Add" or not _scalar(g, _other(add, erf.outputs[0]) or "", 1.0):
+            continue
+        m1 = _single_consumer(g, add.outputs[0], consumers)
+        if m1 is None or m1.op != "Mul":
+            continue
+        f = _other(m1, add.outputs[0])  # the factor beside (1 + erf)
+        chain = [scale, erf, add, m1]
+        if f == x:  # (x * (1 + erf)) * 0.5
+            m2 = _single_consumer(g, m1.outputs[0], consumers)
+            if m2 is None or m2.op != "Mul" or not _scalar(g, _other(m2, m1.outputs[0]) or "", 0.5):
+                continue
+            chain.append(m2)
+        else:  # (x * 0.5) * (1 + erf)
+            half = producer.get(f)
+            if half is None or half.op != "Mul" or _single_consumer(g, f, consumers) is not m1 or \
+                    _other(half, x) is None or not _scalar(g, _other(half, x), 0.5):
+                continue
+            chain.append(half)
+        out = chain[-1].outputs[0] if f == x else m1.outputs[0]
+        dead += chain
+        new.append((m1, x, out))
+    if not new:
+        return
+    ids = {id(n) for n in dead}
+    rebuilt = []
+    for n in g.nodes:  # each Gelu takes the place of its product node (topological order kept)
+        for m1, x, out in new:
+            if n is m1:
+                rebuilt.append(type(n)(name=n.name + "_gelu", op="Gelu", inputs=[x], outputs=[out], attrs={}))
+        if id(n) not in ids:
+            rebuilt.append(n)
+    g.nodes = rebuilt
+
+
 def _activation_params(node, g):
     a = node.attrs
     if node.op == "Clip":
@@ -171,12 +254,21 @@ def fuse_activation(g, types):
         if out is None or out.elem_type != 1:  # float32 only
             continue
         act = _single_consumer(g, node.outputs[0], consumers)
-        if act is None or act.op not in ACTIVATIONS:
+        if act is None or (act.op not in ACTIVATIONS and
+                           (act.op not in GEMM_ONLY_ACTIVATIONS or node.op not in ("Gemm", "MatMul") or
+                            not _gelu_fusion_on())):
             continue
         params = _activation_params(act, g)
         if params is None:
             continue
-        node.attrs["activation"] = act.op
+        kind = act.op
+        if act.op == "Gelu":
+            approx = act.attrs.get("approximate", "none")
+            approx = approx.decode() if isinstance(approx, bytes) else approx
+            if approx not in ("none", "tanh"):
+                continue
+            kind = "GeluTanh" if approx == "tanh" else "Gelu"
+        node.attrs["activation"] = kind
         if params:
             node.attrs["activation_params"] = [float(p) for p in params]
         node.outputs = [act.outputs[0]]
@@ -189,4 +281,5 @@ def fuse_all(g, types):
     batchnorm_as_depthwise(g, types)
     fuse_residual_add(g, types)
     fuse_matmul_bias(g, types)
+    fuse_gelu_subgraph(g, types)
     fuse_activation(g, types)

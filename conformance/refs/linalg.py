@@ -51,10 +51,11 @@ from hypothesis import strategies as st
 from .base import Reference, float_arrays, reference
 
 ACTS = ["", "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh"]
+GEMM_ACTS = ["Gelu", "GeluTanh"]  # fused into Gemm / MatMul only (graph_passes/fuse.py)
 
 
-def draw_activation(draw, attrs):
-    kind = draw(st.sampled_from(ACTS + [""] * 3))
+def draw_activation(draw, attrs, gemm=False):
+    kind = draw(st.sampled_from(ACTS + (GEMM_ACTS if gemm else []) + [""] * 3))
     if not kind:
         return attrs
     attrs["activation"] = kind
@@ -91,6 +92,11 @@ def apply_activation(y, attrs):
         return np.where(y >= 0, y, param(0, 0.01) * y)
     if kind == "Tanh":
         return np.tanh(y)
+    if kind == "Gelu":
+        from math import erf
+        return 0.5 * y * (1.0 + np.vectorize(erf, otypes=[np.float64])(np.asarray(y, np.float64) / np.sqrt(2.0)))
+    if kind == "GeluTanh":
+        return 0.5 * y * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (y + 0.044715 * y ** 3)))
     raise ValueError(kind)
 
 
@@ -485,7 +491,7 @@ class GemmRef(LinalgRef):
         cs = draw(st.sampled_from([None, (n,), (1, n), (m, 1), (m, n), (1,), (), (1, 1)]))
         if cs is not None:
             inputs.append(unit(draw, cs))
-        draw_activation(draw, attrs)
+        draw_activation(draw, attrs, gemm=True)
         return inputs, attrs
 
     def compute(self, inputs, attrs):
@@ -544,7 +550,7 @@ class MatMulRef(LinalgRef):
         if draw(st.booleans()):
             nn = sb[-1] if len(sb) > 1 else 1
             inputs.append(unit(draw, (nn if draw(st.integers(0, 3)) else 1,)))
-        attrs = draw_activation(draw, {})
+        attrs = draw_activation(draw, {}, gemm=True)
         return inputs, attrs
 
     def compute(self, inputs, attrs):

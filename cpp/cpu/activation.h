@@ -11,7 +11,10 @@
 
 namespace snep {
 
-enum class Act { None, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh };
+// Gelu / GeluTanh (ONNX Gelu, approximate "none" / "tanh") are fused into MatMul and Gemm
+// only (fuse.py), whose epilogues compute them through apply(); routines with their own
+// activation code reject them (gemm::activation_supported).
+enum class Act { None, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh, Gelu, GeluTanh };
 
 struct Activation {
   Act kind = Act::None;
@@ -30,6 +33,8 @@ struct Activation {
     else if (k == "HardSwish") act.kind = Act::HardSwish;
     else if (k == "LeakyRelu") { act.kind = Act::LeakyRelu; act.a = param(0, 0.01); }
     else if (k == "Tanh") act.kind = Act::Tanh;
+    else if (k == "Gelu") act.kind = Act::Gelu;
+    else if (k == "GeluTanh") act.kind = Act::GeluTanh;
     else throw NotImplementedError("fused activation " + k + " is not supported");
     return act;
   }
@@ -44,12 +49,15 @@ struct Activation {
       case Act::HardSwish: return x * std::max(0.f, std::min(1.f, x * (1.f / 6.f) + 0.5f));
       case Act::LeakyRelu: return x >= 0.f ? x : a * x;
       case Act::Tanh: return std::tanh(x);
+      case Act::Gelu: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
+      case Act::GeluTanh: return 0.5f * x * (1.f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
     }
     return x;
   }
 
   // Applies in place to n contiguous floats; the switch is outside the loop so
   // each case vectorises.
+  // (libm for Sigmoid, Tanh, Gelu: callers with a vector build of these use it first, see sgemm.cpp)
   void apply(float* x, int64_t n) const {
     switch (kind) {
       case Act::None: return;

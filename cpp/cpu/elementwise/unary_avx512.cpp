@@ -1,9 +1,53 @@
 // vmath.h kernels built with AVX-512 flags; called only from routines whose
-// isa() is "avx512f" (checked at run time).
+// isa() is "avx512f" (checked at run time). GELU (erf and tanh forms) runs on whole
+// zmm vectors through cpu/simd/vec.h: 1.3-2x faster than the auto-vectorised vmath.h
+// loop (98K elements: 72-108 us against 134-144, alternated runs on a noisy host).
 #include "cpu/elementwise/vmath.h"
+#define SNEP_VEC_LANES 16
+#include "cpu/simd/vec.h"
 
 namespace snep {
+namespace {
+
+using namespace simd;
+
+inline V gelu_erf16(V x) {
+  const V half_x = vmul(x, vset1(0.5f));
+  return vfmadd(half_x, verf(vmul(x, vset1(0.70710678118654752f))), half_x);
+}
+
+inline V gelu_tanh16(V x) {
+  const V u = vmul(vset1(0.7978845608028654f), vfmadd(vmul(vset1(0.044715f), vmul(x, x)), x, x));
+  const V half_x = vmul(x, vset1(0.5f));
+  return vfmadd(half_x, vtanh(u), half_x);
+}
+
+template <V (*F)(V)>
+void gelu_n(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) vstoreu(y + i, F(vloadu(x + i)));
+  if (i < n) {
+    const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(y + i, m, F(_mm512_maskz_loadu_ps(m, x + i)));
+  }
+}
+
+}  // namespace
+
 namespace detail {
-void vmath_f32_avx512(int fn, const float* x, float* y, int64_t n) { vm::apply(fn, x, y, n); }
+// In place over rows [0, mr) of nr floats, ldc apart (a GEMM tile's epilogue): one call per
+// tile, the function chosen once (a call per 32-float row cost about a third of the GELU).
+void gelu_rows_f32_avx512(bool tanh_form, float* c, int64_t ldc, int mr, int nr) {
+  for (int r = 0; r < mr; ++r) {
+    if (tanh_form) gelu_n<gelu_tanh16>(c + r * ldc, c + r * ldc, nr);
+    else gelu_n<gelu_erf16>(c + r * ldc, c + r * ldc, nr);
+  }
+}
+
+void vmath_f32_avx512(int fn, const float* x, float* y, int64_t n) {
+  if (fn == vm::kGeluErf) return gelu_n<gelu_erf16>(x, y, n);
+  if (fn == vm::kGeluTanh) return gelu_n<gelu_tanh16>(x, y, n);
+  vm::apply(fn, x, y, n);
+}
 }  // namespace detail
 }  // namespace snep

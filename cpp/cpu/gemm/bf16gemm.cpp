@@ -98,7 +98,7 @@ void do_task(const RunCtx& x, int64_t t, uint16_t* sc) {
             te.add[s] = e.add[s].p ? e.add[s].p + i0 * e.add[s].sm + j0 * e.add[s].sn : nullptr;
           uk.fn(kcp / 2, a, b, c, ldc, mr, nr, k0 > 0, &te);
           if (act == kActOther)
-            for (int r = 0; r < mr; ++r) e.act.apply(c + r * ldc, nr);
+            activation_rows(e.act, c, ldc, mr, nr);
         } else {
           uk.fn(kcp / 2, a, b, c, ldc, mr, nr, k0 > 0, nullptr);
         }

@@ -13,6 +13,9 @@
 #include "core/thread_pool.h"
 
 namespace snep {
+namespace detail {
+void gelu_rows_f32_avx512(bool tanh_form, float* c, int64_t ldc, int mr, int nr);  // elementwise/unary_avx512.cpp
+}
 namespace gemm {
 namespace {
 
@@ -147,7 +150,7 @@ void do_task(const RunCtx& x, int64_t t, float* sc) {
             te.add[s] = e.add[s].p ? e.add[s].p + i0 * e.add[s].sm + j0 * e.add[s].sn : nullptr;
           uk.fn(kcb, a, MR, b, c, ldc, mr, nr, k0 > 0, &te);
           if (act == kActOther)
-            for (int r = 0; r < mr; ++r) e.act.apply(c + r * ldc, nr);
+            activation_rows(e.act, c, ldc, mr, nr);
         } else {
           uk.fn(kcb, a, MR, b, c, ldc, mr, nr, k0 > 0, nullptr);
         }
@@ -168,6 +171,13 @@ void task_entry(RunCtx* x, int64_t w) {
 }
 
 }  // namespace
+
+void activation_rows(const Activation& act, float* c, int64_t ldc, int mr, int nr) {
+  static const bool avx512 = cpu_has("avx512f");
+  if ((act.kind == Act::Gelu || act.kind == Act::GeluTanh) && avx512)
+    return detail::gelu_rows_f32_avx512(act.kind == Act::GeluTanh, c, ldc, mr, nr);
+  for (int r = 0; r < mr; ++r) act.apply(c + r * ldc, nr);
+}
 
 int64_t kc_max() {
   static const int64_t kc = [] {

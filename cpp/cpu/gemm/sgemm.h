@@ -125,10 +125,23 @@ class FloatBuf {
   int64_t n_ = 0;
 };
 
-// Whether the fused-activation attributes name an activation we implement.
-inline bool activation_supported(const Attrs& attrs) {
-  try { Activation::from_attrs(attrs); return true; } catch (...) { return false; }
+// Whether the fused-activation attributes name an activation the routine implements:
+// every kind but Gelu / GeluTanh, which only routines whose epilogue runs through
+// Activation::apply (the float32 and bfloat16 GEMM routines) accept (gelu_ok).
+inline bool activation_supported(const Attrs& attrs, bool gelu_ok = false) {
+  try {
+    const Act k = Activation::from_attrs(attrs).kind;
+    return gelu_ok || (k != Act::Gelu && k != Act::GeluTanh);
+  } catch (...) {
+    return false;
+  }
 }
+
+// The activation over an mr x nr tile of C (rows ldc apart) for the kinds the
+// micro-kernels leave to the caller (kActOther): Gelu / GeluTanh through the AVX-512
+// build of vmath.h where the CPU has it (libm's erf per element ran a 3136 x 384 tile
+// set in 1 ms), the rest through Activation::apply.
+void activation_rows(const Activation& act, float* c, int64_t ldc, int mr, int nr);
 
 // Floats rounded up to a 64-byte multiple (for carving a workspace).
 inline int64_t ws_round(int64_t floats) { return (floats + 15) / 16 * 16; }

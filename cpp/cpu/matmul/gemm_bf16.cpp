@@ -52,7 +52,7 @@ Linear linear_of(const Layer& l) {
     s.c_input = 2;
     s.c_sn = bias[0] == 1 ? 0 : 1;
   }
-  if (!gemm::activation_supported(l.attrs)) return s;
+  if (!gemm::activation_supported(l.attrs, /*gelu_ok=*/true)) return s;  // epilogues through Activation::apply
   s.ok = true;
   return s;
 }

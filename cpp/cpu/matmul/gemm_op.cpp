@@ -34,7 +34,7 @@ bool linear::gemm_supports(const Layer& l) {
     if (C.size() == 2 && !((C[0] == M || C[0] == 1) && (C[1] == N || C[1] == 1))) return false;
     if (C.size() == 1 && !(C[0] == N || C[0] == 1)) return false;
   }
-  return gemm::activation_supported(l.attrs);
+  return gemm::activation_supported(l.attrs, /*gelu_ok=*/true);  // epilogue through Activation::apply
 }
 
 namespace {

@@ -59,7 +59,7 @@ bool matmul_supports(const Layer& l) {
     const auto& bias = l.in(2).shape;
     if (bias.size() != 1 || !(bias[0] == s.N || bias[0] == 1)) return false;
   }
-  return gemm::activation_supported(l.attrs);
+  return gemm::activation_supported(l.attrs, /*gelu_ok=*/true);  // epilogue through Activation::apply
 }
 
 class MatMulKernel : public Kernel {
