@@ -127,6 +127,29 @@ def test_conv_blocked(algo, data):
     check(got, raw, want, rtol, atol, f"Conv {algo} {attrs} {[None if i is None else i.shape for i in inputs]}")
 
 
+@needs_blocked
+@pytest.mark.parametrize("shape", [(96, 9, 56, 7, 1, 3, 1), (40, 6, 57, 3, 2, 1, 1), (20, 5, 40, 5, 1, 4, 2),
+                                   (24, 4, 70, 3, 1, 1, 1)], ids=lambda s: "x".join(map(str, s)))
+def test_depthwise_blocked_wide_rows(shape):
+    """Rows wider than a register tile: the edge columns (taps in the padding, one at a time) and
+    the inside ones (full tiles) around them; bias, residual and activation fused."""
+    c, h, w, k, s, pad, dil = shape
+    rng = np.random.default_rng(w)
+    x = rng.uniform(-1, 1, (1, c, h, w)).astype(np.float32)
+    wt = rng.uniform(-1, 1, (c, 1, k, k)).astype(np.float32)
+    bias = rng.uniform(-1, 1, c).astype(np.float32)
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [pad] * 4, "dilations": [dil, dil], "group": c,
+             "activation": "Clip", "activation_params": [-0.5, 0.5]}
+    ext = (k - 1) * dil + 1
+    out = (1, c, (h + 2 * pad - ext) // s + 1, (w + 2 * pad - ext) // s + 1)
+    z = rng.uniform(-1, 1, out).astype(np.float32)
+    want = REFS["Conv"].compute([x, wt, bias, z], attrs)[0]
+    for threads in (1, 2):
+        got, raw = run_blocked("Conv", [x, wt, bias, z], attrs, out, f"cpu:float32:{BLOCKED}/depthwise", threads,
+                               const=(1, 2))
+        check(got, raw, want, 1e-5, 1e-5, f"{shape} threads={threads}")
+
+
 # developer overrides of the tiling (read at prepare): the defaults, then tiny chunks and pieces,
 # the groups walked outside and inside the pieces, each weight-prefetch mode (none, burst, spread),
 # the 1x1 tiles without their own path

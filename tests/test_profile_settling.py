@@ -190,3 +190,21 @@ def test_adapt_timings_get_second_opinions_too(tmp_path):
     rows = sqlite3.connect(path).execute("SELECT median_us, second_us, samples FROM profile "
                                          "WHERE routine LIKE '%/reorder%' AND median_us >= 0").fetchall()
     assert any(s == 2 and m < 1e6 and sec == 1e6 for m, sec, s in rows), rows
+
+
+def test_an_adapt_left_unmeasured_when_the_budget_ran_out_is_estimated_not_impossible():
+    """Out of profile budget, a Reorder some routine provides is priced by a pessimistic copy
+    estimate (an inf there made DPRS find no path through MobileNetV3 on a loaded host); one no
+    routine provides stays impossible."""
+    from softneuro_ep.graph_passes import tune
+    from softneuro_ep.graph_passes.ir import Value
+
+    types = {"x": Value("x", 1, (1, 20, 7, 9)), "v": Value("v", 1, (3, 5))}
+    spent = tune._AdaptCosts(types, 1, "m", None, deadline=time.monotonic() - 1.0)
+    est = spent("x", "nchw", "nhwc")
+    nbytes = 2 * 20 * 7 * 9 * 4
+    assert est == pytest.approx(5.0 + nbytes / tune.ESTIMATE_BYTES_PER_US)
+    assert spent.fresh == []  # nothing measured, nothing cached
+    timed = tune._AdaptCosts(types, 1, "m", None, deadline=time.monotonic() + 60.0)("x", "nchw", "nhwc")
+    assert 0 < timed < est  # the estimate is the pessimistic side of a real Reorder
+    assert spent("v", "nchw", "nhwc") == float("inf")  # no Reorder takes a 2-D tensor to NHWC
