@@ -459,16 +459,23 @@ bool concat_blocked_supports(const Blocked& bk, const Layer& l) {
   return c == y[1];
 }
 
+// The channel parts of a Concat / Split, each a whole number of blocks (the last may end in
+// pad lanes): per part, floats per image and offset in the whole tensor's image.
+void channel_runs(const Blocked& bk, const std::vector<TensorInfo>& parts, int64_t S, std::vector<int64_t>* sizes,
+                  std::vector<int64_t>* offs) {
+  int64_t off = 0;
+  for (auto& t : parts) {
+    sizes->push_back(bk.blocks(t.shape[1]) * bk.B() * S);
+    offs->push_back(off);
+    off += sizes->back();
+  }
+}
+
 std::unique_ptr<Kernel> concat_blocked_prepare(const Blocked& bk, const Layer& l) {
   const auto& y = l.out(0).shape;
   const int64_t N = y[0], S = prod(y, 2), yimg = bk.blocks(y[1]) * bk.B() * S;
-  std::vector<int64_t> sizes, offs;  // per input: floats per image, offset in the output image
-  int64_t off = 0;
-  for (auto& t : l.inputs) {
-    sizes.push_back(bk.blocks(t.shape[1]) * bk.B() * S);
-    offs.push_back(off);
-    off += sizes.back();
-  }
+  std::vector<int64_t> sizes, offs;
+  channel_runs(bk, l.inputs, S, &sizes, &offs);
   const int64_t k = (int64_t)sizes.size();
   constexpr int64_t kPiece = 1 << 14;  // floats per work item
   std::vector<int64_t> pieces(k);
@@ -517,13 +524,8 @@ bool split_blocked_supports(const Blocked& bk, const Layer& l) {
 std::unique_ptr<Kernel> split_blocked_prepare(const Blocked& bk, const Layer& l) {
   const auto& x = l.in(0).shape;
   const int64_t N = x[0], S = prod(x, 2), ximg = bk.blocks(x[1]) * bk.B() * S;
-  std::vector<int64_t> sizes, offs;  // per output: floats per image, offset in the input image
-  int64_t off = 0;
-  for (auto& t : l.outputs) {
-    sizes.push_back(bk.blocks(t.shape[1]) * bk.B() * S);
-    offs.push_back(off);
-    off += sizes.back();
-  }
+  std::vector<int64_t> sizes, offs;
+  channel_runs(bk, l.outputs, S, &sizes, &offs);
   return std::make_unique<FnKernel>([=](const RunArgs& a) {
     const float* xp = static_cast<const float*>(a.in[0]);
     a.pool->parallel_for(N * (int64_t)sizes.size(), 1, [&](int64_t b, int64_t e) {
@@ -585,13 +587,14 @@ std::unique_ptr<Kernel> softmax_blocked_prepare(const Blocked& bk, const Layer& 
           for (int64_t c = 0; c < C; ++c) y[at(c)] = c == arg ? 1.f : 0.f;
         } else {
           float sum = 0.f;
-          for (int64_t c = 0; c < C; ++c) sum += std::exp(x[at(c)] - m);
           if (mode == 1) {
+            for (int64_t c = 0; c < C; ++c) sum += std::exp(x[at(c)] - m);
             const float ls = std::log(sum);
             for (int64_t c = 0; c < C; ++c) y[at(c)] = x[at(c)] - m - ls;
-          } else {
+          } else {  // the exponentials kept in y, then scaled (y may be x: each read before its write)
+            for (int64_t c = 0; c < C; ++c) sum += (y[at(c)] = std::exp(x[at(c)] - m));
             const float inv = 1.f / sum;
-            for (int64_t c = 0; c < C; ++c) y[at(c)] = std::exp(x[at(c)] - m) * inv;
+            for (int64_t c = 0; c < C; ++c) y[at(c)] *= inv;
           }
         }
         for (int64_t c = C; c < CB * B; ++c) y[at(c)] = 0.f;  // pad lanes
