@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from refs import REFS
 from softneuro_ep import InvalidArgument, _engine
+from softneuro_ep.graph_passes.adapt import io_layouts
 from softneuro_ep.graph_passes.node_eval import run_node
 
 
@@ -21,9 +22,9 @@ def run_with_constants(op, inputs, attrs, outputs, descriptor, threads, consts):
 
 def _plain(r):
     """Routines on ONNX's own layout run here through run_node; blocked/NHWC
-    ones are checked by tests/test_layout_routines.py between Reorder steps."""
-    head = r["descriptor"].split("/", 1)[0].split(":")
-    return len(head) < 3 or head[2] in ("", "nchw")
+    ones (reading or writing one) are checked by tests/test_layout_routines.py,
+    test_nhwc_routines.py and test_transpose_views.py between Reorder steps."""
+    return io_layouts(r["descriptor"]) == ("nchw", "nchw")
 
 
 ROUTINES = [r for r in _engine.routines() if r["usable"] and _plain(r)]

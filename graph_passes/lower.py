@@ -5,7 +5,8 @@ place, no copy); every other produced tensor gets an arena slot from
 memory_plan. A graph output that is a feed, a constant, or listed twice is
 produced by an Identity copy step so each output buffer has one writer.
 Concats whose inputs can be written in place become views (concat_alias); a
-conv's output may take its dying residual's slot (inplace_residual).
+Reshape-like step's output, or a view Transpose's, shares its input's bytes
+(byte_views); a conv's output may take its dying residual's slot (inplace_residual).
 """
 import os
 
@@ -19,6 +20,7 @@ from .adapt import PLAIN, insert_adapts
 from .ir import Node
 from .concat_alias import alias_concats, contiguous_parts
 from .inplace_residual import residual_aliases
+from .byte_views import byte_views
 from .memory_plan import plan_memory
 from .shapes import is_static
 
@@ -112,6 +114,12 @@ def lower(g, types, feed_names, num_threads, routine_choice=None, shareable=Fals
             raise NotImpl(f"{node.where()}: the shape of '{name}' depends on data (not supported yet)")
         sizes[name] = _engine.physical_bytes(v.elem_type, list(v.shape), layout_of.get(name, PLAIN))
     placement, views = _concat_views(g, types, layout_of, first, sizes)
+    for y, x in byte_views(g.nodes, routine_choice, first, layout_of, placement).items():
+        if sizes[y] != sizes[x]:
+            continue
+        root, off = placement.get(x, (x, 0))  # steps in order: x is placed before y
+        placement.setdefault(x, (root, off))
+        placement[y] = (root, off)
     aliases = residual_aliases(g.nodes, routine_choice, first, last, sizes, layout_of, set(placement))
     for y in aliases:  # a chain (a block's output is the next block's residual) shares one root
         root = aliases[y]

@@ -26,6 +26,7 @@ from ..capi.onnxruntime_pybind11_state import InvalidArgument
 from . import dprs
 from .adapt import descriptor_head, io_layouts, split_layout
 from .attrs import to_engine
+from .byte_views import VIEW_SUFFIX
 from .dtypes import NP_TO_ONNX, np_dtype
 
 DEFAULT_LAYOUT = "nchw"  # ONNX's own layout: what a descriptor without a layout reads and writes
@@ -121,11 +122,13 @@ def _signature_parts(node, g, types):
     return ins, outs
 
 
-def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=True):
+def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=True, view=False):
     """A plan holding one layer's tensors: constants real; in ONNX's layout the
     others are fed random values, in another layout they are arena tensors of
     that layout (zero-filled: timings do not depend on values). layout: a
-    descriptor's layout field (IN>OUT for routines that convert)."""
+    descriptor's layout field (IN>OUT for routines that convert). view: the
+    routine keeps its input's bytes (byte_views), so its output is placed on
+    its input, as lowering places it."""
     plan = _engine.Plan(threads, shared_pool=True)  # candidates share one set of awake workers
     ins, feeds, sig_in = [], [], []
     arena = 0
@@ -149,7 +152,7 @@ def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=
         v = types[name]
         dt = np_dtype(v.elem_type)
         sig_in.append((dt, v.shape, False))
-        if in_layout != DEFAULT_LAYOUT:
+        if in_layout != DEFAULT_LAYOUT or view:
             ins.append(arena_tensor(v, in_layout))
             continue
         if not with_feeds:
@@ -165,8 +168,11 @@ def _probe_plan(node, g, types, threads, rng, layout=DEFAULT_LAYOUT, with_feeds=
     outs, sig_out = [], []
     for k, name in enumerate(node.outputs):
         v = types[name]
-        outs.append(arena_tensor(v, out_layout) if out_layout != DEFAULT_LAYOUT
-                    else plan.add_output(v.elem_type, list(v.shape), k))
+        if view and k == 0:
+            outs.append(plan.add_arena_tensor(v.elem_type, list(v.shape), 0, out_layout))
+        else:
+            outs.append(arena_tensor(v, out_layout) if out_layout != DEFAULT_LAYOUT
+                        else plan.add_output(v.elem_type, list(v.shape), k))
         sig_out.append((np_dtype(v.elem_type), v.shape))
     plan.set_arena_bytes(arena)
     return plan, ins, outs, feeds, sig_in, sig_out
@@ -211,7 +217,8 @@ def _time_candidates(grp, threads, rng, opset, deadline):
     over its all-threads one."""
     def build(c):
         lay = parse_descriptor(c.r["descriptor"])[2] or DEFAULT_LAYOUT
-        plan, ins, outs, feeds, _, _ = _probe_plan(c.node, c.g, c.types, threads, rng, lay)
+        plan, ins, outs, feeds, _, _ = _probe_plan(c.node, c.g, c.types, threads, rng, lay,
+                                                   view=c.r["descriptor"].endswith(VIEW_SUFFIX))
         a = to_engine(c.node.attrs)
         a["_opset"] = opset
         plan.add_step(c.node.name, c.node.op, a, ins, outs, c.r["descriptor"])

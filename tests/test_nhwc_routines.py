@@ -113,10 +113,12 @@ def test_conv_nhwc_gemm_big(shape):
         check(got, raw, want, 1e-4, 1e-4, f"{shape} threads={threads}")
 
 
-# Whole register tiles (4 pixels x 64 channels on AVX-512, 3 x 32 on AVX2) and channel tails,
-# columns at the padding (one pixel at a time) and inside. (C, k, stride, pad, dilation, residual)
+# Whole register tiles (4 pixels x 64 channels, 8 x 32 and 12 x 16 on AVX-512; 3 x 32, 6 x 16
+# and 8 x 8 on AVX2) and channel tails, columns at the padding (one pixel at a time) and
+# inside. (C, k, stride, pad, dilation, residual)
 DW_WIDE = [(64, 5, 2, 2, 1, False), (100, 5, 2, 2, 1, True), (200, 3, 1, 1, 1, True), (96, 3, 1, 2, 2, False),
-           (130, 3, 2, 0, 1, True)]
+           (130, 3, 2, 0, 1, True), (96, 7, 1, 3, 1, True), (112, 3, 1, 1, 1, False), (24, 3, 1, 1, 1, True),
+           (16, 3, 1, 0, 1, False), (8, 5, 1, 2, 1, True)]
 
 
 @pytest.mark.parametrize("case", DW_WIDE, ids=lambda c: "-".join(map(str, c)))

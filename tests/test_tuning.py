@@ -195,7 +195,7 @@ def _fake_timing(monkeypatch, script, screen):
             calls.append(self.name)
             return script[self.name][sum(1 for c in calls if c == self.name) - 1]
 
-    def fake_probe(node, g, types, threads, rng, layout="nchw", with_feeds=True):
+    def fake_probe(node, g, types, threads, rng, layout="nchw", with_feeds=True, view=False):
         return FakePlan(node.name), [], [], [], None, None
 
     monkeypatch.setattr(tune, "_probe_plan", fake_probe)

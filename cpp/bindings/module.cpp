@@ -192,6 +192,22 @@ PYBIND11_MODULE(_engine, m) {
       .def_property_readonly("arena_bytes", &Plan::arena_bytes)
       .def_property_readonly("workspace_bytes", &Plan::workspace_bytes)
       .def_property_readonly("num_threads", &Plan::num_threads)
+      // Per step: (name, [input arena offsets], [output arena offsets]); -1 for a tensor
+      // outside the arena (feed, constant, graph output, omitted). Tests check placements.
+      .def("step_offsets", [](const Plan& p) {
+             py::list l;
+             auto off = [&](int id) -> long long {
+               if (id < 0) return -1;
+               const auto& t = p.tensors().at(id);
+               return t.kind == Plan::Kind::Arena ? (long long)t.offset : -1;
+             };
+             for (auto& s : p.steps()) {
+               py::list i, o;
+               for (int id : s.in) i.append(off(id));
+               for (int id : s.out) o.append(off(id));
+               l.append(py::make_tuple(s.layer.name, i, o));
+             }
+             return l; })
       .def("step_routines", [](const Plan& p) {
              py::list l;
              for (auto& s : p.steps()) l.append(py::make_tuple(s.layer.name, s.layer.op, s.routine->descriptor()));

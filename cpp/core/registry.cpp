@@ -80,8 +80,9 @@ void Registry::ensure_variants() const {
   std::call_once(once, [this] {
     auto* self = const_cast<Registry*>(this);
     std::vector<Routine*> bases;
-    for (auto& r : owned_)
-      if (!no_variant_ops().count(r->op())) bases.push_back(r.get());
+    auto is_view = [](const std::string& d) { return d.size() >= 5 && d.compare(d.size() - 5, 5, "/view") == 0; };
+    for (auto& r : owned_)  // a view (placed on its input's bytes) runs nothing worth confining
+      if (!no_variant_ops().count(r->op()) && !is_view(r->descriptor())) bases.push_back(r.get());
     // Appended after every base routine, so an op's default stays multi-threaded.
     for (Routine* b : bases) self->add(std::make_unique<SingleThreadVariant>(b));
     variants_done_ = true;

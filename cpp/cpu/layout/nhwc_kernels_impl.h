@@ -21,10 +21,14 @@ constexpr int kChunk = 64;
 #define SNEP_NHWC_LANES 4
 #endif
 constexpr int kLanes = SNEP_NHWC_LANES;
-// Depthwise register tile: kBlockP pixels x kBlockC channels (AVX-512: 4 x 64 in 16 zmm;
-// AVX2: 3 x 32 in 12 ymm), so each weight vector loaded serves kBlockP pixels.
-constexpr int kBlockC = 4 * kLanes;
-constexpr int kBlockP = kLanes == 16 ? 4 : 3;
+// Depthwise register tiles: BC channels (4, 2 or 1 vectors) x BP pixels, about 16
+// accumulators (AVX-512: 4 x 64, 8 x 32, 12 x 16 in zmm; AVX2 and SSE: 3 x 4 vectors,
+// 6 x 2, 8 x 1), so each weight vector loaded serves BP pixels. A channel count that is
+// not a multiple of 4 vectors takes the narrower tiles for its rest (96 channels: 64 +
+// 32), not the per-pixel path.
+constexpr int kTileP4 = kLanes == 16 ? 4 : 3;
+constexpr int kTileP2 = kLanes == 16 ? 8 : 6;
+constexpr int kTileP1 = kLanes == 16 ? 12 : 8;
 
 inline float fmax_(float a, float b) { return a > b ? a : b; }
 inline float fmin_(float a, float b) { return a < b ? a : b; }
@@ -45,13 +49,13 @@ inline void act_n(const ActP& a, float* v, int n) {
   }
 }
 
-// One output pixel's channels [c0, c0 + n); N is kChunk (a constant trip count,
-// so the accumulators can stay in registers) or 0 for a shorter tail of n.
+// One output pixel's channels [c0, c0 + n); N is the tile's channel count (a constant
+// trip count, so the accumulators can stay in registers) or 0 for a tail of n < kLanes.
 template <int N>
 inline void dw_chunk(const NhwcDw& g, const float* xn, int64_t oh, int64_t ow, int64_t c0, int n_tail, float* yp,
                      const float* zp) {
   const int n = N ? N : n_tail;
-  float acc[kChunk];
+  float acc[N ? N : kLanes];
   const float* __restrict bias = g.bias + c0;
   for (int c = 0; c < n; ++c) acc[c] = bias[c];
   for (int64_t kh = 0; kh < g.KH; ++kh) {
@@ -71,13 +75,14 @@ inline void dw_chunk(const NhwcDw& g, const float* xn, int64_t oh, int64_t ow, i
   for (int c = 0; c < n; ++c) yp[c0 + c] = acc[c];
 }
 
-// Pixels [ow, ow + kBlockP) of row oh, channels [c0, c0 + kBlockC), every tap column inside
-// the input; yp / zp at pixel ow.
+// Pixels [ow, ow + BP) of row oh, channels [c0, c0 + BC), every tap column inside the
+// input; yp / zp at pixel ow.
+template <int BC, int BP>
 inline void dw_block(const NhwcDw& g, const float* xn, int64_t oh, int64_t ow, int64_t c0, float* yp,
                      const float* zp) {
-  float acc[kBlockP][kBlockC];
-  for (int p = 0; p < kBlockP; ++p)
-    for (int c = 0; c < kBlockC; ++c) acc[p][c] = g.bias[c0 + c];
+  float acc[BP][BC];
+  for (int p = 0; p < BP; ++p)
+    for (int c = 0; c < BC; ++c) acc[p][c] = g.bias[c0 + c];
   for (int64_t kh = 0; kh < g.KH; ++kh) {
     const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
     if (ih < 0 || ih >= g.H) continue;
@@ -85,17 +90,34 @@ inline void dw_block(const NhwcDw& g, const float* xn, int64_t oh, int64_t ow, i
     for (int64_t kw = 0; kw < g.KW; ++kw) {
       const float* __restrict wp = g.w + (kh * g.KW + kw) * g.C + c0;
       const float* x0 = xr + (ow * g.SW - g.PW + kw * g.DW) * g.C;
-      for (int p = 0; p < kBlockP; ++p) {
+      for (int p = 0; p < BP; ++p) {
         const float* __restrict xp = x0 + p * g.SW * g.C;
-        for (int c = 0; c < kBlockC; ++c) acc[p][c] += xp[c] * wp[c];
+        for (int c = 0; c < BC; ++c) acc[p][c] += xp[c] * wp[c];
       }
     }
   }
-  for (int p = 0; p < kBlockP; ++p) {
+  for (int p = 0; p < BP; ++p) {
     if (zp)
-      for (int c = 0; c < kBlockC; ++c) acc[p][c] += zp[p * g.C + c0 + c];
-    act_n(g.act, acc[p], kBlockC);
-    for (int c = 0; c < kBlockC; ++c) yp[p * g.C + c0 + c] = acc[p][c];
+      for (int c = 0; c < BC; ++c) acc[p][c] += zp[p * g.C + c0 + c];
+    act_n(g.act, acc[p], BC);
+    for (int c = 0; c < BC; ++c) yp[p * g.C + c0 + c] = acc[p][c];
+  }
+}
+
+// One output row, channels [c0, c0 + BC): register tiles over the columns whose taps all
+// lie inside the input ([ow_lo, ow_hi)), one pixel at a time elsewhere.
+template <int BC, int BP>
+inline void dw_row_tile(const NhwcDw& g, const float* xn, int64_t oh, int64_t c0, float* yr, const float* zr,
+                        int64_t ow_lo, int64_t ow_hi) {
+  for (int64_t ow = 0; ow < g.OW;) {
+    const int64_t at = ow * g.C;
+    if (ow >= ow_lo && ow + BP <= ow_hi) {
+      dw_block<BC, BP>(g, xn, oh, ow, c0, yr + at, zr ? zr + at : nullptr);
+      ow += BP;
+    } else {
+      dw_chunk<BC>(g, xn, oh, ow, c0, BC, yr + at, zr ? zr + at : nullptr);
+      ++ow;
+    }
   }
 }
 
@@ -104,26 +126,25 @@ void dw_rows(const NhwcDw& g, int64_t b, int64_t e) {
   const int64_t ow_lo = (g.PW + g.SW - 1) / g.SW;
   const int64_t span = g.W - 1 + g.PW - (g.KW - 1) * g.DW;
   const int64_t ow_hi = span < 0 ? 0 : std::min<int64_t>(g.OW, span / g.SW + 1);
-  const int64_t cb = g.C / kBlockC * kBlockC;  // channels the register tile covers
   for (int64_t t = b; t < e; ++t) {
     const int64_t n = t / g.OH, oh = t % g.OH;
     const float* xn = g.x + n * g.H * g.W * g.C;
     const int64_t row = (n * g.OH + oh) * g.OW * g.C;
-    for (int64_t ow = 0; ow < g.OW;) {
-      float* yp = g.y + row + ow * g.C;
-      const float* zp = g.z ? g.z + row + ow * g.C : nullptr;
-      if (cb && ow >= ow_lo && ow + kBlockP <= ow_hi) {
-        for (int64_t c0 = 0; c0 < cb; c0 += kBlockC) dw_block(g, xn, oh, ow, c0, yp, zp);
-        for (int p = 0; p < kBlockP && cb < g.C; ++p)
-          dw_chunk<0>(g, xn, oh, ow + p, cb, (int)(g.C - cb), yp + p * g.C, zp ? zp + p * g.C : nullptr);
-        ow += kBlockP;
-        continue;
-      }
-      int64_t c0 = 0;
-      for (; c0 + kChunk <= g.C; c0 += kChunk) dw_chunk<kChunk>(g, xn, oh, ow, c0, kChunk, yp, zp);
-      if (c0 < g.C) dw_chunk<0>(g, xn, oh, ow, c0, (int)(g.C - c0), yp, zp);
-      ++ow;
+    float* yr = g.y + row;
+    const float* zr = g.z ? g.z + row : nullptr;
+    int64_t c0 = 0;
+    for (; c0 + 4 * kLanes <= g.C; c0 += 4 * kLanes) dw_row_tile<4 * kLanes, kTileP4>(g, xn, oh, c0, yr, zr, ow_lo, ow_hi);
+    if (c0 + 2 * kLanes <= g.C) {
+      dw_row_tile<2 * kLanes, kTileP2>(g, xn, oh, c0, yr, zr, ow_lo, ow_hi);
+      c0 += 2 * kLanes;
     }
+    if (c0 + kLanes <= g.C) {
+      dw_row_tile<kLanes, kTileP1>(g, xn, oh, c0, yr, zr, ow_lo, ow_hi);
+      c0 += kLanes;
+    }
+    if (c0 < g.C)
+      for (int64_t ow = 0; ow < g.OW; ++ow)
+        dw_chunk<0>(g, xn, oh, ow, c0, (int)(g.C - c0), yr + ow * g.C, zr ? zr + ow * g.C : nullptr);
   }
 }
 

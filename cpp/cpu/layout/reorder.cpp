@@ -11,6 +11,7 @@
 #include "core/thread_pool.h"
 #include "cpu/common.h"
 #include "cpu/layout/layout_kernels.h"
+#include "cpu/layout/reorder.h"
 
 namespace snep {
 namespace {
@@ -171,4 +172,18 @@ SNEP_REGISTER_LAMBDA("Reorder", "cpu:float32/reorder", reorder_supports,
                      [](const Layer& l) -> std::unique_ptr<Kernel> { return std::make_unique<ReorderKernel>(l); });
 
 }  // namespace
+
+std::unique_ptr<Kernel> make_reorder_kernel(const std::vector<int64_t>& shape, Layout from, Layout to) {
+  Layer l;
+  l.op = "Reorder";
+  TensorInfo x, y;
+  x.shape = y.shape = shape;
+  x.layout = from;
+  y.layout = to;
+  l.inputs = {x};
+  l.outputs = {y};
+  SNEP_CHECK(reorder_supports(l), FailError, "no Reorder between these layouts");
+  return std::make_unique<ReorderKernel>(l);
+}
+
 }  // namespace snep
