@@ -9,7 +9,8 @@ the conformance references check them):
 
   Gemm, MatMul only: activation="Gelu"|"GeluTanh" (ONNX Gelu, approximate "none" / "tanh")
 
-Passes: Conv+BatchNormalization folding; a BatchNormalization left over (after a
+Passes: Conv+BatchNormalization folding; a constant per-channel Mul after a Conv or
+MatMul folded into its weights (layer scale); a BatchNormalization left over (after a
 Concat or an input, as in DenseNet's pre-activation layers) becomes a depthwise
 1x1 Conv, so it runs in every conv layout and takes a following activation;
 Conv+Add residual; MatMul+Add bias; the erf form of GELU that exporters before
@@ -152,6 +153,73 @@ def fuse_matmul_bias(g, types):
     _remove(g, dead)
 
 
+def _channel_scale(g, mul, y, n, rank, leading):
+    """The per-output-channel factors (float32, length n) when `mul` multiplies y (of rank
+    `rank`) by a constant that varies at most along y's channel axis and does not widen
+    y, else None. leading: the channel axis is dim 1 (Conv), else the last (MatMul)."""
+    if mul is None or mul.op != "Mul" or len(mul.inputs) != 2 or mul.inputs[0] == mul.inputs[1]:
+        return None
+    c = g.initializers.get(_other(mul, y))
+    if c is None or c.dtype != np.float32 or c.ndim > rank:
+        return None
+    if c.size == 1:
+        return np.full(n, c.reshape(()), np.float32)
+    if leading:  # [C, 1, 1], [1, C, 1, 1] ...: channel axis 1 of the output
+        if c.ndim > leading or c.ndim < leading - 1 or c.shape[c.ndim - (leading - 1)] != n:
+            return None
+        if c.size != n:
+            return None
+    elif c.shape[-1] != n or c.size != n:
+        return None
+    return c.reshape(n)
+
+
+def fold_channel_scale(g, types):
+    """Mul(Conv(x, W, b), s) and Mul(MatMul(x, W, b), s), s a constant per output channel
+    or a scalar (ConvNeXt's and CaiT's layer scale, a normalisation's folded scale) ->
+    the Conv / MatMul with W and b scaled: one step fewer, the same product up to one
+    rounding per weight. Before the activation and residual fusions, so the scaled
+    layer has neither."""
+    consumers = g.consumers()
+    dead = []
+    for node in g.nodes:
+        if node.op not in ("Conv", "MatMul") or node.attrs.get("activation") or len(node.inputs) > 3:
+            continue
+        if len(node.outputs) != 1 or node.inputs[1] not in g.initializers:
+            continue
+        w = g.initializers[node.inputs[1]]
+        has_b = len(node.inputs) > 2 and node.inputs[2]
+        if w.dtype != np.float32 or (has_b and node.inputs[2] not in g.initializers):
+            continue
+        y = node.outputs[0]
+        out = types.get(y)
+        if out is None or not out.shape:
+            continue
+        rank = len(out.shape)
+        if node.op == "Conv":
+            n, leading = w.shape[0], rank
+            if rank < 3 or out.shape[1] != n:
+                continue
+        else:
+            if w.ndim != 2:
+                continue
+            n, leading = w.shape[1], 0
+        mul = _single_consumer(g, y, consumers)
+        s = _channel_scale(g, mul, y, n, rank, leading)
+        if s is None:
+            continue
+        wn, bname = mul.outputs[0] + "__sw", mul.outputs[0] + "__sb"
+        g.initializers[wn] = w * (s.reshape((-1,) + (1,) * (w.ndim - 1)) if node.op == "Conv" else s)
+        ins = [node.inputs[0], wn]
+        if has_b:
+            g.initializers[bname] = g.initializers[node.inputs[2]].reshape(n) * s
+            ins.append(bname)
+        node.inputs = ins
+        node.outputs = [mul.outputs[0]]
+        dead.append(mul)
+    _remove(g, dead)
+
+
 def _scalar(g, name, value, rel=1e-3):
     """Whether `name` is a constant holding one value close to `value`."""
     v = g.initializers.get(name)
@@ -279,7 +347,8 @@ def fuse_activation(g, types):
 def fuse_all(g, types):
     fold_batchnorm(g)
     batchnorm_as_depthwise(g, types)
-    fuse_residual_add(g, types)
     fuse_matmul_bias(g, types)
+    fold_channel_scale(g, types)
+    fuse_residual_add(g, types)
     fuse_gelu_subgraph(g, types)
     fuse_activation(g, types)

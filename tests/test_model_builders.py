@@ -43,7 +43,7 @@ def _run(model, specs):
 
 
 def test_model_names():
-    assert set(CNNS + ["yolo", "paddleocr", "bert"]) <= set(MODEL_NAMES)
+    assert set(CNNS + ["yolo", "paddleocr", "bert", "convnext"]) <= set(MODEL_NAMES)
     with pytest.raises(KeyError):
         build("no_such_model")
 
@@ -59,6 +59,18 @@ def test_cnn(name):
     (y1,), (y3,) = _run(m, [dict(b=1), dict(b=3)])
     assert y1.shape == (1, 1000) and y3.shape == (3, 1000)
     assert not np.allclose(y3[0], y3[1])  # depends on the input
+
+
+def test_convnext_as_torchvision_exports_it():
+    kw = QUICK["convnext"][0]
+    m = build("convnext", **kw)
+    onnx.checker.check_model(m)
+    ops = [n.op_type for n in m.graph.node]
+    assert {"LayerNormalization", "Erf", "MatMul", "Transpose"} <= set(ops)
+    # per block two Transposes; LayerNorm2d (stem, 3 downsamples, head) two each
+    assert ops.count("Transpose") == 2 * sum(kw["depths"]) + 2 * 5
+    (y1,), (y3,) = _run(m, [dict(b=1), dict(b=3)])
+    assert y1.shape == (1, 1000) and y3.shape == (3, 1000)
 
 
 def test_builders_are_seeded():

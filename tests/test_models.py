@@ -23,6 +23,7 @@ BUILT = {
     "yolo": ({"size": 320}, [{"batch": 1}, {"batch": 3}]),
     "paddleocr": ({}, [{"batch": 1, "height": 160, "width": 224}, {"batch": 3, "height": 96, "width": 128}]),
     "bert": ({}, [{"batch": 1, "seq": 16}, {"batch": 3, "seq": 37}]),
+    "convnext": ({"size": 64, "depths": (1, 1, 2, 1), "dims": (32, 48, 64, 96)}, [{"batch": 1}, {"batch": 3}]),
 }
 
 

@@ -8,6 +8,7 @@ weights, symbolic batch dim ``batch``). ``MODEL_NAMES`` lists the builders;
 from __future__ import annotations
 
 from .bert import bert
+from .convnext import convnext
 from .cnn import (densenet121, inception_v1, mobilenet_v2, mobilenet_v3, resnet50,
                   squeezenet, vgg16, vgg19)
 from .graph import GraphBuilder
@@ -27,6 +28,7 @@ BUILDERS = {
     "yolo": yolo,
     "paddleocr": paddleocr,
     "bert": bert,
+    "convnext": convnext,
 }
 MODEL_NAMES = tuple(BUILDERS)
 

@@ -36,6 +36,7 @@ FULL = {
     "yolo": ({}, [dict(b=1), dict(b=3)]),
     "paddleocr": ({}, [dict(b=1, h=640, w=640), dict(b=3, h=320, w=480)]),
     "bert": ({}, [dict(b=1, s=128), dict(b=3, s=37)]),
+    "convnext": ({}, [dict(b=1), dict(b=3)]),
 }
 QUICK = {
     "resnet50": ({"size": 64}, None), "vgg16": ({"size": 32, "fc": 256}, None),
@@ -45,6 +46,7 @@ QUICK = {
     "yolo": ({"size": 128}, None),
     "paddleocr": ({}, [dict(b=1, h=128, w=128), dict(b=3, h=64, w=96)]),
     "bert": ({}, [dict(b=1, s=16), dict(b=3, s=9)]),
+    "convnext": ({"size": 64, "depths": (1, 1, 2, 1), "dims": (32, 48, 64, 96)}, None),
 }
 
 
