@@ -265,3 +265,16 @@ def test_byte_views_skip_written_masks_other_layouts_and_placed_outputs():
     choice = {"t_view": VIEW_LAST, "t_copy": "cpu/blocked"}
     got = byte_views(nodes, choice, first, {"c": NHWC, "d": NHWC}, placement={"g": ("root", 0)})
     assert got == {"e": "d"}
+
+
+def test_bench_trees_tool(tmp_path, capsys):
+    """tools/bench_trees: the same tree as before and after (the installed package) runs and reports."""
+    import os as _os
+
+    from softneuro_ep.tools.bench_trees import main
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_convnext_model(c=16, h=8, blocks=1))
+    tree = _os.path.dirname(_os.path.dirname(_os.path.abspath(snep.__file__)))
+    main(["--before", tree, "--after", tree, "--model", str(path), "--rounds", "1", "--blocks", "1"])
+    out = capsys.readouterr().out
+    assert "before: ratio" in out and "after: ratio" in out and "speed-up" in out
