@@ -23,9 +23,13 @@ a = snep.InferenceSession(data, so)
 o = ort.SessionOptions(); o.intra_op_num_threads = threads
 b = ort.InferenceSession(data, o, providers=["CPUExecutionProvider"])
 feed = {}
+rng = np.random.default_rng(0)
 for i in a.get_inputs():
     shape = [d if isinstance(d, int) else 1 for d in i.shape]
-    feed[i.name] = np.random.default_rng(0).normal(0, 1, shape).astype(np.float32)
+    if "int" in i.type:  # token ids; masks all ones
+        feed[i.name] = (np.ones(shape) if "mask" in i.name else rng.integers(0, 100, shape)).astype(np.int64)
+    else:
+        feed[i.name] = rng.normal(0, 1, shape).astype(np.float32)
 ta, tb = [], []
 for _ in range(blocks):
     for s, t in ((a, ta), (b, tb)):

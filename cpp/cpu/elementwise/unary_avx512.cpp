@@ -11,16 +11,8 @@ namespace {
 
 using namespace simd;
 
-inline V gelu_erf16(V x) {
-  const V half_x = vmul(x, vset1(0.5f));
-  return vfmadd(half_x, verf(vmul(x, vset1(0.70710678118654752f))), half_x);
-}
-
-inline V gelu_tanh16(V x) {
-  const V u = vmul(vset1(0.7978845608028654f), vfmadd(vmul(vset1(0.044715f), vmul(x, x)), x, x));
-  const V half_x = vmul(x, vset1(0.5f));
-  return vfmadd(half_x, vtanh(u), half_x);
-}
+inline V gelu_erf16(V x) { return vgelu_erf(x); }
+inline V gelu_tanh16(V x) { return vgelu_tanh(x); }
 
 template <V (*F)(V)>
 void gelu_n(const float* x, float* y, int64_t n) {

@@ -67,8 +67,10 @@ void sgemm_ukernel_plain(int64_t kc, const float* a, int64_t as, const float* b,
   }
 }
 
-int uk_act_code(const Activation& act) {
+int uk_act_code(const Activation& act, bool gelu_in_kernel) {
   switch (act.kind) {
+    case Act::Gelu: return gelu_in_kernel ? kActGelu : kActOther;
+    case Act::GeluTanh: return gelu_in_kernel ? kActGeluTanh : kActOther;
     case Act::None: return kActNone;
     case Act::Relu: return kActRelu;
     case Act::Clip: return kActClip;
@@ -109,11 +111,15 @@ void do_task(const RunCtx& x, int64_t t, float* sc) {
   const int64_t M = p.M, N = p.N, K = p.K, ldc = p.ldc;
   const int64_t Mpad = g.mpanels * MR, Npad = g.npanels * NR;
   const float* A = p.a_packed(bi);
+  int64_t lda = 0;
+  const float* Ar = A ? nullptr : p.a_rows(bi, &lda);  // row-major A, read by the direct entry
+  const UkernelFn fn = Ar ? uk.direct : uk.fn;
+  const int64_t as = Ar ? lda : MR;
   const float* Bp = p.b_packed(bi);
   float* C = p.c(bi);
   Epilogue e;
   p.epilogue(bi, &e);
-  const int act = uk_act_code(e.act);
+  const int act = uk_act_code(e.act, uk.gelu);
   const int64_t n0 = q0 * NR, ncols = std::min(N, q1 * NR) - n0;
   UkEpilogue te;
   te.alpha = e.alpha;
@@ -141,18 +147,18 @@ void do_task(const RunCtx& x, int64_t t, float* sc) {
       const int64_t j0 = q * NR;
       const int nr = (int)std::min<int64_t>(NR, N - j0);
       for (int64_t pp = p0; pp < p1; ++pp) {
-        const float* a = A + k0 * Mpad + pp * MR * kcb;
         const int64_t i0 = pp * MR;
+        const float* a = Ar ? Ar + i0 * lda + k0 : A + k0 * Mpad + pp * MR * kcb;
         const int mr = (int)std::min<int64_t>(MR, M - i0);
         float* c = C + i0 * ldc + j0;
         if (last) {
           for (int s = 0; s < 2; ++s)
             te.add[s] = e.add[s].p ? e.add[s].p + i0 * e.add[s].sm + j0 * e.add[s].sn : nullptr;
-          uk.fn(kcb, a, MR, b, c, ldc, mr, nr, k0 > 0, &te);
+          fn(kcb, a, as, b, c, ldc, mr, nr, k0 > 0, &te);
           if (act == kActOther)
             activation_rows(e.act, c, ldc, mr, nr);
         } else {
-          uk.fn(kcb, a, MR, b, c, ldc, mr, nr, k0 > 0, nullptr);
+          fn(kcb, a, as, b, c, ldc, mr, nr, k0 > 0, nullptr);
         }
       }
     }
@@ -179,6 +185,11 @@ void activation_rows(const Activation& act, float* c, int64_t ldc, int mr, int n
   for (int r = 0; r < mr; ++r) act.apply(c + r * ldc, nr);
 }
 
+bool direct_a_enabled() {
+  static const bool on = [] { const char* e = std::getenv("SNEP_SGEMM_DIRECT_A"); return !e || e[0] != '0'; }();
+  return on;
+}
+
 int64_t kc_max() {
   static const int64_t kc = [] {
     const char* e = std::getenv("SNEP_SGEMM_KC");
@@ -191,7 +202,11 @@ int64_t kc_max() {
 const Ukernel& best_ukernel() {
   static const Ukernel uk = [] {
     Ukernel u;
-    if (cpu_has("avx512f")) { u.mr = 12; u.nr = 32; u.fn = sgemm_ukernel_12x32_avx512; u.name = "12x32_avx512"; }
+    if (cpu_has("avx512f")) {
+      u.mr = 12; u.nr = 32; u.fn = sgemm_ukernel_12x32_avx512; u.direct = sgemm_ukernel_direct_12x32_avx512;
+      u.gelu = true;
+      u.name = "12x32_avx512";
+    }
     else if (cpu_has("avx2")) { u.mr = 6; u.nr = 16; u.fn = sgemm_ukernel_avx2; u.name = "6x16_avx2"; }
     else { u.mr = kPlainMR; u.nr = kPlainNR; u.fn = sgemm_ukernel_plain; u.name = "4x16_plain"; }
     return u;
@@ -202,7 +217,9 @@ const Ukernel& best_ukernel() {
 const Ukernel& ukernel_for(int64_t M) {
   static const Ukernel k8 = [] {
     Ukernel u;
-    u.mr = 8; u.nr = 32; u.fn = sgemm_ukernel_8x32_avx512; u.name = "8x32_avx512";
+    u.mr = 8; u.nr = 32; u.fn = sgemm_ukernel_8x32_avx512; u.direct = sgemm_ukernel_direct_8x32_avx512;
+    u.gelu = true;
+    u.name = "8x32_avx512";
     return u;
   }();
   const Ukernel& best = best_ukernel();

@@ -31,6 +31,8 @@ namespace gemm {
 struct Ukernel {
   int mr = 0, nr = 0;
   UkernelFn fn = nullptr;
+  UkernelFn direct = nullptr;  // the same tile reading A row-major (unpacked), where the ISA has one
+  bool gelu = false;           // applies kActGelu / kActGeluTanh itself
   const char* name = "";
 };
 
@@ -39,6 +41,10 @@ const Ukernel& best_ukernel();
 // The micro-kernel for a GEMM with M rows (on AVX-512: 8x32 or 12x32, the one
 // padding M least). The packed A layout depends on it: pack and run with the same.
 const Ukernel& ukernel_for(int64_t M);
+
+// Whether routines may give A row-major to the micro-kernel's direct entry instead of packing
+// it per run (SNEP_SGEMM_DIRECT_A=0: always pack, for A/B runs).
+bool direct_a_enabled();
 
 // Largest K block (SNEP_SGEMM_KC overrides it, for tuning experiments).
 int64_t kc_max();
@@ -86,7 +92,11 @@ class Problem {
   int64_t batch = 1, M = 0, N = 0, K = 0;
   int64_t ldc = 0;
   virtual ~Problem() = default;
+  // Packed A for batch bi, or nullptr when the problem gives A row-major through a_rows().
   virtual const float* a_packed(int64_t bi) const = 0;
+  // A row-major (element (i, k) at a[i * lda + k]) for the micro-kernel's direct entry
+  // (Ukernel::direct, which must exist), or nullptr.
+  virtual const float* a_rows(int64_t bi, int64_t* lda) const { (void)bi; (void)lda; return nullptr; }
   // Fully packed B for batch bi, or nullptr: then pack_b() is called per slab.
   virtual const float* b_packed(int64_t bi) const { (void)bi; return nullptr; }
   virtual void pack_b(int64_t bi, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float* dst, int nr) const {
@@ -138,9 +148,9 @@ inline bool activation_supported(const Attrs& attrs, bool gelu_ok = false) {
 }
 
 // The activation over an mr x nr tile of C (rows ldc apart) for the kinds the
-// micro-kernels leave to the caller (kActOther): Gelu / GeluTanh through the AVX-512
-// build of vmath.h where the CPU has it (libm's erf per element ran a 3136 x 384 tile
-// set in 1 ms), the rest through Activation::apply.
+// micro-kernels leave to the caller (kActOther): Gelu / GeluTanh where the micro-kernel
+// cannot apply them in registers (AVX2, plain; through the AVX-512 build of vmath.h where
+// the CPU has it), the rest through Activation::apply.
 void activation_rows(const Activation& act, float* c, int64_t ldc, int mr, int nr);
 
 // Floats rounded up to a 64-byte multiple (for carving a workspace).

@@ -8,6 +8,8 @@
 #include <immintrin.h>
 
 #include "cpu/gemm/sgemm_ukernel.h"
+#define SNEP_VEC_LANES 16
+#include "cpu/simd/vec.h"
 
 namespace snep {
 namespace gemm {
@@ -31,27 +33,45 @@ inline __m512 act_v(__m512 v, int act, __m512 va, __m512 vb) {
       t = _mm512_min_ps(_mm512_set1_ps(1.f), _mm512_max_ps(zero, t));
       return _mm512_mul_ps(v, t);
     }
+    // In registers: a pass over the stored tile (the driver's) costs a store-to-load round
+    // trip per vector on top of the GELU itself.
+    case kActGelu: return simd::vgelu_erf(v);
+    case kActGeluTanh: return simd::vgelu_tanh(v);
     default: return v;
   }
 }
 
-template <int M, int kMR>
+// A whole row of the tile with plain stores: a load of the same bytes right after (the
+// driver's GELU pass over the tile) is forwarded from a plain store, not from a masked one.
+inline void store_row(float* cr, __m512 v0, __m512 v1, int nr, __mmask16 m0, __mmask16 m1) {
+  if (nr == NR) {
+    _mm512_storeu_ps(cr, v0);
+    _mm512_storeu_ps(cr + 16, v1);
+  } else {
+    _mm512_mask_storeu_ps(cr, m0, v0);
+    _mm512_mask_storeu_ps(cr + 16, m1, v1);
+  }
+}
+
+// kDirect: A as the caller holds it, row-major with rows `as` floats apart (element (i, k) at
+// a[i * as + k]), instead of a packed panel (a[k * kMR + i]): no packing pass over A.
+template <int M, int kMR, bool kDirect = false>
 void kern(int64_t kc, const float* a, int64_t as, const float* b, float* c, int64_t ldc, int nr, int accumulate,
           const UkEpilogue* ep) {
   __m512 acc0[M], acc1[M];
 #pragma GCC unroll 16
   for (int i = 0; i < M; ++i) { acc0[i] = _mm512_setzero_ps(); acc1[i] = _mm512_setzero_ps(); }
-  (void)as;  // always kMR: the packing contract of this kernel
+  (void)as;  // packed: always kMR, the packing contract of this kernel
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i]);
+      const __m512 av = _mm512_set1_ps(kDirect ? a[i * as] : a[i]);
       acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);
       acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);
     }
-    a += kMR;
+    a += kDirect ? 1 : kMR;
     b += NR;
   }
   const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
@@ -65,8 +85,7 @@ void kern(int64_t kc, const float* a, int64_t as, const float* b, float* c, int6
         v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
         v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
       }
-      _mm512_mask_storeu_ps(cr, m0, v0);
-      _mm512_mask_storeu_ps(cr + 16, m1, v1);
+      store_row(cr, v0, v1, nr, m0, m1);
     }
     return;
   }
@@ -98,8 +117,7 @@ void kern(int64_t kc, const float* a, int64_t as, const float* b, float* c, int6
     }
     v0 = act_v(v0, act, va, vb);
     v1 = act_v(v1, act, va, vb);
-    _mm512_mask_storeu_ps(cr, m0, v0);
-    _mm512_mask_storeu_ps(cr + 16, m1, v1);
+    store_row(cr, v0, v1, nr, m0, m1);
   }
 }
 

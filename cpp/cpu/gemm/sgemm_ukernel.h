@@ -9,8 +9,9 @@ namespace gemm {
 
 // Activation codes the micro-kernels apply in registers; others (sigmoid, tanh)
 // are applied by the driver on the tile right after the kernel stored it.
+// kActGelu / kActGeluTanh only for kernels whose Ukernel::gelu is set (the AVX-512 ones).
 enum UkAct : int { kActNone = 0, kActRelu = 1, kActClip = 2, kActLeakyRelu = 3, kActHardSigmoid = 4,
-                   kActHardSwish = 5, kActOther = 99 };
+                   kActHardSwish = 5, kActGelu = 6, kActGeluTanh = 7, kActOther = 99 };
 
 // Epilogue of one tile, pointers already at the tile's (0,0).
 struct UkEpilogue {
@@ -32,6 +33,11 @@ void sgemm_ukernel_12x32_avx512(int64_t kc, const float* a, int64_t a_stride, co
                                 int mr, int nr, int accumulate, const UkEpilogue* ep);
 void sgemm_ukernel_8x32_avx512(int64_t kc, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc,
                                int mr, int nr, int accumulate, const UkEpilogue* ep);
+// The same tiles reading A row-major (element (i, k) at a[i * a_stride + k]), unpacked.
+void sgemm_ukernel_direct_12x32_avx512(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                                       int64_t ldc, int mr, int nr, int accumulate, const UkEpilogue* ep);
+void sgemm_ukernel_direct_8x32_avx512(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                                      int64_t ldc, int mr, int nr, int accumulate, const UkEpilogue* ep);
 void sgemm_ukernel_avx2(int64_t kc, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc,
                         int mr, int nr, int accumulate, const UkEpilogue* ep);
 

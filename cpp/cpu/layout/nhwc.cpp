@@ -83,6 +83,8 @@ class ConvGemmNhwcKernel : public Kernel {
     uk_ = gemm::ukernel_for(rows_);
     one_ = p.k[1] == 1 && p.k[2] == 1 && p.s[1] == 1 && p.s[2] == 1 && p.pb[1] == 0 && p.pb[2] == 0 &&
            p.pe[1] == 0 && p.pe[2] == 0;
+    // An unpadded stride-1 1x1 reads the input itself as A (pixels x channels, row-major).
+    direct_a_ = one_ && gemm::direct_a_enabled() && uk_.direct;
     act_ = Activation::from_attrs(l.attrs);
     has_z_ = l.has_input(3);
     // W [M][C][KH][KW] -> [(kh*KW + kw)*C + c][M], then packed.
@@ -100,7 +102,7 @@ class ConvGemmNhwcKernel : public Kernel {
     asize_ = gemm::ws_round(gemm::packed_a_floats(rows_, K_, uk_));
   }
 
-  size_t workspace_bytes() const override { return (size_t)(asize_ * p_.N) * sizeof(float); }
+  size_t workspace_bytes() const override { return direct_a_ ? 0 : (size_t)(asize_ * p_.N) * sizeof(float); }
   bool reads_input_at_run(int i) const override { return i == 0 || i == 3; }
 
   void run(const RunArgs& a) override {
@@ -108,7 +110,7 @@ class ConvGemmNhwcKernel : public Kernel {
     float* apack = static_cast<float*>(a.workspace);
     const int64_t panels = (rows_ + uk_.mr - 1) / uk_.mr, img = p_.in[1] * p_.in[2] * p_.C;
     const ConvGemmNhwcKernel* self = this;
-    a.pool->parallel_for(p_.N * panels, 4, [&](int64_t b, int64_t e) {
+    if (!direct_a_) a.pool->parallel_for(p_.N * panels, 4, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         const int64_t n = t / panels, q = t % panels;
         if (self->one_)
@@ -122,7 +124,12 @@ class ConvGemmNhwcKernel : public Kernel {
       const ConvGemmNhwcKernel* k;
       const float *ap, *z;
       float* y;
-      const float* a_packed(int64_t bi) const override { return ap + bi * k->asize_; }
+      const float* x = nullptr;  // the input, read row-major by the direct micro-kernel
+      const float* a_packed(int64_t bi) const override { return x ? nullptr : ap + bi * k->asize_; }
+      const float* a_rows(int64_t bi, int64_t* lda) const override {
+        *lda = k->p_.C;
+        return x ? x + bi * k->rows_ * k->p_.C : nullptr;
+      }
       const float* b_packed(int64_t) const override { return k->bpack_.data(); }
       float* c(int64_t bi) const override { return y + bi * k->rows_ * k->p_.M; }
       void epilogue(int64_t bi, gemm::Epilogue* e) const override {
@@ -138,6 +145,7 @@ class ConvGemmNhwcKernel : public Kernel {
     pr.ldc = p_.M;
     pr.k = this;
     pr.ap = apack;
+    if (direct_a_) pr.x = x;
     pr.z = has_z_ ? static_cast<const float*>(a.in[3]) : nullptr;
     pr.y = static_cast<float*>(a.out[0]);
     gemm::run(pr, uk_, a.pool, nullptr);
@@ -181,7 +189,7 @@ class ConvGemmNhwcKernel : public Kernel {
   ConvParams p_;
   gemm::Ukernel uk_;
   int64_t rows_ = 0, K_ = 0, asize_ = 0;
-  bool one_ = false, has_z_ = false;
+  bool one_ = false, has_z_ = false, direct_a_ = false;
   Activation act_;
   FloatBuf bpack_, bias_;
 };

@@ -97,6 +97,9 @@ class MatMulKernel : public Kernel {
       }
     }
     uk_ = gemm::ukernel_for(M_);
+    // A fed per run is read row-major by the direct micro-kernel where the ISA has one: no
+    // packing pass (a scatter of M x K floats into panels) before the GEMM.
+    direct_a_ = gemm::direct_a_enabled() && uk_.direct && !l.in(0).const_data;
     asize_ = gemm::ws_round(gemm::packed_a_floats(M_, K_, uk_));
     bsize_ = gemm::ws_round(gemm::packed_b_floats(K_, N_, uk_));
     if (l.in(0).const_data) {
@@ -113,7 +116,7 @@ class MatMulKernel : public Kernel {
 
   size_t workspace_bytes() const override {
     int64_t f = 0;
-    if (!apack_.data()) f += asize_ * nA_;
+    if (!apack_.data() && !direct_a_) f += asize_ * nA_;
     if (!bpack_.data()) f += gemm::scratch_slots() * gemm::slab_floats(K_, uk_);
     return (size_t)f * sizeof(float);
   }
@@ -125,7 +128,12 @@ class MatMulKernel : public Kernel {
       float* y;
       int64_t ai(int64_t bi) const { return k->batch_ > 1 ? k->aidx_[bi] : 0; }
       int64_t bj(int64_t bi) const { return k->batch_ > 1 ? k->bidx_[bi] : 0; }
-      const float* a_packed(int64_t bi) const override { return ap + ai(bi) * k->asize_; }
+      const float* arows = nullptr;  // A as fed, read unpacked by the direct micro-kernel
+      const float* a_packed(int64_t bi) const override { return arows ? nullptr : ap + ai(bi) * k->asize_; }
+      const float* a_rows(int64_t bi, int64_t* lda) const override {
+        *lda = k->K_;
+        return arows ? arows + ai(bi) * k->M_ * k->K_ : nullptr;
+      }
       const float* b_packed(int64_t bi) const override {
         return k->bpack_.data() ? k->bpack_.data() + bj(bi) * k->bsize_ : nullptr;
       }
@@ -146,6 +154,8 @@ class MatMulKernel : public Kernel {
     float* ws = static_cast<float*>(a.workspace);
     if (apack_.data()) {
       p.ap = apack_.data();
+    } else if (direct_a_) {
+      p.arows = static_cast<const float*>(a.in[0]);
     } else {
       p.ap = ws;
       ws += asize_ * nA_;
@@ -180,7 +190,7 @@ class MatMulKernel : public Kernel {
 
   gemm::Ukernel uk_;
   int64_t M_ = 0, K_ = 0, N_ = 0, batch_ = 1, nA_ = 1, nB_ = 1, asize_ = 0, bsize_ = 0, bias_sn_ = 1;
-  bool has_bias_ = false;
+  bool has_bias_ = false, direct_a_ = false;
   Activation act_;
   std::vector<int64_t> aidx_, bidx_;
   FloatBuf apack_, bpack_;

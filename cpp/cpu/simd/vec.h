@@ -3,7 +3,7 @@
 // wrappers only (always_inline, so code built through them is what the intrinsics give),
 // plus exp / tanh / erf on whole vectors. Everything has internal linkage: builds for
 // different ISAs never mix at link time. Users: blocked_kernels_impl.h (NCHW16c /
-// NCHW8c), elementwise/unary_avx512.cpp (GELU).
+// NCHW8c), elementwise/unary_avx512.cpp (GELU), the AVX-512 sgemm micro-kernels (GELU epilogue).
 #pragma once
 #include <immintrin.h>
 
@@ -142,6 +142,18 @@ inline V verf(V a) {
   q = vfmadd(q, s, vset1(1.28379166e-1f));
   q = vfmadd(q, a, a);
   return vsel(vgt(t, vset1(0.927734375f)), big, q);
+}
+
+// GELU, x * (1 + erf(x / sqrt 2)) / 2 and its tanh form.
+inline V vgelu_erf(V x) {
+  const V half_x = vmul(x, vset1(0.5f));
+  return vfmadd(half_x, verf(vmul(x, vset1(0.70710678118654752f))), half_x);
+}
+
+inline V vgelu_tanh(V x) {
+  const V u = vmul(vset1(0.7978845608028654f), vfmadd(vmul(vset1(0.044715f), vmul(x, x)), x, x));
+  const V half_x = vmul(x, vset1(0.5f));
+  return vfmadd(half_x, vtanh(u), half_x);
 }
 
 }  // namespace simd
