@@ -103,6 +103,24 @@ inline V vexp(V x) {
   return vsel(vnan(x), x, res);
 }
 
+// exp(x) for x <= 0 with no NaN (erf's tail): below -87 the result is below 2^-125, which
+// only ever meets a 1 there (1 - exp), so the clamp stands in for vexp's range selects.
+inline V vexp_tail(V x) {
+  const V xc = vmax(x, vset1(-87.f));
+  V n = vround(vmul(xc, vset1(1.44269504088896341f)));
+  V r = vfnmadd(n, vset1(0.693359375f), xc);
+  r = vfnmadd(n, vset1(-2.12194440e-4f), r);
+  V z = vmul(r, r);
+  V p = vset1(1.9875691500e-4f);
+  p = vfmadd(p, r, vset1(1.3981999507e-3f));
+  p = vfmadd(p, r, vset1(8.3334519073e-3f));
+  p = vfmadd(p, r, vset1(4.1665795894e-2f));
+  p = vfmadd(p, r, vset1(1.6666665459e-1f));
+  p = vfmadd(p, r, vset1(5.0000001201e-1f));
+  p = vfmadd(p, z, vadd(r, vset1(1.0f)));
+  return vscale2(p, n);
+}
+
 inline V vtanh(V x) {
   V t = vabs(x);
   V s = vmul(x, x);
@@ -133,7 +151,7 @@ inline V verf(V a) {
   r = vfmadd(r, tb, vset1(-6.34846687e-1f));
   r = vfmadd(r, tb, vset1(-1.28717512e-1f));
   r = vfmadd(r, tb, vsub(vzero(), tb));
-  V big = vsub(vset1(1.f), vexp(r));
+  V big = vsub(vset1(1.f), vexp_tail(r));  // r <= 0 and finite: tb is clamped to [0, 10]
   big = vsel(vlt(a, vzero()), vsub(vzero(), big), big);
   V q = vfmadd(vset1(-5.96761703e-4f), s, vset1(4.99119423e-3f));
   q = vfmadd(q, s, vset1(-2.67681349e-2f));
