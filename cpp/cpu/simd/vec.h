@@ -136,7 +136,8 @@ inline V vtanh(V x) {
   V e = vexp(vadd(tc, tc));
   V big = vsub(vset1(1.f), vdiv(vset1(2.f), vadd(e, vset1(1.f))));
   big = vsel(vlt(x, vzero()), vsub(vzero(), big), big);
-  return vsel(vlt(t, vset1(0.55f)), small, big);
+  // NaN: the clamp above (min returns its second operand) made the big branch read 1
+  return vsel(vnan(x), x, vsel(vlt(t, vset1(0.55f)), small, big));
 }
 
 // erf: N. Juffa's faithfully rounded erff (as vmath.h's scalar erf), both branches
