@@ -144,3 +144,25 @@ def test_gelu_at_special_and_saturating_values(approximate):
     np.testing.assert_allclose(got[ok], want[ok], rtol=2e-6, atol=1e-7)
     for n in range(1, 35):  # every tail length of the 16-wide loop: the same values as in the long run
         np.testing.assert_array_equal(session(n).run(None, {"x": x[-n:]})[0], got[-n:])
+
+
+@pytest.mark.parametrize("op", ["Tanh", "Sigmoid", "Erf"])
+def test_vector_math_routines_at_special_values(op):
+    """Every usable float32 routine of the ops written on vmath.h / vec.h: NaN stays NaN (the
+    tanh's saturation clamp once turned it into 1), infinities saturate, values around the
+    branch points match float64."""
+    from math import erf
+
+    from softneuro_ep import _engine
+    from softneuro_ep.graph_passes.node_eval import run_node
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 0.5499, 0.55, -0.55, 0.9277, -0.9278, 9.0, -9.0, 20.0,
+                  -20.0, 45.0, -45.0, 88.0, -88.0, 100.0, -100.0, 1e-30, 3.0] * 2, np.float32)
+    xd = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        want = {"Tanh": np.tanh(xd), "Sigmoid": 1 / (1 + np.exp(-xd)),
+                "Erf": np.vectorize(erf, otypes=[np.float64])(xd)}[op]
+    descs = [r["descriptor"] for r in _engine.routines(op) if r["usable"] and r["descriptor"].count(":") < 2]
+    assert descs
+    for d in descs:
+        (got,) = run_node(op, [x], {}, descriptor=d)
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7, equal_nan=True, err_msg=d)

@@ -80,7 +80,8 @@ static inline float tanh(float x) {
   float tc = t < 20.f ? t : 20.f;
   float big = 1.0f - 2.0f / (vm::exp(2.0f * tc) + 1.0f);
   big = x < 0 ? -big : big;
-  return t < 0.55f ? small : big;
+  const float r = t < 0.55f ? small : big;
+  return x != x ? x : r;  // NaN: the clamp above would make it 1
 }
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + vm::exp(-x)); }
