@@ -360,15 +360,19 @@ def test_activation_blocked(op, data):
 
 
 @needs_blocked
-@pytest.mark.parametrize("op", ["Sigmoid", "Tanh"])
+@pytest.mark.parametrize("op", ["Sigmoid", "Tanh", "Relu", "Clip", "HardSigmoid", "HardSwish", "LeakyRelu"])
 def test_activation_blocked_special_values(op):
-    """NaN stays NaN, infinities saturate, signed zeros and the branch points of the vector
-    exp / tanh come out as numpy's (float64, rounded)."""
+    """NaN stays NaN (as onnxruntime: max / min put the value second), infinities saturate,
+    signed zeros and the branch points of the vector exp / tanh come out as numpy's."""
     vals = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 0.55, -0.55, 0.5499, 9.0, -9.0, 20.0, -20.0, 45.0, -45.0,
                      88.0, -88.0, 100.0, -100.0, 1e-30, -1e-30, 3.0], np.float32)
     x = vals.reshape(1, 21, 1, 1)
-    want = REFS[op].compute([x], {})[0]
-    got, raw = run_blocked(op, [x], {}, x.shape, DB, 1)
+    inputs, const = [x], ()
+    if op == "Clip":
+        inputs, const = [x, np.array(-1.0, np.float32), np.array(6.0, np.float32)], (1, 2)
+    with np.errstate(all="ignore"):
+        want = REFS[op].compute(inputs, {})[0]
+    got, raw = run_blocked(op, inputs, {}, x.shape, DB, 1, const=const)
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7, equal_nan=True, err_msg=op)
     assert np.isnan(got.ravel()[0])
 

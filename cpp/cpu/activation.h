@@ -42,11 +42,11 @@ struct Activation {
   inline float operator()(float x) const {
     switch (kind) {
       case Act::None: return x;
-      case Act::Relu: return x > 0.f ? x : 0.f;
+      case Act::Relu: return x < 0.f ? 0.f : x;  // NaN stays NaN (as onnxruntime), here and below
       case Act::Clip: return std::min(std::max(x, a), b);
       case Act::Sigmoid: return 1.f / (1.f + std::exp(-x));
-      case Act::HardSigmoid: return std::max(0.f, std::min(1.f, a * x + b));
-      case Act::HardSwish: return x * std::max(0.f, std::min(1.f, x * (1.f / 6.f) + 0.5f));
+      case Act::HardSigmoid: return std::max(std::min(a * x + b, 1.f), 0.f);
+      case Act::HardSwish: return x * std::max(std::min(x * (1.f / 6.f) + 0.5f, 1.f), 0.f);
       case Act::LeakyRelu: return x >= 0.f ? x : a * x;
       case Act::Tanh: return std::tanh(x);
       case Act::Gelu: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
@@ -61,11 +61,11 @@ struct Activation {
   void apply(float* x, int64_t n) const {
     switch (kind) {
       case Act::None: return;
-      case Act::Relu: for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.f ? x[i] : 0.f; return;
+      case Act::Relu: for (int64_t i = 0; i < n; ++i) x[i] = x[i] < 0.f ? 0.f : x[i]; return;
       case Act::Clip: for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], a), b); return;
-      case Act::HardSigmoid: for (int64_t i = 0; i < n; ++i) x[i] = std::max(0.f, std::min(1.f, a * x[i] + b)); return;
+      case Act::HardSigmoid: for (int64_t i = 0; i < n; ++i) x[i] = std::max(std::min(a * x[i] + b, 1.f), 0.f); return;
       case Act::HardSwish:
-        for (int64_t i = 0; i < n; ++i) x[i] = x[i] * std::max(0.f, std::min(1.f, x[i] * (1.f / 6.f) + 0.5f));
+        for (int64_t i = 0; i < n; ++i) x[i] = x[i] * std::max(std::min(x[i] * (1.f / 6.f) + 0.5f, 1.f), 0.f);
         return;
       case Act::LeakyRelu: for (int64_t i = 0; i < n; ++i) x[i] = x[i] >= 0.f ? x[i] : a * x[i]; return;
       default: for (int64_t i = 0; i < n; ++i) x[i] = (*this)(x[i]); return;

@@ -43,8 +43,8 @@ inline void block(const SmallcGeom& g, const float* planes, const float* wb, con
       const __mmask16 k = v == NV - 1 ? last : (__mmask16)0xFFFF;
       __m512 r = acc[o][v];
       if (zr) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, zr + 16 * v));
-      // NaN as Activation::apply treats it: Relu (x > 0 ? x : 0) gives 0, Clip keeps NaN, none keeps it
-      if (mode == 1) r = _mm512_max_ps(r, lo);
+      // NaN stays NaN, as Activation::apply (max_ps returns its second operand for NaN)
+      if (mode == 1) r = _mm512_max_ps(lo, r);
       else if (mode == 2) r = _mm512_min_ps(hi, _mm512_max_ps(lo, r));
       _mm512_mask_storeu_ps(yr + 16 * v, k, r);
     }

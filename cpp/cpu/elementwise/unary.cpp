@@ -109,8 +109,8 @@ const bool registered_float = [] {
   reg_float("Softplus", UOP(softplus(x)), kMathGrain);
   reg_float("Softsign", UOP(x / (X(1) + std::abs(x))), kCheapGrain);
   reg_float("Mish", UOP(x * std::tanh(softplus(x))), kMathGrain);
-  reg_float("Relu", UOP(x > X(0) ? x : X(0)), kCheapGrain);
-  reg_float("HardSwish", UOP(x * std::max(X(0), std::min(X(1), x * X(1.0 / 6.0) + X(0.5)))), kCheapGrain, true);
+  reg_float("Relu", UOP(x < X(0) ? X(0) : x), kCheapGrain);  // NaN stays NaN, as onnxruntime
+  reg_float("HardSwish", UOP(x * std::max(std::min(x * X(1.0 / 6.0) + X(0.5), X(1)), X(0))), kCheapGrain, true);
   reg_float("Elu", [](const Layer& l) {
     double alpha = l.attrs.get_float("alpha", 1.0);
     return [alpha](auto x) { using X = decltype(x); return x >= X(0) ? x : (X)((X)alpha * (std::exp(x) - X(1))); };
@@ -128,7 +128,7 @@ const bool registered_float = [] {
     return [alpha](auto x) {
       using X = decltype(x);
       X al = (X)alpha;
-      return (X)(std::max(X(0), x) + std::min(X(0), al * (std::exp(x / al) - X(1))));
+      return (X)(std::max(x, X(0)) + std::min(al * (std::exp(x / al) - X(1)), X(0)));
     };
   }, kMathGrain);
   reg_float("LeakyRelu", [](const Layer& l) {
@@ -139,7 +139,7 @@ const bool registered_float = [] {
     double alpha = l.attrs.get_float("alpha", 0.2), beta = l.attrs.get_float("beta", 0.5);
     return [alpha, beta](auto x) {
       using X = decltype(x);
-      return std::max(X(0), std::min(X(1), (X)alpha * x + (X)beta));
+      return std::max(std::min((X)alpha * x + (X)beta, X(1)), X(0));
     };
   }, kCheapGrain, true);
   reg_float("Swish", [](const Layer& l) {  // opset 24: x * sigmoid(alpha * x)

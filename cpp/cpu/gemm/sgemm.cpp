@@ -44,11 +44,11 @@ void plain_kern(int64_t kc, const float* a, int64_t as, const float* b, float* c
         for (int t = 0; t < 2; ++t)
           if (ep->add[t]) v += ep->add_scale[t] * ep->add[t][i * ep->add_sm[t] + j * ep->add_sn[t]];
         switch (ep->act) {
-          case kActRelu: v = v > 0.f ? v : 0.f; break;
+          case kActRelu: v = v < 0.f ? 0.f : v; break;  // NaN stays NaN, here and below
           case kActClip: v = std::min(std::max(v, ep->act_a), ep->act_b); break;
           case kActLeakyRelu: v = v >= 0.f ? v : ep->act_a * v; break;
-          case kActHardSigmoid: v = std::max(0.f, std::min(1.f, ep->act_a * v + ep->act_b)); break;
-          case kActHardSwish: v = v * std::max(0.f, std::min(1.f, v * (1.f / 6.f) + 0.5f)); break;
+          case kActHardSigmoid: v = std::max(std::min(ep->act_a * v + ep->act_b, 1.f), 0.f); break;
+          case kActHardSwish: v = v * std::max(std::min(v * (1.f / 6.f) + 0.5f, 1.f), 0.f); break;
           default: break;
         }
       }

@@ -13,7 +13,7 @@ constexpr int NR = 16;
 inline __m256 act_v(__m256 v, int act, __m256 va, __m256 vb) {
   const __m256 zero = _mm256_setzero_ps();
   switch (act) {
-    case kActRelu: return _mm256_max_ps(v, zero);
+    case kActRelu: return _mm256_max_ps(zero, v);  // NaN stays NaN
     case kActClip: return _mm256_min_ps(vb, _mm256_max_ps(va, v));
     case kActLeakyRelu: {
       __m256 neg = _mm256_cmp_ps(v, zero, _CMP_LT_OQ);

@@ -20,7 +20,7 @@ constexpr int NR = 32;
 inline __m512 act_v(__m512 v, int act, __m512 va, __m512 vb) {
   const __m512 zero = _mm512_setzero_ps();
   switch (act) {
-    case kActRelu: return _mm512_max_ps(v, zero);
+    case kActRelu: return _mm512_max_ps(zero, v);  // max_ps returns its second operand for NaN: NaN stays
     case kActClip: return _mm512_min_ps(vb, _mm512_max_ps(va, v));
     case kActLeakyRelu: {
       __mmask16 neg = _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ);

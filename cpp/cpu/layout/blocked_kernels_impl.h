@@ -47,9 +47,9 @@ __attribute__((always_inline)) inline V act_fixed(const ActP& a, V v) {
   if constexpr (ACT < 0) {
     return act_vec(a, v);
   } else if constexpr (ACT == kRelu) {
-    return vmax(v, vzero());
+    return vmax(vzero(), v);  // max returns its second operand for NaN: NaN stays NaN, here and below
   } else if constexpr (ACT == kClip) {
-    return vmin(vmax(v, vset1(a.a)), vset1(a.b));
+    return vmin(vset1(a.b), vmax(vset1(a.a), v));
   } else if constexpr (ACT == kSigmoid) {
     V e = vexp(vsub(vzero(), v));
     return vdiv(vset1(1.f), vadd(vset1(1.f), e));
@@ -601,7 +601,7 @@ void act_blocked(const ActP& act, const float* x, float* y, int64_t CB, int64_t 
     switch (act.kind) {
       case kRelu:
         for (int64_t s = 0; s < S; ++s)
-          vstoreu(yp + s * kB, vmax(vloadu(xp + s * kB), vzero()));
+          vstoreu(yp + s * kB, vmax(vzero(), vloadu(xp + s * kB)));
         break;
       default:
         for (int64_t s = 0; s < S; ++s) {

@@ -37,8 +37,8 @@ inline float fmin_(float a, float b) { return a < b ? a : b; }
 inline void act_n(const ActP& a, float* v, int n) {
   switch ((Act)a.kind) {
     case Act::None: return;
-    case Act::Relu: for (int i = 0; i < n; ++i) v[i] = fmax_(v[i], 0.f); return;
-    case Act::Clip: for (int i = 0; i < n; ++i) v[i] = fmin_(fmax_(v[i], a.a), a.b); return;
+    case Act::Relu: for (int i = 0; i < n; ++i) v[i] = fmax_(0.f, v[i]); return;  // NaN stays NaN, as below
+    case Act::Clip: for (int i = 0; i < n; ++i) v[i] = fmin_(a.b, fmax_(a.a, v[i])); return;
     case Act::HardSigmoid: for (int i = 0; i < n; ++i) v[i] = fmax_(0.f, fmin_(1.f, a.a * v[i] + a.b)); return;
     case Act::HardSwish:
       for (int i = 0; i < n; ++i) v[i] = v[i] * fmax_(0.f, fmin_(1.f, v[i] * (1.f / 6.f) + 0.5f));
