@@ -103,10 +103,8 @@ inline V vexp(V x) {
   return vsel(vnan(x), x, res);
 }
 
-// exp(x) for x <= 0 with no NaN (erf's tail): below -87 the result is below 2^-125, which
-// only ever meets a 1 there (1 - exp), so the clamp stands in for vexp's range selects.
-inline V vexp_tail(V x) {
-  const V xc = vmax(x, vset1(-87.f));
+// exp(x) for finite x in [-87, 88] (no NaN, no clamps, no range selects).
+inline V vexp_finite(V xc) {
   V n = vround(vmul(xc, vset1(1.44269504088896341f)));
   V r = vfnmadd(n, vset1(0.693359375f), xc);
   r = vfnmadd(n, vset1(-2.12194440e-4f), r);
@@ -121,6 +119,10 @@ inline V vexp_tail(V x) {
   return vscale2(p, n);
 }
 
+// exp(x) for x <= 0 with no NaN (erf's tail): below -87 the result is below 2^-125, which
+// only ever meets a 1 there (1 - exp), so the clamp stands in for vexp's range selects.
+inline V vexp_tail(V x) { return vexp_finite(vmax(x, vset1(-87.f))); }
+
 inline V vtanh(V x) {
   V t = vabs(x);
   V s = vmul(x, x);
@@ -133,7 +135,7 @@ inline V vtanh(V x) {
   p = vfmadd(p, s, vset1(0.3333333333f));
   V small = vfnmadd(vmul(x, s), p, x);
   V tc = vmin(t, vset1(20.f));
-  V e = vexp(vadd(tc, tc));
+  V e = vexp_finite(vadd(tc, tc));  // 2|x| clamped to [0, 40]: finite (NaN is selected below)
   V big = vsub(vset1(1.f), vdiv(vset1(2.f), vadd(e, vset1(1.f))));
   big = vsel(vlt(x, vzero()), vsub(vzero(), big), big);
   // NaN: the clamp above (min returns its second operand) made the big branch read 1
