@@ -65,19 +65,28 @@ def fold_batchnorm(g):
         has_b = len(conv.inputs) > 2 and conv.inputs[2]
         if has_b and conv.inputs[2] not in g.initializers:
             continue
-        w = g.initializers[conv.inputs[1]]
-        if w.dtype != np.float32:
+        if g.initializers[conv.inputs[1]].dtype != np.float32:
             continue
-        s, t = affine
-        b = g.initializers[conv.inputs[2]].astype(np.float64) if has_b else 0.0
-        new_w = w * s.astype(np.float32).reshape((-1,) + (1,) * (w.ndim - 1))  # one rounding per weight
-        new_b = (b * s + t).astype(np.float32)
-        wn, bn_name = conv.outputs[0] + "__bnw", conv.outputs[0] + "__bnb"
-        g.initializers[wn], g.initializers[bn_name] = new_w, new_b
-        conv.inputs = [conv.inputs[0], wn, bn_name]
-        conv.outputs = [bn.outputs[0]]
+        _scale_outputs(g, conv, *affine, bn.outputs[0], "bn")
         dead.append(bn)
     _remove(g, dead)
+
+
+def _scale_outputs(g, node, s, t, out, tag):
+    """Rewrites a Conv (output channels along W's axis 0) or MatMul (W's last axis) with
+    constant W and bias to write `out` = its output * s + t per output channel (t may be
+    None): W and b scaled, one rounding per weight."""
+    w = g.initializers[node.inputs[1]]
+    b = g.initializers[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
+    s = np.asarray(s, np.float64)
+    wn, bname = f"{out}__{tag}w", f"{out}__{tag}b"
+    g.initializers[wn] = w * s.astype(np.float32).reshape((-1,) + (1,) * (w.ndim - 1) if node.op == "Conv" else -1)
+    node.inputs = [node.inputs[0], wn]
+    if b is not None or t is not None:
+        b64 = b.astype(np.float64).reshape(-1) if b is not None else 0.0
+        g.initializers[bname] = (b64 * s + (0.0 if t is None else t)).astype(np.float32)
+        node.inputs.append(bname)
+    node.outputs = [out]
 
 
 def batchnorm_as_depthwise(g, types):
@@ -208,14 +217,7 @@ def fold_channel_scale(g, types):
         s = _channel_scale(g, mul, y, n, rank, leading)
         if s is None:
             continue
-        wn, bname = mul.outputs[0] + "__sw", mul.outputs[0] + "__sb"
-        g.initializers[wn] = w * (s.reshape((-1,) + (1,) * (w.ndim - 1)) if node.op == "Conv" else s)
-        ins = [node.inputs[0], wn]
-        if has_b:
-            g.initializers[bname] = g.initializers[node.inputs[2]].reshape(n) * s
-            ins.append(bname)
-        node.inputs = ins
-        node.outputs = [mul.outputs[0]]
+        _scale_outputs(g, node, s, None, mul.outputs[0], "s")
         dead.append(mul)
     _remove(g, dead)
 

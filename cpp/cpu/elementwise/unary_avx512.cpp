@@ -11,9 +11,6 @@ namespace {
 
 using namespace simd;
 
-inline V gelu_erf16(V x) { return vgelu_erf(x); }
-inline V gelu_tanh16(V x) { return vgelu_tanh(x); }
-
 template <V (*F)(V)>
 void gelu_n(const float* x, float* y, int64_t n) {
   int64_t i = 0;
@@ -31,14 +28,14 @@ namespace detail {
 // tile, the function chosen once (a call per 32-float row cost about a third of the GELU).
 void gelu_rows_f32_avx512(bool tanh_form, float* c, int64_t ldc, int mr, int nr) {
   for (int r = 0; r < mr; ++r) {
-    if (tanh_form) gelu_n<gelu_tanh16>(c + r * ldc, c + r * ldc, nr);
-    else gelu_n<gelu_erf16>(c + r * ldc, c + r * ldc, nr);
+    if (tanh_form) gelu_n<vgelu_tanh>(c + r * ldc, c + r * ldc, nr);
+    else gelu_n<vgelu_erf>(c + r * ldc, c + r * ldc, nr);
   }
 }
 
 void vmath_f32_avx512(int fn, const float* x, float* y, int64_t n) {
-  if (fn == vm::kGeluErf) return gelu_n<gelu_erf16>(x, y, n);
-  if (fn == vm::kGeluTanh) return gelu_n<gelu_tanh16>(x, y, n);
+  if (fn == vm::kGeluErf) return gelu_n<vgelu_erf>(x, y, n);
+  if (fn == vm::kGeluTanh) return gelu_n<vgelu_tanh>(x, y, n);
   vm::apply(fn, x, y, n);
 }
 }  // namespace detail

@@ -42,7 +42,8 @@ inline __m512 act_v(__m512 v, int act, __m512 va, __m512 vb) {
 }
 
 // A whole row of the tile with plain stores: a load of the same bytes right after (the
-// driver's GELU pass over the tile) is forwarded from a plain store, not from a masked one.
+// driver's pass for the activations left to it, kActOther) is forwarded from a plain store,
+// not from a masked one.
 inline void store_row(float* cr, __m512 v0, __m512 v1, int nr, __mmask16 m0, __mmask16 m1) {
   if (nr == NR) {
     _mm512_storeu_ps(cr, v0);
@@ -118,6 +119,19 @@ void kern(int64_t kc, const float* a, int64_t as, const float* b, float* c, int6
     v0 = act_v(v0, act, va, vb);
     v1 = act_v(v1, act, va, vb);
     store_row(cr, v0, v1, nr, m0, m1);
+  }
+}
+
+// kern<mr, kMR, kDirect> for a tile of mr rows (1..kMR; the last panel's may be fewer):
+// the entry points of sgemm_<kMR>x32_avx512.cpp.
+template <int kMR, bool kDirect, int M = 1>
+inline void kern_rows(int mr, int64_t kc, const float* a, int64_t as, const float* b, float* c, int64_t ldc, int nr,
+                      int accumulate, const UkEpilogue* ep) {
+  if constexpr (M < kMR) {
+    if (mr == M) return kern<M, kMR, kDirect>(kc, a, as, b, c, ldc, nr, accumulate, ep);
+    return kern_rows<kMR, kDirect, M + 1>(mr, kc, a, as, b, c, ldc, nr, accumulate, ep);
+  } else {
+    return kern<kMR, kMR, kDirect>(kc, a, as, b, c, ldc, nr, accumulate, ep);
   }
 }
 

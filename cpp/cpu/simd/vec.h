@@ -83,27 +83,7 @@ SNEP_VI V vscale2(V p, V n) {
 #error "SNEP_VEC_LANES must be 16 or 8"
 #endif
 
-inline V vexp(V x) {
-  const V hi = vset1(88.72283f), lo = vset1(-86.5f);
-  V xc = vmin(vmax(x, lo), hi);
-  V n = vround(vmul(xc, vset1(1.44269504088896341f)));
-  V r = vfnmadd(n, vset1(0.693359375f), xc);
-  r = vfnmadd(n, vset1(-2.12194440e-4f), r);
-  V z = vmul(r, r);
-  V p = vset1(1.9875691500e-4f);
-  p = vfmadd(p, r, vset1(1.3981999507e-3f));
-  p = vfmadd(p, r, vset1(8.3334519073e-3f));
-  p = vfmadd(p, r, vset1(4.1665795894e-2f));
-  p = vfmadd(p, r, vset1(1.6666665459e-1f));
-  p = vfmadd(p, r, vset1(5.0000001201e-1f));
-  p = vfmadd(p, z, vadd(r, vset1(1.0f)));
-  V res = vscale2(p, n);
-  res = vsel(vlt(x, lo), vzero(), res);
-  res = vsel(vgt(x, hi), vset1(__builtin_inff()), res);
-  return vsel(vnan(x), x, res);
-}
-
-// exp(x) for finite x in [-87, 88] (no NaN, no clamps, no range selects).
+// exp(x) for finite x in [-87, 88.73] (no NaN, no clamps, no range selects).
 inline V vexp_finite(V xc) {
   V n = vround(vmul(xc, vset1(1.44269504088896341f)));
   V r = vfnmadd(n, vset1(0.693359375f), xc);
@@ -117,6 +97,15 @@ inline V vexp_finite(V xc) {
   p = vfmadd(p, r, vset1(5.0000001201e-1f));
   p = vfmadd(p, z, vadd(r, vset1(1.0f)));
   return vscale2(p, n);
+}
+
+// exp(x) for any x: 0 below the float range, inf above, NaN kept.
+inline V vexp(V x) {
+  const V hi = vset1(88.72283f), lo = vset1(-86.5f);
+  V res = vexp_finite(vmin(vmax(x, lo), hi));
+  res = vsel(vlt(x, lo), vzero(), res);
+  res = vsel(vgt(x, hi), vset1(__builtin_inff()), res);
+  return vsel(vnan(x), x, res);
 }
 
 // exp(x) for x <= 0 with no NaN (erf's tail): below -87 the result is below 2^-125, which
