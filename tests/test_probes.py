@@ -49,9 +49,13 @@ def test_measure_peak_names_the_isa_it_used():
 def test_measure_peak_counts_vector_lanes(child_env):
     """The vector chains run 16 (AVX-512) or 8 (AVX2) lanes per instruction where the plain
     loop runs one: their figures stand apart by more than the clock can move."""
+    # A slow spell of the shared host lasts seconds: the wide figure is taken before and after the
+    # children, and the faster kept (CI once read 122 against the AVX2 child's 96 on a 196 peak).
     wide = _engine.measure_peak(5.0, 2)
     avx2 = _peak_in_subprocess(child_env, "avx2")
     plain = _peak_in_subprocess(child_env, "plain")
+    again = _engine.measure_peak(5.0, 2)
+    wide = max(wide, again, key=lambda r: r["fp32_gflops"])
     assert avx2["isa"] == "avx2" and plain["isa"] == "plain" and avx2["int8_gops"] == 0
     assert wide["fp32_gflops"] > 1.4 * avx2["fp32_gflops"] > 1.4 * 4 * plain["fp32_gflops"]
     if wide["int8_gops"]:  # vpdpbusd: 128 ops where vfmadd231ps does 32, at the same rate
