@@ -186,6 +186,7 @@ PYBIND11_MODULE(_engine, m) {
       .def("shared_steps", &Plan::shared_steps)
       .def("set_arena_bytes", &Plan::set_arena_bytes)
       .def("set_linger_us", &Plan::set_linger_us, py::arg("us"))
+      .def("pool_jobs", &Plan::pool_jobs)
       .def("finalize", [](Plan& p) { py::gil_scoped_release nogil; p.finalize(); })
       .def("run", [](Plan& p, const py::list& feeds) { return run_plan(p, feeds, false); })
       .def("run_profiled", [](Plan& p, const py::list& feeds) { return run_plan(p, feeds, true); })

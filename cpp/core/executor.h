@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/big_alloc.h"
@@ -110,6 +111,8 @@ class Plan {
   int num_threads() const { return pool_.num_threads(); }
   // How long the workers keep spinning after a run (see ThreadPool); a session's plan sets it.
   void set_linger_us(double us) { pool_.set_linger_us(us); }
+  // (parallel calls on this plan's pool, those a worker took part in): ThreadPool's counters
+  std::pair<int64_t, int64_t> pool_jobs() const { return {pool_.jobs_dispatched(), pool_.jobs_joined_by_workers()}; }
   int num_inputs() const { return n_inputs_; }
   int num_outputs() const { return n_outputs_; }
 

@@ -46,11 +46,12 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::work(Job& job) {
-  for (;;) {
+void ThreadPool::work(Job& job, std::atomic<int64_t>* joined) {
+  for (bool first = true;; first = false) {
     int64_t t = job.next.fetch_add(1, std::memory_order_acq_rel);
     if (t >= job.ntasks) break;
     (*job.fn)(t);
+    if (first && joined) joined->fetch_add(1, std::memory_order_relaxed);
     job.done.fetch_add(1, std::memory_order_acq_rel);
   }
 }
@@ -67,7 +68,7 @@ void ThreadPool::worker_loop() {
       if (stop_) return;
       job = job_;
     }
-    if (job) work(*job);
+    if (job) work(*job, &joined_);
   }
 }
 
@@ -114,6 +115,7 @@ void ThreadPool::dispatch(int64_t ntasks, const std::function<void(int64_t)>& fn
     job_ = job;
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
+  jobs_.fetch_add(1, std::memory_order_relaxed);
   note_run();
   cv_.notify_all();
   work(*job);

@@ -48,6 +48,11 @@ class ThreadPool {
   // runs them in order, then takes items from the back of the others' shares. w < nw names the
   // worker (its scratch); no two calls with one w run at once.
   void run_owned(int64_t n, int nw, const std::function<void(int64_t, int)>& fn);
+  // Parallel calls handed to the workers so far, and those in which a worker ran at least one
+  // task (the rest ran on the caller alone: the workers asleep or still waking). A test reads
+  // them to check that a timed plan's runs use all its threads.
+  int64_t jobs_dispatched() const { return jobs_.load(std::memory_order_relaxed); }
+  int64_t jobs_joined_by_workers() const { return joined_.load(std::memory_order_relaxed); }
 
  private:
   // One parallel call. Workers hold it by shared_ptr, so a worker that wakes
@@ -59,7 +64,9 @@ class ThreadPool {
     std::atomic<int64_t> next{0};
     std::atomic<int64_t> done{0};
   };
-  static void work(Job& job);
+  // Runs tasks until none is left; a worker passes joined, counted before its first task is
+  // marked done (so the count is complete when the caller returns).
+  static void work(Job& job, std::atomic<int64_t>* joined = nullptr);
   void dispatch(int64_t ntasks, const std::function<void(int64_t)>& fn);  // busy_ held, ntasks > 1
   std::shared_ptr<Job> fresh_job();
   void worker_loop();
@@ -67,6 +74,7 @@ class ThreadPool {
   void spin_before_sleep(uint64_t seen);
 
   std::atomic<int64_t> linger_ns_{0};
+  std::atomic<int64_t> jobs_{0}, joined_{0};
   bool steal_ = true;  // SNEP_POOL_STEAL=0: one fixed chunk per thread (for A/B measurements)
   std::vector<std::thread> workers_;
   std::mutex busy_;  // held by the run that owns the workers
