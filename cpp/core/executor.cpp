@@ -248,6 +248,9 @@ int Plan::add_step(const std::string& name, const std::string& op, Attrs attrs,
 
 void Plan::finalize() {
   if (finalized_) return;
+  const auto f0 = std::chrono::steady_clock::now();
+  const bool trace = std::getenv("SNEP_PREPARE_TRACE") != nullptr;
+  double mat_ms = 0;
   const char* arena_env = std::getenv("SNEP_WEIGHT_ARENA");  // "0": packed weights on the heap (comparisons)
   const bool use_arena = !(arena_env && arena_env[0] == '0');
   // Each constant is freed as soon as its last reader is prepared, unless a kernel reads
@@ -265,12 +268,18 @@ void Plan::finalize() {
       s.owned = donor->second->owned;
       ++shared_steps_;
     } else {
+      const auto m0 = std::chrono::steady_clock::now();
       for (size_t k = 0; k < s.in.size(); ++k)  // prepare() sees the plan's aligned copies
         if (s.in[k] >= 0 && tensors_[s.in[k]].kind == Kind::Constant)
           s.layer.inputs[k].const_data = materialize(s.in[k]);
+      mat_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - m0).count();
       BigAllocRecorder rec(&s.owned);
       BigAllocArenaScope in_arena(use_arena ? weights_.get() : nullptr);
+      const auto t0 = std::chrono::steady_clock::now();
       s.kernel = s.routine->prepare(s.layer);
+      if (trace)
+        std::fprintf(stderr, "prepare %s %s %.3f ms\n", s.layer.name.c_str(), s.routine->descriptor().c_str(),
+                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     workspace_bytes_ = std::max(workspace_bytes_, s.kernel->workspace_bytes());
     // Constant inputs are pre-packed by prepare(); drop the layer's view of them.
@@ -293,6 +302,9 @@ void Plan::finalize() {
   }
   total_bytes_ = align64(arena_bytes_) + align64(workspace_bytes_);
   finalized_ = true;
+  if (trace)
+    std::fprintf(stderr, "finalize %.3f ms, constants copied in %.3f ms\n",
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - f0).count(), mat_ms);
   donor_steps_.clear();  // the donor may go; what its shared kernels need is held
 }
 

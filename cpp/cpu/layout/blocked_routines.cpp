@@ -133,21 +133,25 @@ class ConvBlockedKernel : public Kernel {
       const int64_t G = (g_.OCB + g_.ocg - 1) / g_.ocg;
       const int64_t per_blk = g_.ICB * KK * BB;
       w_.reset(g_.OCB * per_blk);
+      // Written in the packed order (zeros where the channel blocks pad M or C): the reads
+      // then stride over the group's nb x B weight rows, which stay in L1 for the whole group,
+      // where writing in the source's order scattered every store (ResNet50's 512x2048 1x1:
+      // 16 ms a layer, the bulk of a settled session's creation).
       float* d = w_.data();
-      std::fill(d, d + g_.OCB * per_blk, 0.f);
+      const int64_t CKK = p.C * KK;
       for (int64_t grp = 0; grp < G; ++grp) {
         const int64_t ob0 = grp * g_.ocg, nb = std::min<int64_t>(g_.ocg, g_.OCB - ob0);
-        float* dg = d + ob0 * per_blk;
-        for (int64_t j = 0; j < nb; ++j)
-          for (int64_t ol = 0; ol < B; ++ol) {
-            const int64_t oc = (ob0 + j) * B + ol;
-            if (oc >= p.M) continue;
-            for (int64_t c = 0; c < p.C; ++c) {
-              const int64_t icb = c / B, ic = c % B;
-              for (int64_t k = 0; k < KK; ++k)
-                dg[(icb * KK + k) * nb * BB + ic * nb * B + j * B + ol] = w[(oc * p.C + c) * KK + k];
+        float* dst = d + ob0 * per_blk;
+        for (int64_t icb = 0; icb < g_.ICB; ++icb)
+          for (int64_t k = 0; k < KK; ++k)
+            for (int64_t ic = 0; ic < B; ++ic) {
+              const int64_t c = icb * B + ic;
+              for (int64_t j = 0; j < nb; ++j)
+                for (int64_t ol = 0; ol < B; ++ol) {
+                  const int64_t oc = (ob0 + j) * B + ol;
+                  *dst++ = (oc < p.M && c < p.C) ? w[oc * CKK + c * KK + k] : 0.f;
+                }
             }
-          }
       }
       n_ = p.N;
     }

@@ -90,10 +90,18 @@ class ConvGemmNhwcKernel : public Kernel {
     // W [M][C][KH][KW] -> [(kh*KW + kw)*C + c][M], then packed.
     const float* w = l.in(1).cdata<float>();
     const int64_t KK = p.k[1] * p.k[2];
+    // In blocks of 16 output channels: each store then fills a line and the 16 source rows
+    // are read front to back (m outermost scattered every store: 13 ms for a 512x2048 1x1).
     std::vector<float> t((size_t)(K_ * p.M));
-    for (int64_t m = 0; m < p.M; ++m)
+    constexpr int64_t kMB = 16;
+    for (int64_t m0 = 0; m0 < p.M; m0 += kMB) {
+      const int64_t m1 = std::min(p.M, m0 + kMB);
       for (int64_t c = 0; c < p.C; ++c)
-        for (int64_t k = 0; k < KK; ++k) t[(size_t)((k * p.C + c) * p.M + m)] = w[(m * p.C + c) * KK + k];
+        for (int64_t k = 0; k < KK; ++k) {
+          float* dst = t.data() + (k * p.C + c) * p.M;
+          for (int64_t m = m0; m < m1; ++m) dst[m] = w[(m * p.C + c) * KK + k];
+        }
+    }
     bpack_.reset(gemm::packed_b_floats(K_, p.M, uk_));
     gemm::pack_b(t.data(), p.M, 1, K_, p.M, bpack_.data(), uk_);
     bias_.reset(p.M);
