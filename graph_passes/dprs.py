@@ -107,9 +107,23 @@ def _consume(frontier, tensors, formats, adapt):
     return cost, new
 
 
+def _memo(adapt):
+    """adapt with its answers kept for the solve (it is asked the same (tensor, from, to) once per
+    state and candidate)."""
+    seen = {}
+
+    def cached(t, a, b):
+        k = (t, a, b)
+        if k not in seen:
+            seen[k] = adapt(t, a, b)
+        return seen[k]
+    return cached
+
+
 def solve(problem: Problem, max_states: int = MAX_STATES) -> Solution:
     """max_states=None keeps every state (exact on any graph, possibly slow)."""
     last = _last_uses(problem)
+    adapt = _memo(problem.adapt)
     start = {t: (f, frozenset()) for t, f in problem.sources.items() if t in last}
     key0 = frozenset(start.items())
     states = {key0: 0.0}
@@ -117,19 +131,18 @@ def solve(problem: Problem, max_states: int = MAX_STATES) -> Solution:
     exact = True
     for i, layer in enumerate(problem.layers):
         cands = _reduce(layer.candidates)
+        dying = [t for t in set(layer.inputs) if last.get(t) == i]  # no consumer after this layer
+        produced = [[(t, (f, frozenset())) for t, f in zip(layer.outputs, c.out_formats) if t in last] for c in cands]
         new_states, bp = {}, {}
         for key, cost in states.items():
             frontier = dict(key)
-            for c in cands:
-                add, nf = _consume(frontier, layer.inputs, c.in_formats, problem.adapt)
+            for c, outs in zip(cands, produced):
+                add, nf = _consume(frontier, layer.inputs, c.in_formats, adapt)
                 if nf is None:
                     continue
-                for t, f in zip(layer.outputs, c.out_formats):
-                    if t in last:
-                        nf[t] = (f, frozenset())
-                for t in set(layer.inputs):
-                    if last.get(t) == i:
-                        nf.pop(t, None)
+                nf.update(outs)
+                for t in dying:
+                    nf.pop(t, None)
                 nk = frozenset(nf.items())
                 total = cost + c.time + add
                 if total < new_states.get(nk, math.inf):
@@ -147,7 +160,7 @@ def solve(problem: Problem, max_states: int = MAX_STATES) -> Solution:
     best_key, best_total = None, math.inf
     sink_t = list(problem.sinks)
     for key, cost in states.items():
-        add, _ = _consume(dict(key), sink_t, [problem.sinks[t] for t in sink_t], problem.adapt)
+        add, _ = _consume(dict(key), sink_t, [problem.sinks[t] for t in sink_t], adapt)
         if cost + add < best_total:
             best_key, best_total = key, cost + add
     if best_key is None:
