@@ -90,21 +90,21 @@ def _reduce(cands):
     return list(best.values())
 
 
-def _consume(frontier, tensors, formats, adapt):
-    """Cost of making each tensor available in the required format; returns (cost, new frontier dict)."""
+def _consume(entries, positions, formats, adapt, tensors):
+    """Makes each input available in its required format, in place on a state's entries
+    ((format, formats converted to) per live tensor); returns the adapt cost, or inf."""
     cost = 0.0
-    new = dict(frontier)
-    for t, r in zip(tensors, formats):
-        if t is None or t == "":
+    for p, r, t in zip(positions, formats, tensors):
+        if p is None:  # an omitted optional input
             continue
-        f, conv = new[t]
+        f, conv = entries[p]
         if r != f and r not in conv:
             c = adapt(t, f, r)
             if c == math.inf:
-                return math.inf, None
+                return math.inf
             cost += c
-            new[t] = (f, conv | frozenset([r]))
-    return cost, new
+            entries[p] = (f, conv | frozenset([r]))
+    return cost
 
 
 def _memo(adapt):
@@ -121,29 +121,35 @@ def _memo(adapt):
 
 
 def solve(problem: Problem, max_states: int = MAX_STATES) -> Solution:
-    """max_states=None keeps every state (exact on any graph, possibly slow)."""
+    """max_states=None keeps every state (exact on any graph, possibly slow).
+
+    The live tensors before each layer do not depend on the choices (they follow from the
+    order), so a state is a tuple of (format, converted-to formats) entries, one per live
+    tensor in a fixed order: a layer rewrites its inputs' entries, drops those it consumes
+    last and appends its outputs' (DenseNet's concats keep about 30 tensors live: a dict per
+    state and candidate cost most of the solve)."""
     last = _last_uses(problem)
     adapt = _memo(problem.adapt)
-    start = {t: (f, frozenset()) for t, f in problem.sources.items() if t in last}
-    key0 = frozenset(start.items())
-    states = {key0: 0.0}
+    live = [t for t in problem.sources if t in last]
+    states = {tuple((problem.sources[t], frozenset()) for t in live): 0.0}
     back = []  # per layer: new_key -> (prev_key, candidate)
     exact = True
     for i, layer in enumerate(problem.layers):
         cands = _reduce(layer.candidates)
-        dying = [t for t in set(layer.inputs) if last.get(t) == i]  # no consumer after this layer
-        produced = [[(t, (f, frozenset())) for t, f in zip(layer.outputs, c.out_formats) if t in last] for c in cands]
+        pos = {t: k for k, t in enumerate(live)}
+        in_pos = [None if t is None or t == "" else pos[t] for t in layer.inputs]
+        dying = {t for t in layer.inputs if last.get(t) == i}  # no consumer after this layer
+        keep = [k for k, t in enumerate(live) if t not in dying]
+        out_live = [k for k, t in enumerate(layer.outputs) if t in last]
+        produced = [tuple((c.out_formats[k], frozenset()) for k in out_live) for c in cands]
         new_states, bp = {}, {}
         for key, cost in states.items():
-            frontier = dict(key)
             for c, outs in zip(cands, produced):
-                add, nf = _consume(frontier, layer.inputs, c.in_formats, adapt)
-                if nf is None:
+                entries = list(key)
+                add = _consume(entries, in_pos, c.in_formats, adapt, layer.inputs)
+                if add == math.inf:
                     continue
-                nf.update(outs)
-                for t in dying:
-                    nf.pop(t, None)
-                nk = frozenset(nf.items())
+                nk = tuple(entries[k] for k in keep) + outs
                 total = cost + c.time + add
                 if total < new_states.get(nk, math.inf):
                     new_states[nk] = total
@@ -152,15 +158,18 @@ def solve(problem: Problem, max_states: int = MAX_STATES) -> Solution:
             raise ValueError(f"DPRS: no feasible routine path through layer {layer.name}")
         if max_states is not None and len(new_states) > max_states:
             exact = False
-            keep = sorted(new_states, key=new_states.get)[:max_states]
-            new_states = {k: new_states[k] for k in keep}
+            keep_states = sorted(new_states, key=new_states.get)[:max_states]
+            new_states = {k: new_states[k] for k in keep_states}
         states = new_states
         back.append(bp)
+        live = [live[k] for k in keep] + [layer.outputs[k] for k in out_live]
     # Sink: every graph output delivered in its required format.
     best_key, best_total = None, math.inf
     sink_t = list(problem.sinks)
+    pos = {t: k for k, t in enumerate(live)}
+    sink_pos = [pos[t] for t in sink_t]
     for key, cost in states.items():
-        add, _ = _consume(dict(key), sink_t, [problem.sinks[t] for t in sink_t], adapt)
+        add = _consume(list(key), sink_pos, [problem.sinks[t] for t in sink_t], adapt, sink_t)
         if cost + add < best_total:
             best_key, best_total = key, cost + add
     if best_key is None:

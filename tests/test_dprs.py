@@ -102,3 +102,23 @@ def test_chain_prefers_staying_in_one_format():
     # all nhwc costs 4 + 2 adapts (4) = 8; all nchw costs 6; greedy would pick nhwc
     assert sol.total == pytest.approx(6.0)
     assert all(c.routine == "slow" for c in sol.choice.values())
+
+
+def test_repeated_and_omitted_inputs_and_a_source_delivered_as_is():
+    # Add(x, x) needing x in two formats (two adapts of one tensor, each counted once), an
+    # omitted optional input (""), and a graph input that is also a graph output
+    add = [Candidate("add_mixed", 1.0, ("nchw", "nhwc"), ("nchw",)),
+           Candidate("add_nhwc", 3.0, ("nhwc", "nhwc"), ("nhwc",))]
+    conv = [Candidate("conv", 1.5, ("nchw", "nchw"), ("nchw",)), Candidate("conv16", 0.5, ("nchw16c", "nchw"), ("nchw16c",))]
+    layers = [Layer("A", ["x", "x"], ["t"], add), Layer("C", ["t", ""], ["y"], conv)]
+    costs = {("x", "nchw", "nhwc"): 2.0, ("t", "nhwc", "nchw"): 2.0, ("t", "nchw", "nchw16c"): 0.25,
+             ("t", "nhwc", "nchw16c"): 0.25, ("y", "nchw16c", "nchw"): 0.5}
+
+    def adapt(t, a, b):
+        return costs.get((t, a, b), math.inf)
+    p = Problem(layers, {"x": "nchw"}, {"y": "nchw", "x": "nchw"}, adapt)
+    sol = solve(p)
+    assert sol.total == pytest.approx(brute_force(p))
+    # add_mixed (1 + x to nhwc 2) then conv16 (0.5 + t to nchw16c 0.25 + y back 0.5) = 4.25 < conv 4.5
+    assert sol.total == pytest.approx(4.25)
+    assert [sol.choice[n].routine for n in ("A", "C")] == ["add_mixed", "conv16"]
