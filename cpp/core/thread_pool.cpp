@@ -46,12 +46,12 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::work(Job& job, std::atomic<int64_t>* joined) {
-  for (bool first = true;; first = false) {
+void ThreadPool::work(Job& job, bool by_worker) {
+  for (;;) {
     int64_t t = job.next.fetch_add(1, std::memory_order_acq_rel);
     if (t >= job.ntasks) break;
     (*job.fn)(t);
-    if (first && joined) joined->fetch_add(1, std::memory_order_relaxed);
+    if (by_worker) job.joined.fetch_add(1, std::memory_order_relaxed);
     job.done.fetch_add(1, std::memory_order_acq_rel);
   }
 }
@@ -68,7 +68,7 @@ void ThreadPool::worker_loop() {
       if (stop_) return;
       job = job_;
     }
-    if (job) work(*job, &joined_);
+    if (job) work(*job, true);
   }
 }
 
@@ -111,15 +111,17 @@ void ThreadPool::dispatch(int64_t ntasks, const std::function<void(int64_t)>& fn
     job->fn = &fn;
     job->ntasks = ntasks;
     job->done.store(0, std::memory_order_relaxed);
+    job->joined.store(0, std::memory_order_relaxed);
     job->next.store(0, std::memory_order_release);
     job_ = job;
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
-  jobs_.fetch_add(1, std::memory_order_relaxed);
   note_run();
   cv_.notify_all();
-  work(*job);
+  work(*job, false);
   while (job->done.load(std::memory_order_acquire) < ntasks) cpu_relax();
+  jobs_.fetch_add(1, std::memory_order_relaxed);
+  if (job->joined.load(std::memory_order_relaxed) > 0) joined_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ThreadPool::run_on_each(const std::function<void(int)>& fn) {

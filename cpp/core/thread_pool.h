@@ -63,10 +63,9 @@ class ThreadPool {
     int64_t ntasks = 0;
     std::atomic<int64_t> next{0};
     std::atomic<int64_t> done{0};
+    std::atomic<int> joined{0};  // tasks a worker ran (counted before they are marked done)
   };
-  // Runs tasks until none is left; a worker passes joined, counted before its first task is
-  // marked done (so the count is complete when the caller returns).
-  static void work(Job& job, std::atomic<int64_t>* joined = nullptr);
+  static void work(Job& job, bool by_worker);  // runs tasks until none is left
   void dispatch(int64_t ntasks, const std::function<void(int64_t)>& fn);  // busy_ held, ntasks > 1
   std::shared_ptr<Job> fresh_job();
   void worker_loop();
@@ -74,7 +73,7 @@ class ThreadPool {
   void spin_before_sleep(uint64_t seen);
 
   std::atomic<int64_t> linger_ns_{0};
-  std::atomic<int64_t> jobs_{0}, joined_{0};
+  std::atomic<int64_t> jobs_{0}, joined_{0};  // written by the caller only, once per parallel call
   bool steal_ = true;  // SNEP_POOL_STEAL=0: one fixed chunk per thread (for A/B measurements)
   std::vector<std::thread> workers_;
   std::mutex busy_;  // held by the run that owns the workers
